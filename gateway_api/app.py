@@ -1,0 +1,67 @@
+"""The Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from gateway_api.errors import register_error_handlers
+from gateway_api.routes import chat, health, jobs, models
+from gateway_api.routes import metrics as metrics_routes
+from gateway_api.services import Services
+from shared import metrics
+from shared.config import LoadedConfig, build, load_config
+from shared.logs import request_id_var
+
+log = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _as_loaded(config: LoadedConfig | dict[str, Any] | None) -> LoadedConfig:
+    if config is None:
+        return load_config()
+    if isinstance(config, LoadedConfig):
+        return config
+    return build(config)
+
+
+def create_app(
+    config: LoadedConfig | dict[str, Any] | None = None, services: Services | None = None
+) -> Flask:
+    """``config``: a LoadedConfig, a full config document, or None (file + environment)."""
+    loaded = services.loaded if services else _as_loaded(config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = loaded.settings.limits.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["gateway"] = services or Services.build(loaded)
+    if not loaded.settings.auth.keys:
+        log.warning(
+            "AUTH DISABLED: no API keys are configured; every request is accepted. "
+            "Configure auth.keys before exposing this gateway."
+        )
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        rid = request.headers.get("X-Request-ID", "")
+        g.request_id = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
+        request_id_var.set(g.request_id)
+
+    @app.after_request
+    def _finish(resp: Response) -> Response:
+        resp.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.HTTP_REQUESTS.labels(route, request.method, str(resp.status_code)).inc()
+        if "started" in g:
+            metrics.HTTP_LATENCY.labels(route).observe(time.perf_counter() - g.started)
+        return resp
+
+    register_error_handlers(app)
+    for module in (chat, jobs, models, health, metrics_routes):
+        app.register_blueprint(module.bp)
+    return app

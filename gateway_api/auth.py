@@ -1,0 +1,56 @@
+"""API keys: Bearer tokens checked against ``auth.keys[].key_sha256`` in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from flask import request
+
+from shared.errors import AuthenticationFailed
+from shared.settings import ApiKey, Settings
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    key: ApiKey | None
+
+
+def key_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def match_key(token: str, keys: tuple[ApiKey, ...]) -> ApiKey | None:
+    """Compare against every key (no early exit), each with ``hmac.compare_digest``."""
+    digest = key_sha256(token)
+    found: ApiKey | None = None
+    for key in keys:
+        if hmac.compare_digest(digest, key.key_sha256):
+            found = key
+    return found
+
+
+def authenticate(settings: Settings) -> Principal:
+    if not settings.auth.keys:
+        return Principal(ANONYMOUS, None)
+    token = _bearer()
+    if token is None:
+        raise AuthenticationFailed(
+            "Missing API key: send 'Authorization: Bearer <key>'.", code="missing_api_key"
+        )
+    key = match_key(token, settings.auth.keys)
+    if key is None:
+        raise AuthenticationFailed("Incorrect API key provided.")
+    return Principal(key.id, key)

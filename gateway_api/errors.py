@@ -1,0 +1,55 @@
+"""Every error leaves as the OpenAI envelope; nothing leaves as a bare 500 page."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from shared.errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+_HTTP_TYPES = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("authentication_error", "invalid_api_key"),
+    403: ("permission_error", "permission_denied"),
+    404: ("not_found_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    413: ("invalid_request_error", "request_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
+}
+
+
+def error_response(err: GatewayError, job_id: str | None = None) -> Response:
+    resp = jsonify(err.envelope(job_id))
+    resp.status_code = err.status
+    if err.should_retry is False:
+        resp.headers["x-should-retry"] = "false"
+    if err.retry_after is not None:
+        resp.headers["Retry-After"] = str(max(1, int(err.retry_after + 0.999)))
+    if job_id:
+        resp.headers["X-Gateway-Job-Id"] = job_id
+    return resp
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(GatewayError)
+    def _gateway(err: GatewayError) -> Response:
+        return error_response(err)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        etype, code = _HTTP_TYPES.get(status, ("invalid_request_error", "http_error"))
+        err = GatewayError(exc.description or exc.name, code=code, status=status)
+        err.type = etype
+        return error_response(err)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        err = GatewayError("The gateway hit an internal error.", code="internal_error")
+        err.should_retry = None
+        return error_response(err)

@@ -1,0 +1,55 @@
+"""Turning a job into HTTP answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+
+from gateway_api.errors import error_response
+from shared.errors import GatewayError, GatewayTimeout, from_stored
+from shared.jobs import CANCELLED, EXPIRED, SUCCEEDED, Job
+
+
+def gateway_headers(resp: Response, job: Job) -> Response:
+    resp.headers["X-Gateway-Job-Id"] = job.id
+    if job.provider:
+        resp.headers["X-Gateway-Provider"] = job.provider
+    resp.headers["X-Gateway-Cache"] = job.cache or "miss"
+    if job.degraded:
+        resp.headers["X-Gateway-Degraded"] = "true"
+    return resp
+
+
+def accepted(job: Job) -> Response:
+    resp = jsonify(job.to_public())
+    resp.status_code = 202
+    resp.headers["Location"] = f"/v1/jobs/{job.id}"
+    return gateway_headers(resp, job)
+
+
+def job_error(job: Job) -> GatewayError:
+    if job.error:
+        err = from_stored(job.error)
+    elif job.status == EXPIRED:
+        err = GatewayTimeout("The job's deadline passed.", code="deadline_exceeded")
+    elif job.status == CANCELLED:
+        err = GatewayError("The job was cancelled.", code="cancelled", status=409)
+    else:
+        err = GatewayError(f"The job ended {job.status}.", code="job_failed")
+    # The gateway already retried; a client retry would only start another job.
+    # A job that never reached the broker is the exception: retrying it is safe.
+    err.should_retry = None if err.code == "enqueue_failed" else False
+    return err
+
+
+def completion(job: Job) -> Response:
+    """The sync answer for a terminal job: its chat.completion, or its mapped error."""
+    if job.status == SUCCEEDED and job.result is not None:
+        resp = jsonify(job.result)
+        return gateway_headers(resp, job)
+    return gateway_headers(error_response(job_error(job), job.id), job)
+
+
+def job_body(job: Job) -> dict[str, Any]:
+    return job.to_public()

@@ -1,0 +1,46 @@
+"""POST /v1/chat/completions: OpenAI-compatible; enqueues at interactive priority and waits."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, request
+
+from gateway_api.auth import authenticate
+from gateway_api.errors import error_response
+from gateway_api.responses import accepted, completion, gateway_headers
+from gateway_api.services import current_services
+from gateway_api.submit import json_body, parse_chat, resolve_deadline, submit
+from shared.errors import GatewayTimeout
+
+bp = Blueprint("chat", __name__)
+
+# How long past the job's deadline a waiter keeps listening for the worker's verdict.
+WAIT_GRACE_S = 2.0
+
+
+def wants_async() -> bool:
+    prefer = request.headers.get("Prefer", "")
+    return any(p.strip().lower() == "respond-async" for p in prefer.split(","))
+
+
+@bp.post("/v1/chat/completions")
+def chat_completions() -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    chat = parse_chat(services, json_body())
+    priority = chat.ext.get("priority", "interactive")
+    deadline_s = resolve_deadline(services, chat.ext.get("deadline_s"))
+    job = submit(services, principal, chat, priority, deadline_s)
+    if wants_async():
+        return accepted(job)
+    timeout = max(0.0, job.deadline_at - time.time()) + WAIT_GRACE_S
+    final = services.hub.wait(job.id, timeout, lambda: services.store.get(job.id))
+    if final is None or not final.terminal:
+        err = GatewayTimeout(
+            "The job did not finish before its deadline; it may still finish: "
+            f"poll /v1/jobs/{job.id}.",
+            code="timeout",
+        )
+        return gateway_headers(error_response(err, job.id), final or job)
+    return completion(final)

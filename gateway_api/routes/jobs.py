@@ -1,0 +1,113 @@
+"""The jobs API: submit, list, read (with long-poll), cancel."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import ValidationError
+
+from gateway_api.auth import Principal, authenticate
+from gateway_api.responses import accepted, gateway_headers, job_error
+from gateway_api.schemas import JobCreateSchema, first_error
+from gateway_api.services import Services, current_services
+from gateway_api.submit import json_body, parse_chat, resolve_deadline, submit
+from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.jobs import CANCELLED, Job
+
+bp = Blueprint("jobs", __name__)
+_CREATE = JobCreateSchema()
+MAX_WAIT_S = 60.0
+MAX_PAGE = 100
+
+
+def _own_job(services: Services, principal: Principal, job_id: str) -> Job:
+    job = services.store.get(job_id) if job_id.startswith("job_") else None
+    if job is None or job.owner != principal.key_id:
+        raise NotFound(f"No job {job_id!r}.", code="job_not_found", param="id")
+    return job
+
+
+def _number(name: str, default: float, low: float, high: float) -> float:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name}: must be a number", param=name) from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name}: must be between {low:g} and {high:g}", param=name)
+    return value
+
+
+@bp.post("/v1/jobs")
+def create_job() -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    body = json_body()
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        valid = _CREATE.load(body)
+    except ValidationError as exc:
+        param, message = first_error(exc.messages)
+        raise InvalidRequest(f"{param}: {message}", param=param) from exc
+    chat = parse_chat(services, valid["request"], param_prefix="request")
+    deadline_s = resolve_deadline(services, valid.get("deadline_s") or chat.ext.get("deadline_s"))
+    job = submit(services, principal, chat, valid["priority"], deadline_s, valid["metadata"])
+    return accepted(job)
+
+
+@bp.get("/v1/jobs")
+def list_jobs() -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    limit = int(_number("limit", 20, 1, MAX_PAGE))
+    jobs, has_more = services.store.list_for_owner(
+        principal.key_id, limit, request.args.get("after") or None
+    )
+    data = [j.to_public() for j in jobs]
+    return jsonify(
+        {
+            "object": "list",
+            "data": data,
+            "has_more": has_more,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )
+
+
+@bp.get("/v1/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    job = _own_job(services, principal, job_id)
+    wait = _number("wait", 0, 0, MAX_WAIT_S)
+    if wait > 0 and not job.terminal:
+        job = services.hub.wait(job_id, wait, lambda: services.store.get(job_id)) or job
+    return gateway_headers(jsonify(job.to_public()), job)
+
+
+@bp.delete("/v1/jobs/<job_id>")
+def cancel_job(job_id: str) -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    job = _own_job(services, principal, job_id)
+    outcome, previous = services.store.terminate(
+        job_id, CANCELLED, Conflict("The job was cancelled.", code="cancelled")
+    )
+    if outcome == "missing":
+        raise NotFound(f"No job {job_id!r}.", code="job_not_found", param="id")
+    if outcome == "terminal" and previous != CANCELLED:
+        err = Conflict(
+            f"The job already ended {previous}; it cannot be cancelled.",
+            code="job_already_finished",
+        )
+        raise err
+    job = services.store.get(job_id) or job
+    resp = jsonify(job.to_public())
+    resp.status_code = 202 if outcome == "ok" else 200
+    return gateway_headers(resp, job)
+
+
+__all__ = ["bp", "job_error"]

@@ -1,0 +1,53 @@
+"""What the API process builds once and its blueprints share (``current_services()``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+from flask import current_app
+
+from gateway_api.waiter import CompletionHub
+from shared.celery_app import make_celery
+from shared.config import LoadedConfig
+from shared.jobs import JobStore
+from shared.keys import Keys
+from shared.redis_client import make_redis
+from shared.settings import Settings
+
+
+@dataclass
+class Services:
+    loaded: LoadedConfig
+    redis: redis.Redis
+    keys: Keys
+    store: JobStore
+    celery: Celery
+    hub: CompletionHub
+    started_at: float
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded.settings
+
+    @classmethod
+    def build(cls, loaded: LoadedConfig, client: redis.Redis | None = None) -> Services:
+        s = loaded.settings
+        client = client or make_redis(s.redis_url)
+        keys = Keys(s.redis_prefix)
+        return cls(
+            loaded=loaded,
+            redis=client,
+            keys=keys,
+            store=JobStore(client, keys, s.queue.result_ttl_s),
+            celery=make_celery(s),
+            hub=CompletionHub(client, keys.done_channel),
+            started_at=time.time(),
+        )
+
+
+def current_services() -> Services:
+    services: Services = current_app.extensions["gateway"]
+    return services

@@ -1,0 +1,121 @@
+"""Validate a chat body and turn it into a queued job: create the record, then publish.
+
+The record is written before the task is published, so a worker never sees a task without a
+job. If publishing fails the job is marked failed and the client gets 503: a 202 means the job
+is in the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request
+from marshmallow import ValidationError
+
+from gateway_api.auth import Principal
+from gateway_api.schemas import ChatCompletionSchema, first_error
+from gateway_api.services import Services
+from shared import metrics
+from shared.celery_app import enqueue
+from shared.errors import InvalidRequest, ModelNotFound, ServiceUnavailable
+from shared.jobs import FAILED, QUEUED, Job, new_job_id
+from shared.logs import request_id_var
+
+log = logging.getLogger(__name__)
+_CHAT = ChatCompletionSchema()
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    body: dict[str, Any]  # forwarded to the provider (model resolved, no "gateway")
+    model: str
+    ext: dict[str, Any]  # the validated "gateway" extension
+
+
+def json_body() -> Any:
+    body = request.get_json(force=True, silent=True)
+    if body is None:
+        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json", param=None)
+    return body
+
+
+def parse_chat(services: Services, body: Any, param_prefix: str = "") -> ChatRequest:
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", param=param_prefix or None)
+    try:
+        valid = _CHAT.load(body)
+    except ValidationError as exc:
+        param, message = first_error(exc.messages)
+        full = f"{param_prefix}.{param}" if param_prefix else param
+        raise InvalidRequest(f"{full}: {message}", param=full) from exc
+    s = services.settings
+    if len(valid["messages"]) > s.limits.max_messages:
+        raise InvalidRequest(
+            f"messages: at most {s.limits.max_messages} messages are accepted",
+            param="messages",
+        )
+    if valid.get("stream"):
+        raise InvalidRequest(
+            "stream: true is not supported by this gateway yet; use stream: false",
+            code="unsupported_parameter",
+            param="stream",
+        )
+    model = valid.get("model") or s.default_model
+    if not model:
+        raise InvalidRequest("model: a model is required", param="model")
+    if model not in s.models:
+        raise ModelNotFound(f"The model `{model}` does not exist.", param="model")
+    forwarded = {k: v for k, v in body.items() if k != "gateway"}
+    forwarded["model"] = model
+    return ChatRequest(body=forwarded, model=model, ext=valid.get("gateway") or {})
+
+
+def resolve_deadline(services: Services, asked: float | None) -> float:
+    q = services.settings.queue
+    if asked is None:
+        return q.deadline_s
+    if asked > q.max_deadline_s:
+        raise InvalidRequest(
+            f"deadline_s: must be at most {q.max_deadline_s:g}", param="deadline_s"
+        )
+    return asked
+
+
+def submit(
+    services: Services,
+    principal: Principal,
+    chat: ChatRequest,
+    priority: str,
+    deadline_s: float,
+    metadata: dict[str, Any] | None = None,
+) -> Job:
+    now = time.time()
+    job = Job(
+        id=new_job_id(),
+        owner=principal.key_id,
+        status=QUEUED,
+        priority=priority,
+        model=chat.model,
+        request=chat.body,
+        created_at=now,
+        deadline_at=now + deadline_s,
+        config_version=services.settings.version,
+        metadata=metadata or {},
+        request_id=request_id_var.get(),
+    )
+    services.store.create(job)
+    try:
+        enqueue(services.celery, job.id, priority)
+    except Exception as exc:
+        log.error("publish failed", extra={"job_id": job.id, "error": repr(exc)})
+        err = ServiceUnavailable(
+            "The job could not be queued (broker unreachable); it was not accepted.",
+            code="enqueue_failed",
+        )
+        services.store.terminate(job.id, FAILED, err)
+        raise err from exc
+    metrics.JOBS_SUBMITTED.labels(priority).inc()
+    return job

@@ -1,0 +1,106 @@
+"""Completion notices: one Redis subscription per API process wakes every local waiter.
+
+A waiter registers, makes sure the subscription is live, then reads the job: a notice sent
+after the read wakes it, one sent before is seen by the read. It re-reads on every wake-up and
+every few seconds, so a notice lost (e.g. across a Redis restart) only delays it. No Redis
+connection per waiter. Works with threads and, once gevent has patched, with greenlets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+from shared.jobs import Job
+
+log = logging.getLogger(__name__)
+
+RECHECK_S = 2.0
+
+
+class CompletionHub:
+    def __init__(self, client: redis.Redis, channel: str) -> None:
+        self.client = client
+        self.channel = channel
+        self._waiters: dict[str, set[threading.Event]] = {}
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._started = False
+        self._pid = 0
+
+    def _ensure_listener(self) -> None:
+        import os
+
+        with self._lock:
+            if self._started and self._pid == os.getpid():
+                return
+            self._started, self._pid = True, os.getpid()
+            self._subscribed.clear()
+        threading.Thread(target=self._listen, name="completion-listener", daemon=True).start()
+
+    def _listen(self) -> None:
+        while True:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=False)
+            try:
+                pubsub.subscribe(self.channel)
+                for message in pubsub.listen():
+                    if message["type"] == "subscribe":
+                        self._subscribed.set()
+                        self._wake_all()  # anything finished while we were away
+                    elif message["type"] == "message":
+                        self._wake(str(message["data"]))
+            except Exception:
+                log.warning("completion listener lost Redis; reconnecting", exc_info=True)
+                self._subscribed.clear()
+                time.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    pubsub.close()
+
+    def _wake(self, job_id: str) -> None:
+        with self._lock:
+            events = list(self._waiters.get(job_id, ()))
+        for ev in events:
+            ev.set()
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            events = [ev for evs in self._waiters.values() for ev in evs]
+        for ev in events:
+            ev.set()
+
+    def wait(self, job_id: str, timeout: float, read: Callable[[], Job | None]) -> Job | None:
+        """Wait up to ``timeout`` s for the job to be terminal; returns the last read."""
+        self._ensure_listener()
+        ev = threading.Event()
+        with self._lock:
+            self._waiters.setdefault(job_id, set()).add(ev)
+        try:
+            self._subscribed.wait(min(timeout, 2.0))
+            deadline = time.monotonic() + timeout
+            while True:
+                job = read()
+                if job is None or job.terminal:
+                    return job
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return job
+                ev.wait(min(remaining, RECHECK_S))
+                ev.clear()
+        finally:
+            with self._lock:
+                evs = self._waiters.get(job_id)
+                if evs is not None:
+                    evs.discard(ev)
+                    if not evs:
+                        del self._waiters[job_id]
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._waiters.values())

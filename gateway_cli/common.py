@@ -1,0 +1,30 @@
+"""Helpers the process commands share."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+
+from shared.config import LoadedConfig, load_config
+from shared.errors import ConfigError
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_or_exit(config_path: str | None) -> LoadedConfig:
+    """Validate before starting anything; publish the path for child processes."""
+    if config_path:
+        os.environ["GATEWAY_CONFIG_FILE"] = os.path.abspath(config_path)
+    try:
+        return load_config()
+    except ConfigError as exc:
+        print(f"llm-gateway: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc

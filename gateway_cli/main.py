@@ -1,0 +1,104 @@
+"""``llm-gateway``: one entry point for every process of the stack.
+
+Imports are lazy: ``worker`` and ``mock-provider`` must let gevent patch the standard library
+before anything imports ssl, socket, redis or threading (DESIGN.md "Known traps"); ``api``
+leaves patching to gunicorn's gevent workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+GEVENT_COMMANDS = {"worker", "mock-provider"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-gateway", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--config", help="config file (YAML, JSON or TOML)")
+        return p
+
+    up = cmd("up", "run the whole stack (API, worker, beat; embedded Redis and mock if needed)")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8080)
+    up.add_argument("--redis-port", type=int, default=0, help="embedded Redis port (0: free)")
+    up.add_argument("--concurrency", type=int, default=None)
+
+    api = cmd("api", "run the HTTP API (gunicorn, gevent workers)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8080)
+    api.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+
+    worker = cmd("worker", "run a Celery worker (gevent pool)")
+    worker.add_argument("--concurrency", type=int, default=None)
+    worker.add_argument("--queues", default=None, help="comma-separated queue names")
+    worker.add_argument("--loglevel", default="INFO")
+
+    beat = cmd("beat", "run Celery beat (lease reaper and other sweeps)")
+    beat.add_argument("--loglevel", default="INFO")
+
+    mock = cmd("mock-provider", "run the bundled mock upstream")
+    mock.add_argument("--host", default="127.0.0.1")
+    mock.add_argument("--port", type=int, default=9999)
+    mock.add_argument("--latency-ms", type=float, default=0.0)
+
+    keys = cmd("keys", "API key helpers")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser("new", help="print a fresh key and its SHA-256 for auth.keys")
+
+    config = cmd("config", "configuration helpers")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate every source; exit 1 naming bad fields")
+    check.add_argument("file", nargs="?")
+    show = config_sub.add_parser("show", help="the merged config, redacted, with sources")
+    show.add_argument("file", nargs="?")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in GEVENT_COMMANDS:
+        from gevent import monkey
+
+        monkey.patch_all()
+    args = build_parser().parse_args(argv)
+    if args.command == "api":
+        from gateway_cli.run_api import run_api
+
+        return run_api(args.config, args.host, args.port, args.workers)
+    if args.command == "worker":
+        from gateway_cli.run_worker import run_worker
+
+        return run_worker(args.config, args.concurrency, args.queues, args.loglevel)
+    if args.command == "beat":
+        from gateway_cli.run_worker import run_beat
+
+        return run_beat(args.config, args.loglevel)
+    if args.command == "mock-provider":
+        from mock_provider.app import serve
+
+        print(f"mock provider on http://{args.host}:{args.port}", flush=True)
+        serve(args.host, args.port, args.latency_ms)
+        return 0
+    if args.command == "up":
+        from gateway_cli.up import run_up
+
+        return run_up(args.config, args.host, args.port, args.redis_port, args.concurrency)
+    if args.command == "keys":
+        from gateway_cli.keys_cmd import new_key
+
+        return new_key()
+    if args.command == "config":
+        from gateway_cli.config_cmd import check, show
+
+        target = args.file or args.config
+        return check(target) if args.config_command == "check" else show(target)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

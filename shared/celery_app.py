@@ -1,0 +1,79 @@
+"""The Celery app object and ``enqueue()``: the API publishes by task name, never importing
+worker code.
+
+Reliability settings (../shared/reference/reliability.md G2-G4): late acks, reject on worker
+lost, prefetch 1, no result backend (results live in the job record), a visibility timeout
+longer than the longest allowed job, endless broker reconnects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from shared.settings import Settings
+
+TASK_RUN_JOB = "gateway.run_job"
+TASK_SWEEP_LEASES = "gateway.sweep_leases"
+
+QUEUES = {
+    "interactive": "gateway.interactive",
+    "normal": "gateway.normal",
+    "batch": "gateway.batch",
+}
+CONTROL_QUEUE = "gateway.control"  # sweeps; never behind a backlog of jobs
+ALL_QUEUES = (*QUEUES.values(), CONTROL_QUEUE)
+
+# A publish is retried briefly, then the caller answers 503 (a 202 means "in the broker").
+_PUBLISH_RETRY = {
+    "max_retries": 3,
+    "interval_start": 0.05,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    visibility_timeout = int(settings.queue.max_deadline_s + 10 * settings.worker.lease_s + 60)
+    transport = {"visibility_timeout": visibility_timeout}
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_store_errors_even_if_ignored": False,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": QUEUES["normal"],
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "broker_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_soft_shutdown_timeout": settings.worker.shutdown_grace_s,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": False,
+        "broker_heartbeat": 0,
+        "timezone": "UTC",
+    }
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("llm_gateway", set_as_current=True)
+    app.conf.update(celery_config(settings))
+    return app
+
+
+def enqueue(app: Celery, job_id: str, priority: str) -> None:
+    """Publish the job's task (its only argument is the job id). Raises on failure."""
+    app.send_task(
+        TASK_RUN_JOB,
+        args=[job_id],
+        queue=QUEUES[priority],
+        retry=True,
+        retry_policy=_PUBLISH_RETRY,
+    )

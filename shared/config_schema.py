@@ -1,0 +1,213 @@
+"""Marshmallow schema of the whole configuration document (DESIGN.md "Configuration")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+_URL = validate.URL(require_tld=False, schemes={"http", "https"})
+_POSITIVE = validate.Range(min=1)
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class ProviderSchema(_Strict):
+    type = fields.Str(required=True, validate=validate.OneOf(["zai", "openai", "mock"]))
+    base_url = fields.Str(required=True, validate=_URL)
+    api_key = fields.Str(load_default=None, allow_none=True)
+    timeout_s = fields.Float(load_default=60.0, validate=validate.Range(min=1, max=300))
+    max_connections = fields.Int(load_default=500, validate=validate.Range(min=1, max=10000))
+    http_shards = fields.Int(load_default=0, validate=validate.Range(min=0, max=1000))
+    rpm = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
+    max_concurrent = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
+    health_path = fields.Str(load_default="/models")
+
+
+class DeploymentSchema(_Strict):
+    provider = fields.Str(required=True)
+    model = fields.Str(required=True, validate=validate.Length(min=1))
+
+
+class KeySchema(_Strict):
+    id = fields.Str(required=True, validate=validate.Length(min=1, max=128))
+    key_sha256 = fields.Str(
+        required=True,
+        validate=validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex characters"),
+    )
+    rpm = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
+    tpm = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
+    max_concurrent = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
+
+
+class AuthSchema(_Strict):
+    open = fields.Bool(load_default=False)
+    keys = fields.List(fields.Nested(KeySchema), load_default=list)
+    admin_keys = fields.List(fields.Nested(KeySchema), load_default=list)
+
+
+class LimitsSchema(_Strict):
+    max_body_bytes = fields.Int(required=True, validate=validate.Range(min=1024))
+    max_messages = fields.Int(required=True, validate=_POSITIVE)
+    default_rpm = fields.Int(allow_none=True, validate=_POSITIVE)
+    default_tpm = fields.Int(allow_none=True, validate=_POSITIVE)
+
+
+class RetrySchema(_Strict):
+    max_attempts = fields.Int(required=True, validate=validate.Range(min=1, max=20))
+    max_total_attempts = fields.Int(required=True, validate=validate.Range(min=1, max=50))
+    base_delay_s = fields.Float(required=True, validate=validate.Range(min=0))
+    max_delay_s = fields.Float(required=True, validate=validate.Range(min=0))
+
+
+class BreakerSchema(_Strict):
+    consecutive_failures = fields.Int(required=True, validate=_POSITIVE)
+    failure_rate = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+    min_calls = fields.Int(required=True, validate=_POSITIVE)
+    window_s = fields.Float(required=True, validate=validate.Range(min=1))
+    open_s = fields.Float(required=True, validate=validate.Range(min=0.1))
+    probe_timeout_s = fields.Float(required=True, validate=validate.Range(min=0.1))
+
+
+class FallbacksSchema(_Strict):
+    order = fields.List(
+        fields.Str(
+            validate=validate.OneOf(["alternative_provider", "cached_response", "degraded"])
+        ),
+        required=True,
+    )
+    degraded_answer = fields.Str(allow_none=True)
+
+
+class CacheSchema(_Strict):
+    enabled = fields.Bool(required=True)
+    ttl_s = fields.Int(required=True, validate=_POSITIVE)
+    max_entries = fields.Int(required=True, validate=_POSITIVE)
+    max_bytes = fields.Int(required=True, validate=_POSITIVE)
+    deterministic_only = fields.Bool(required=True)
+    stale_ttl_s = fields.Int(required=True, validate=_POSITIVE)
+
+
+class QueueSchema(_Strict):
+    deadline_s = fields.Float(required=True, validate=validate.Range(min=1))
+    max_deadline_s = fields.Float(required=True, validate=validate.Range(min=1))
+    result_ttl_s = fields.Int(required=True, validate=validate.Range(min=60))
+    max_depth = fields.Int(required=True, validate=_POSITIVE)
+    max_age_s = fields.Float(required=True, validate=validate.Range(min=1))
+    max_deliveries = fields.Int(required=True, validate=validate.Range(min=1, max=100))
+
+    @validates_schema
+    def _deadline_within_max(self, data: dict[str, Any], **_: Any) -> None:
+        if data["deadline_s"] > data["max_deadline_s"]:
+            raise ValidationError("must not exceed max_deadline_s", "deadline_s")
+
+
+class WorkerSchema(_Strict):
+    concurrency = fields.Int(required=True, validate=validate.Range(min=1, max=5000))
+    shutdown_grace_s = fields.Float(required=True, validate=validate.Range(min=0, max=300))
+    lease_s = fields.Float(required=True, validate=validate.Range(min=1, max=600))
+    reaper_interval_s = fields.Float(required=True, validate=validate.Range(min=0.2, max=600))
+    heartbeat_s = fields.Float(required=True, validate=validate.Range(min=1, max=600))
+
+
+class HealthSchema(_Strict):
+    interval_s = fields.Float(required=True, validate=validate.Range(min=1))
+    timeout_s = fields.Float(required=True, validate=validate.Range(min=0.1, max=300))
+
+
+class HttpSourceSchema(_Strict):
+    url = fields.Str(required=True, validate=_URL)
+    token = fields.Str(load_default=None, allow_none=True)
+
+
+class RefreshSchema(_Strict):
+    interval_s = fields.Float(required=True, validate=validate.Range(min=1))
+    http_source = fields.Nested(HttpSourceSchema, allow_none=True)
+
+
+class MetricsSchema(_Strict):
+    token = fields.Str(allow_none=True)
+
+
+class RedisSchema(_Strict):
+    url = fields.Str(required=True, validate=validate.Regexp(r"^(redis|rediss|unix|sentinel)://"))
+    prefix = fields.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$"))
+
+
+class BrokerSchema(_Strict):
+    url = fields.Str(allow_none=True)
+
+
+class ConfigSchema(_Strict):
+    providers = fields.Dict(keys=fields.Str(), values=fields.Nested(ProviderSchema), required=True)
+    models = fields.Dict(
+        keys=fields.Str(),
+        values=fields.List(fields.Nested(DeploymentSchema), validate=validate.Length(min=1)),
+        required=True,
+    )
+    default_model = fields.Str(allow_none=True)
+    auth = fields.Nested(AuthSchema, required=True)
+    limits = fields.Nested(LimitsSchema, required=True)
+    retry = fields.Nested(RetrySchema, required=True)
+    breaker = fields.Nested(BreakerSchema, required=True)
+    fallbacks = fields.Nested(FallbacksSchema, required=True)
+    cache = fields.Nested(CacheSchema, required=True)
+    queue = fields.Nested(QueueSchema, required=True)
+    worker = fields.Nested(WorkerSchema, required=True)
+    health = fields.Nested(HealthSchema, required=True)
+    refresh = fields.Nested(RefreshSchema, required=True)
+    metrics = fields.Nested(MetricsSchema, required=True)
+    redis = fields.Nested(RedisSchema, required=True)
+    broker = fields.Nested(BrokerSchema, required=True)
+
+    @validates_schema
+    def _references(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        providers = data.get("providers") or {}
+        for name, deployments in (data.get("models") or {}).items():
+            for i, dep in enumerate(deployments):
+                if dep["provider"] not in providers:
+                    errors[f"models.{name}.{i}.provider"] = [
+                        f"names provider {dep['provider']!r}, which is not configured"
+                    ]
+        default = data.get("default_model")
+        if default and default not in (data.get("models") or {}):
+            errors["default_model"] = [f"names model {default!r}, which is not configured"]
+        ids = [k["id"] for k in (data.get("auth") or {}).get("keys", [])]
+        ids += [k["id"] for k in (data.get("auth") or {}).get("admin_keys", [])]
+        if len(ids) != len(set(ids)):
+            errors["auth.keys"] = ["key ids must be unique across keys and admin_keys"]
+        if errors:
+            raise ValidationError(errors)  # type: ignore[arg-type]
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested error dict into {dotted.path: [messages]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix or str(key))
+            if key == "_schema":
+                path = prefix or "_schema"
+            for p, msgs in flatten_errors(value, path).items():
+                out.setdefault(p, []).extend(msgs)
+    elif isinstance(messages, list):
+        if all(isinstance(m, str) for m in messages):
+            out[prefix] = list(messages)
+        else:
+            for m in messages:
+                for p, msgs in flatten_errors(m, prefix).items():
+                    out.setdefault(p, []).extend(msgs)
+    else:
+        out[prefix] = [str(messages)]
+    return out

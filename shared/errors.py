@@ -1,0 +1,214 @@
+"""The gateway's one error tree.
+
+Every error a client can see is a ``GatewayError`` and maps to one row of DESIGN.md's table::
+
+    GatewayError (500 gateway_error)
+    ├── InvalidRequest (400 invalid_request_error)
+    │   ├── ContextLengthExceeded (400 context_length_exceeded)
+    │   └── ContentPolicyViolation (400 content_policy_violation)
+    ├── AuthenticationFailed (401 authentication_error)
+    ├── PermissionDenied (403 permission_error)
+    ├── NotFound (404 not_found_error)
+    │   └── ModelNotFound (404 model_not_found)
+    ├── Conflict (409 invalid_request_error)
+    ├── PayloadTooLarge (413 invalid_request_error)
+    ├── Unprocessable (422 invalid_request_error)
+    ├── RateLimited (429 rate_limit_error)
+    ├── ProviderFailed (502 provider_error)
+    ├── ServiceUnavailable (503 gateway_error)
+    │   ├── QueueFull (503 queue_full)
+    │   └── NoHealthyProvider (503 no_healthy_provider)
+    └── GatewayTimeout (504 timeout_error)
+
+Foreign errors are translated at the boundary (``raise Mapped(...) from exc``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    status: int = 500
+    type: str = "gateway_error"
+    code: str = "gateway_error"
+    # None: let the client decide (its default rules); False: a retry cannot fix this.
+    should_retry: bool | None = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.param = param
+        self.retry_after = retry_after
+        self.details = details or {}
+
+    def to_error_object(self) -> dict[str, Any]:
+        """The inner object of the OpenAI error envelope."""
+        obj: dict[str, Any] = {
+            "message": self.message,
+            "type": self.type,
+            "code": self.code,
+            "param": self.param,
+        }
+        obj.update(self.details)
+        return obj
+
+    def envelope(self, job_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.to_error_object()}
+        if job_id:
+            body["job_id"] = job_id
+        return body
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class ContentPolicyViolation(InvalidRequest):
+    code = "content_policy_violation"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "not_found_error"
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class Conflict(GatewayError):
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class Unprocessable(GatewayError):
+    status = 422
+    type = "invalid_request_error"
+    code = "unprocessable"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+    should_retry = None
+
+
+class ProviderFailed(GatewayError):
+    status = 502
+    type = "provider_error"
+    code = "provider_error"
+
+
+class ServiceUnavailable(GatewayError):
+    status = 503
+    type = "gateway_error"
+    code = "service_unavailable"
+    should_retry = None
+
+
+class QueueFull(ServiceUnavailable):
+    code = "queue_full"
+
+
+class NoHealthyProvider(ServiceUnavailable):
+    code = "no_healthy_provider"
+    should_retry = False
+
+
+class GatewayTimeout(GatewayError):
+    status = 504
+    type = "timeout_error"
+    code = "timeout"
+
+
+class ConfigError(Exception):
+    """An invalid configuration; ``errors`` maps dotted field paths to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        lines = [f"{path}: {'; '.join(msgs)}" for path, msgs in sorted(errors.items())]
+        super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+_BY_TYPE_AND_STATUS: dict[tuple[str, int], type[GatewayError]] = {
+    (cls.type, cls.status): cls
+    for cls in (
+        InvalidRequest,
+        AuthenticationFailed,
+        PermissionDenied,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        Unprocessable,
+        RateLimited,
+        ProviderFailed,
+        ServiceUnavailable,
+        GatewayTimeout,
+    )
+}
+
+
+def from_stored(obj: dict[str, Any]) -> GatewayError:
+    """Rebuild an error from a job record's ``error`` object (see ``stored_error``)."""
+    status = int(obj.get("status") or 500)
+    cls = _BY_TYPE_AND_STATUS.get((str(obj.get("type")), status), GatewayError)
+    extra = {
+        k: v for k, v in obj.items() if k not in {"message", "type", "code", "param", "status"}
+    }
+    err = cls(
+        str(obj.get("message") or "job failed"),
+        code=obj.get("code"),
+        param=obj.get("param"),
+        status=status,
+        details=extra,
+    )
+    err.type = str(obj.get("type") or err.type)
+    return err
+
+
+def stored_error(err: GatewayError) -> dict[str, Any]:
+    """The ``error`` object kept on a job record: the envelope's inner object plus ``status``."""
+    obj = err.to_error_object()
+    obj["status"] = err.status
+    return obj

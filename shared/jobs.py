@@ -1,0 +1,293 @@
+"""The job record in Redis and every state change on it.
+
+A job is one Redis hash (``Keys.job``). State changes that race (a worker taking the job,
+finishing it, a client cancelling it, the reaper reclaiming it) are each one Lua script in
+``shared/lua``; plain reads are ``HGETALL``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from shared.errors import GatewayError, stored_error
+from shared.keys import Keys
+
+QUEUED, RUNNING, RETRYING = "queued", "running", "retrying"
+SUCCEEDED, FAILED, CANCELLED, EXPIRED = "succeeded", "failed", "cancelled", "expired"
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, EXPIRED})
+PRIORITIES = ("interactive", "normal", "batch")
+
+_LUA_DIR = Path(__file__).with_name("lua")
+_JSON_FIELDS = ("request", "result", "error", "attempts", "metadata")
+_FLOAT_FIELDS = ("created_at", "started_at", "finished_at", "deadline_at")
+
+
+def new_job_id() -> str:
+    """``job_`` + 128 random bits: opaque and unguessable."""
+    return "job_" + secrets.token_hex(16)
+
+
+def _lua(name: str) -> str:
+    return (_LUA_DIR / f"{name}.lua").read_text()
+
+
+class Begin(Enum):
+    OK = "ok"
+    MISSING = "missing"
+    TERMINAL = "terminal"
+    LEASED = "leased"
+    EXHAUSTED = "exhausted"
+
+
+@dataclass(frozen=True)
+class BeginResult:
+    outcome: Begin
+    deliveries: int = 0
+
+
+@dataclass
+class Job:
+    id: str
+    owner: str
+    status: str
+    priority: str
+    model: str
+    request: dict[str, Any]
+    created_at: float
+    deadline_at: float
+    config_version: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    provider: str | None = None
+    cache: str | None = None
+    degraded: bool = False
+    attempts: list[dict[str, Any]] | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    deliveries: int = 0
+    request_id: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str]) -> Job:
+        data: dict[str, Any] = dict(h)
+        for name in _JSON_FIELDS:
+            data[name] = json.loads(h[name]) if h.get(name) else None
+        for name in _FLOAT_FIELDS:
+            data[name] = float(h[name]) if h.get(name) else None
+        data["degraded"] = h.get("degraded") == "1"
+        data["deliveries"] = int(h.get("deliveries") or 0)
+        data["cache"] = h.get("cache") or None
+        data["provider"] = h.get("provider") or None
+        data["request_id"] = h.get("request_id") or None
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_public(self) -> dict[str, Any]:
+        """The job object of DESIGN.md (no owner, no request body)."""
+        return {
+            "id": self.id,
+            "object": "job",
+            "status": self.status,
+            "priority": self.priority,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "deadline_at": self.deadline_at,
+            "config_version": self.config_version,
+            "provider": self.provider,
+            "model": self.model,
+            "cache": self.cache,
+            "degraded": self.degraded,
+            "attempts": self.attempts or [],
+            "result": self.result,
+            "error": self.error,
+            "metadata": self.metadata or {},
+        }
+
+
+def _encode(fields: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in fields.items():
+        if value is None:
+            out[key] = ""
+        elif key in _JSON_FIELDS:
+            out[key] = json.dumps(value, separators=(",", ":"))
+        elif isinstance(value, bool):
+            out[key] = "1" if value else "0"
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _pairs(fields: dict[str, Any]) -> list[str]:
+    flat: list[str] = []
+    for k, v in _encode(fields).items():
+        flat += [k, v]
+    return flat
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, keys: Keys, result_ttl_s: int) -> None:
+        self.r = client
+        self.keys = keys
+        self.ttl = int(result_ttl_s)
+        self._begin = client.register_script(_lua("begin"))
+        self._renew = client.register_script(_lua("renew"))
+        self._update = client.register_script(_lua("update"))
+        self._finish = client.register_script(_lua("finish"))
+        self._release = client.register_script(_lua("release"))
+        self._reclaim = client.register_script(_lua("reclaim"))
+        self._terminate = client.register_script(_lua("terminate"))
+
+    # -- the API's side ------------------------------------------------------------------
+    def create(self, job: Job) -> None:
+        fields = {
+            "id": job.id,
+            "owner": job.owner,
+            "status": job.status,
+            "priority": job.priority,
+            "model": job.model,
+            "request": job.request,
+            "created_at": job.created_at,
+            "deadline_at": job.deadline_at,
+            "config_version": job.config_version,
+            "metadata": job.metadata or {},
+            "attempts": [],
+            "deliveries": 0,
+            "degraded": job.degraded,
+            "cache": job.cache,
+            "request_id": job.request_id,
+        }
+        if job.result is not None:
+            fields.update(result=job.result, finished_at=job.finished_at, provider=job.provider)
+        owner_key = self.keys.owner_jobs(job.owner)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.keys.job(job.id), mapping=_encode(fields))
+        pipe.expire(self.keys.job(job.id), self.ttl)
+        pipe.zadd(owner_key, {job.id: job.created_at})
+        pipe.zremrangebyscore(owner_key, "-inf", job.created_at - self.ttl)
+        pipe.expire(owner_key, self.ttl)
+        pipe.execute()
+
+    def get(self, job_id: str) -> Job | None:
+        h = self.r.hgetall(self.keys.job(job_id))
+        return Job.from_hash(h) if h else None  # type: ignore[arg-type]
+
+    def get_many(self, job_ids: Iterable[str]) -> list[Job | None]:
+        pipe = self.r.pipeline(transaction=False)
+        ids = list(job_ids)
+        for job_id in ids:
+            pipe.hgetall(self.keys.job(job_id))
+        return [Job.from_hash(h) if h else None for h in pipe.execute()]
+
+    def list_for_owner(
+        self, owner: str, limit: int, after: str | None = None
+    ) -> tuple[list[Job], bool]:
+        """The owner's jobs, newest first; ``after`` is the last id of the previous page."""
+        key = self.keys.owner_jobs(owner)
+        max_score: str | float = "+inf"
+        if after:
+            score = self.r.zscore(key, after)
+            if score is None:
+                return [], False
+            max_score = f"({score}"
+        ids = self.r.zrevrangebyscore(key, max_score, "-inf", start=0, num=limit + 1)
+        jobs = [j for j in self.get_many(ids[:limit]) if j is not None]  # type: ignore[union-attr]
+        return jobs, len(ids) > limit  # type: ignore[arg-type]
+
+    def terminate(self, job_id: str, status: str, error: GatewayError) -> tuple[str, str | None]:
+        """Make a job terminal without a lease. Returns (outcome, previous terminal status)."""
+        res = self._terminate(
+            keys=[self.keys.job(job_id)],
+            args=[
+                status,
+                time.time(),
+                json.dumps(stored_error(error)),
+                self.keys.done_channel,
+                job_id,
+                self.ttl,
+            ],
+        )
+        return str(res[0]), (str(res[1]) if len(res) > 1 else None)
+
+    # -- the worker's side ---------------------------------------------------------------
+    def begin(self, job_id: str, token: str, lease_s: float, max_deliveries: int) -> BeginResult:
+        res = self._begin(
+            keys=[self.keys.job(job_id), self.keys.lease(job_id), self.keys.inflight],
+            args=[token, int(lease_s * 1000), time.time(), max_deliveries, job_id],
+        )
+        outcome = Begin(str(res[0]))
+        deliveries = int(res[1]) if outcome in (Begin.OK, Begin.EXHAUSTED) else 0
+        return BeginResult(outcome, deliveries)
+
+    def renew(self, job_id: str, token: str, lease_s: float) -> bool:
+        return bool(
+            self._renew(
+                keys=[self.keys.lease(job_id), self.keys.inflight],
+                args=[token, int(lease_s * 1000), time.time(), job_id],
+            )
+        )
+
+    def update(self, job_id: str, token: str, fields: dict[str, Any]) -> bool:
+        return bool(
+            self._update(
+                keys=[self.keys.job(job_id), self.keys.lease(job_id)],
+                args=[token, *_pairs(fields)],
+            )
+        )
+
+    def finish(self, job_id: str, token: str, status: str, fields: dict[str, Any]) -> int:
+        """1 written; 0 the lease was lost; -1 the job was already terminal (e.g. cancelled)."""
+        return int(
+            self._finish(
+                keys=[self.keys.job(job_id), self.keys.lease(job_id), self.keys.inflight],
+                args=[
+                    token,
+                    job_id,
+                    status,
+                    time.time(),
+                    self.ttl,
+                    self.keys.done_channel,
+                    *_pairs(fields),
+                ],
+            )
+        )
+
+    def release(self, job_id: str, token: str) -> bool:
+        return bool(
+            self._release(
+                keys=[self.keys.job(job_id), self.keys.lease(job_id), self.keys.inflight],
+                args=[token, job_id],
+            )
+        )
+
+    # -- the reaper's side ---------------------------------------------------------------
+    def expired_leases(self, now: float, limit: int = 500) -> list[str]:
+        """Ids in the inflight set whose lease should have been renewed by ``now``."""
+        return list(self.r.zrangebyscore(self.keys.inflight, "-inf", now, start=0, num=limit))  # type: ignore[arg-type]
+
+    def reclaim(self, job_id: str) -> str | None:
+        """Claim a job whose lease expired; returns its priority (to republish) or None."""
+        res = self._reclaim(
+            keys=[self.keys.job(job_id), self.keys.lease(job_id), self.keys.inflight],
+            args=[job_id],
+        )
+        return str(res) or None
+
+    def track(self, job_id: str, due: float) -> None:
+        """Put a job (back) in the inflight set, e.g. when its republish failed."""
+        self.r.zadd(self.keys.inflight, {job_id: due})

@@ -1,0 +1,49 @@
+"""Every Redis key and channel the gateway uses, built here and nowhere else.
+
+Scheme: ``{prefix}:{kind}:{id}`` (the prefix comes from ``redis.prefix`` in config, so
+several gateways can share one Redis). Celery's own queue keys are named by the queues in
+``shared.celery_app`` and are not prefixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "gw"
+
+    def job(self, job_id: str) -> str:
+        """Hash: the job record (status, request, result, attempts...)."""
+        return f"{self.prefix}:job:{job_id}"
+
+    def lease(self, job_id: str) -> str:
+        """String: the token of the worker that runs the job (SET NX PX)."""
+        return f"{self.prefix}:lease:{job_id}"
+
+    def owner_jobs(self, owner: str) -> str:
+        """Sorted set: an API key's job ids scored by creation time (GET /v1/jobs)."""
+        return f"{self.prefix}:owner:{owner}:jobs"
+
+    @property
+    def inflight(self) -> str:
+        """Sorted set: ids of jobs a worker has begun, scored by start time (lease reaper)."""
+        return f"{self.prefix}:inflight"
+
+    @property
+    def done_channel(self) -> str:
+        """Pub/sub channel: a job id is published when the job becomes terminal."""
+        return f"{self.prefix}:done"
+
+    def lock(self, name: str) -> str:
+        """String: a sweep's mutual-exclusion lock (SET NX PX)."""
+        return f"{self.prefix}:lock:{name}"
+
+    def worker_heartbeat(self, worker: str) -> str:
+        """String with TTL: a live worker process."""
+        return f"{self.prefix}:worker:{worker}"
+
+    @property
+    def worker_heartbeat_pattern(self) -> str:
+        return f"{self.prefix}:worker:*"

@@ -1,0 +1,17 @@
+-- begin.lua: a worker takes a job.
+-- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset
+-- ARGV[1] lease token   ARGV[2] lease ms   ARGV[3] now (s)   ARGV[4] max deliveries   ARGV[5] job id
+-- Returns {"missing"} | {"terminal", status} | {"leased"} | {"exhausted", n} | {"ok", n}
+-- "exhausted" still holds the lease, so the caller can fail the job under it.
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing'} end
+if status == 'succeeded' or status == 'failed' or status == 'cancelled' or status == 'expired' then
+  return {'terminal', status}
+end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'leased'} end
+local n = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
+redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]) / 1000, ARGV[5])
+if n > tonumber(ARGV[4]) then return {'exhausted', tostring(n)} end
+redis.call('HSET', KEYS[1], 'status', 'running')
+redis.call('HSETNX', KEYS[1], 'started_at', ARGV[3])
+return {'ok', tostring(n)}

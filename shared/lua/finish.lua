@@ -1,0 +1,18 @@
+-- finish.lua: make a job terminal, exactly once, only under its lease (compare-and-set).
+-- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset
+-- ARGV[1] token   ARGV[2] job id   ARGV[3] final status   ARGV[4] now (s)
+-- ARGV[5] record TTL (s)   ARGV[6] done channel, then field, value pairs
+-- Returns 1 written | 0 lease not ours (another worker owns the job) | -1 already terminal
+-- (cancelled while running: the late result is discarded).
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'succeeded' or status == 'failed' or status == 'cancelled' or status == 'expired' then
+  return -1
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[4])
+if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[6], ARGV[2])
+return 1

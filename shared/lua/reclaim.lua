@@ -1,0 +1,11 @@
+-- reclaim.lua: the lease reaper claims one job whose worker vanished.
+-- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset
+-- ARGV[1] job id
+-- Returns the job's priority when claimed (the caller republishes it), "" when there is
+-- nothing to do (lease still held, job terminal or gone: dropped from the inflight set).
+if redis.call('EXISTS', KEYS[2]) == 1 then return '' end
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return '' end
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'running' and status ~= 'queued' and status ~= 'retrying' then return '' end
+redis.call('HSET', KEYS[1], 'status', 'queued')
+return redis.call('HGET', KEYS[1], 'priority') or 'normal'

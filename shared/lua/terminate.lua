@@ -1,0 +1,15 @@
+-- terminate.lua: make a job terminal without a lease (cancel; a failed publish).
+-- KEYS[1] job hash
+-- ARGV[1] new status   ARGV[2] now (s)   ARGV[3] error JSON   ARGV[4] done channel   ARGV[5] job id
+-- ARGV[6] record TTL (s)
+-- Returns {"missing"} | {"terminal", status} | {"ok"}. A worker still running the job keeps
+-- its lease; its finish.lua sees the terminal status and discards the late result.
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing'} end
+if status == 'succeeded' or status == 'failed' or status == 'cancelled' or status == 'expired' then
+  return {'terminal', status}
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'error', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return {'ok'}

@@ -1,0 +1,74 @@
+"""Prometheus metrics (prometheus-client).
+
+In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set before this module is imported, as
+``llm-gateway api`` does for its gunicorn workers) values are aggregated across processes at
+scrape time; otherwise the default registry of this process is served.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+_LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    120,
+)
+
+HTTP_REQUESTS = Counter(
+    "gateway_http_requests_total",
+    "HTTP requests by route and status",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "gateway_http_request_duration_seconds",
+    "Front-door latency by route (for sync chat: includes the wait for the job)",
+    ["route"],
+    buckets=_LATENCY_BUCKETS,
+)
+JOBS_SUBMITTED = Counter("gateway_jobs_submitted_total", "Jobs accepted, by priority", ["priority"])
+JOBS_FINISHED = Counter("gateway_jobs_finished_total", "Jobs that became terminal", ["status"])
+PROVIDER_CALLS = Counter(
+    "gateway_provider_calls_total", "Provider calls by outcome", ["provider", "outcome"]
+)
+PROVIDER_LATENCY = Histogram(
+    "gateway_provider_call_duration_seconds",
+    "Provider call latency",
+    ["provider"],
+    buckets=_LATENCY_BUCKETS,
+)
+LEASES_RECLAIMED = Counter(
+    "gateway_leases_reclaimed_total", "Jobs republished after their worker vanished"
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for this process, or for all processes in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,99 @@
+"""Frozen settings objects built once from the validated config (see shared.config)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    name: str
+    type: str  # zai | openai | mock
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 60.0
+    max_connections: int = 500
+    http_shards: int = 0  # 0: choose from max_connections (see workers.providers.pool)
+    rpm: int | None = None
+    max_concurrent: int | None = None
+    health_path: str = "/models"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    key_sha256: str
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrent: int | None = None
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    open: bool = False
+    keys: tuple[ApiKey, ...] = ()
+    admin_keys: tuple[ApiKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_messages: int = 2048
+    default_rpm: int | None = None
+    default_tpm: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    deadline_s: float = 300
+    max_deadline_s: float = 3600
+    result_ttl_s: int = 86400
+    max_depth: int = 100000
+    max_age_s: float = 600
+    max_deliveries: int = 5
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    concurrency: int = 500
+    shutdown_grace_s: float = 8
+    lease_s: float = 15  # a lost worker's job is taken over after at most lease_s + reaper interval
+    reaper_interval_s: float = 5
+    heartbeat_s: float = 10
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 3
+    max_total_attempts: int = 6
+    base_delay_s: float = 1.0
+    max_delay_s: float = 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    providers: Mapping[str, ProviderSettings]
+    models: Mapping[str, tuple[Deployment, ...]]
+    default_model: str | None
+    auth: AuthSettings
+    limits: LimitsSettings
+    queue: QueueSettings
+    worker: WorkerSettings
+    retry: RetrySettings
+    redis_url: str
+    redis_prefix: str
+    broker_url: str
+    version: str
+    raw: Mapping[str, Any]  # the whole validated document, for sections not modelled yet
+
+    @property
+    def keys_required(self) -> bool:
+        return bool(self.auth.keys)

@@ -1,0 +1,1 @@
+"""Celery workers: tasks, provider adapters, routing and the job runner."""

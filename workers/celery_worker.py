@@ -1,0 +1,37 @@
+"""The Celery app for ``celery -A workers.celery_worker`` and ``llm-gateway worker|beat``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import signals
+
+from shared.celery_app import CONTROL_QUEUE, TASK_SWEEP_LEASES
+from workers import tasks  # noqa: F401  (registers the tasks)
+from workers.context import get_context
+from workers.lifecycle import schedule_forced_exit, start_heartbeat
+
+ctx = get_context()
+app = ctx.celery
+app.conf.beat_schedule = {
+    "sweep-leases": {
+        "task": TASK_SWEEP_LEASES,
+        "schedule": ctx.settings.worker.reaper_interval_s,
+        "options": {"queue": CONTROL_QUEUE, "expires": ctx.settings.worker.reaper_interval_s * 2},
+    },
+}
+
+_heartbeat_stop = None
+
+
+@signals.worker_ready.connect
+def _on_ready(**_: Any) -> None:
+    global _heartbeat_stop
+    _heartbeat_stop = start_heartbeat(ctx)
+
+
+@signals.worker_shutting_down.connect
+def _on_shutting_down(**_: Any) -> None:
+    if _heartbeat_stop is not None:
+        _heartbeat_stop.set()
+    schedule_forced_exit(ctx, ctx.settings.worker.shutdown_grace_s)

@@ -1,0 +1,76 @@
+"""Worker process lifecycle: heartbeat while alive; on shutdown, give running jobs back.
+
+DESIGN.md: a stopping worker stops consuming, lets in-flight calls finish for up to
+``worker.shutdown_grace_s``, then releases the leases of the rest so they run again elsewhere
+at once (not after the visibility timeout), and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+
+from shared.celery_app import enqueue
+from workers.context import WorkerContext
+from workers.lease import ACTIVE
+
+log = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def start_heartbeat(ctx: WorkerContext) -> threading.Event:
+    stop = threading.Event()
+    key = ctx.keys.worker_heartbeat(worker_name())
+    interval = ctx.settings.worker.heartbeat_s
+
+    def beat() -> None:
+        while True:
+            try:
+                ctx.redis.set(key, f"{time.time():.3f}", ex=int(interval * 3) + 1)
+            except Exception:
+                log.warning("heartbeat failed", exc_info=True)
+            if stop.wait(interval):
+                break
+        with contextlib.suppress(Exception):
+            ctx.redis.delete(key)
+
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+    return stop
+
+
+def release_all(ctx: WorkerContext) -> int:
+    """Release every lease this process holds and republish those jobs."""
+    released = 0
+    for job_id, token in ACTIVE.snapshot().items():
+        try:
+            job = ctx.store.get(job_id)
+            if ctx.store.release(job_id, token):
+                enqueue(ctx.celery, job_id, job.priority if job else "normal")
+                released += 1
+        except Exception:
+            log.exception("could not release job", extra={"job_id": job_id})
+    return released
+
+
+def schedule_forced_exit(ctx: WorkerContext, grace_s: float) -> None:
+    """After the grace period, give back what still runs and leave."""
+
+    def force() -> None:
+        deadline = time.time() + grace_s
+        while time.time() < deadline:
+            if not ACTIVE.snapshot():
+                return  # everything finished: Celery completes its own shutdown
+            time.sleep(0.1)
+        n = release_all(ctx)
+        log.warning("shutdown grace over; released %d running job(s)", n)
+        logging.shutdown()
+        os._exit(0)
+
+    threading.Thread(target=force, name="shutdown-grace", daemon=True).start()
