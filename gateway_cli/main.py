@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=None)
     worker.add_argument("--queues", default=None, help="comma-separated queue names")
     worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument(
+        "--metrics-port", type=int, default=0, help="serve this worker's metrics on 127.0.0.1:PORT"
+    )
 
     beat = cmd("beat", "run Celery beat (lease reaper and other sweeps)")
     beat.add_argument("--loglevel", default="INFO")
@@ -73,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker":
         from gateway_cli.run_worker import run_worker
 
-        return run_worker(args.config, args.concurrency, args.queues, args.loglevel)
+        return run_worker(
+            args.config, args.concurrency, args.queues, args.loglevel, args.metrics_port
+        )
     if args.command == "beat":
         from gateway_cli.run_worker import run_beat
 

@@ -14,11 +14,22 @@ from shared.logs import setup_logging
 
 
 def run_worker(
-    config_path: str | None, concurrency: int | None, queues: str | None, loglevel: str
+    config_path: str | None,
+    concurrency: int | None,
+    queues: str | None,
+    loglevel: str,
+    metrics_port: int = 0,
 ) -> int:
+    # One gevent process: its own metrics registry (the API's multiprocess dir is not ours).
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     loaded = load_or_exit(config_path)
     setup_logging(loglevel)
     from workers.celery_worker import app
+
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
 
     argv = [
         "worker",
@@ -41,6 +52,7 @@ def run_worker(
 
 
 def run_beat(config_path: str | None, loglevel: str) -> int:
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     load_or_exit(config_path)
     setup_logging(loglevel)
     from workers.celery_worker import app

@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from shared.celery_app import enqueue
 from workers.context import WorkerContext
@@ -73,4 +74,17 @@ def schedule_forced_exit(ctx: WorkerContext, grace_s: float) -> None:
         logging.shutdown()
         os._exit(0)
 
-    threading.Thread(target=force, name="shutdown-grace", daemon=True).start()
+    _spawn(force, "shutdown-grace")
+
+
+def _spawn(target: Callable[[], None], name: str) -> None:
+    """Start ``target`` in the background, also from a signal handler running in gevent's hub
+    (where starting a thread would block and raise BlockingSwitchOutError)."""
+    from gevent import monkey
+
+    if monkey.is_module_patched("threading"):
+        import gevent
+
+        gevent.spawn(target)
+    else:
+        threading.Thread(target=target, name=name, daemon=True).start()

