@@ -26,8 +26,10 @@ def sha(key: str) -> str:
 
 
 AUTH = {
-    "keys": [{"id": "team-a", "key_sha256": sha(CLIENT_KEY)},
-             {"id": "team-b", "key_sha256": sha(OTHER_KEY)}],
+    "keys": [
+        {"id": "team-a", "key_sha256": sha(CLIENT_KEY)},
+        {"id": "team-b", "key_sha256": sha(OTHER_KEY)},
+    ],
     "admin_keys": [{"id": "ops", "key_sha256": sha(ADMIN_KEY)}],
 }
 
@@ -57,8 +59,9 @@ def redis_db(redis_server: EmbeddedRedis) -> Iterator[str]:
 def mock_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     port = free_port()
     log = open(tmp_path_factory.mktemp("mock") / "mock.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([*CLI, "mock-provider", "--port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*CLI, "mock-provider", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     wait_for(lambda: port_open(port), 20, "mock provider")
     yield port
     proc.terminate()
@@ -66,16 +69,26 @@ def mock_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     log.close()
 
 
-def new_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis,
-              mock_port: int, name: str, **overrides: Any) -> Stack:
+def new_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: EmbeddedRedis,
+    mock_port: int,
+    name: str,
+    **overrides: Any,
+) -> Stack:
     db = next(_db_counter)
-    return Stack(tmp_path_factory.mktemp(name),
-                 f"redis://127.0.0.1:{redis_server.port}/{db}", mock_port, **overrides)
+    return Stack(
+        tmp_path_factory.mktemp(name),
+        f"redis://127.0.0.1:{redis_server.port}/{db}",
+        mock_port,
+        **overrides,
+    )
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis,
-          mock_port: int) -> Iterator[Stack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
+) -> Iterator[Stack]:
     """A shared deployment with keys: one worker, beat and a gunicorn API."""
     s = new_stack(tmp_path_factory, redis_server, mock_port, "stack", auth=AUTH)
     try:

@@ -43,7 +43,10 @@ class Proc:
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.popen = subprocess.Popen(
-            [*CLI, *args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            [*CLI, *args],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -114,8 +117,12 @@ class Stack:
             },
             "default_model": "mock-model",
             "redis": {"url": self.redis_url, "prefix": "gw"},
-            "worker": {"lease_s": 2, "reaper_interval_s": 0.5, "heartbeat_s": 1,
-                       "shutdown_grace_s": 3},
+            "worker": {
+                "lease_s": 2,
+                "reaper_interval_s": 0.5,
+                "heartbeat_s": 1,
+                "shutdown_grace_s": 3,
+            },
             "queue": {"max_deliveries": 5},
         }
         for key, value in overrides.items():
@@ -137,8 +144,9 @@ class Stack:
     def start_worker(self, name: str = "worker", concurrency: int = 100, wait: bool = True) -> Proc:
         proc = self.start(name, "worker", "--concurrency", str(concurrency))
         if wait:
-            wait_for(lambda: self.worker_alive(proc.pid) or not proc.alive(), 30,
-                     f"{name} heartbeat")
+            wait_for(
+                lambda: self.worker_alive(proc.pid) or not proc.alive(), 30, f"{name} heartbeat"
+            )
             assert proc.alive(), proc.tail()
         return proc
 
@@ -147,8 +155,16 @@ class Stack:
 
     def start_api(self, workers: int = 1) -> Proc:
         self.api_port = free_port()
-        proc = self.start("api", "api", "--host", "127.0.0.1", "--port", str(self.api_port),
-                          "--workers", str(workers))
+        proc = self.start(
+            "api",
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.api_port),
+            "--workers",
+            str(workers),
+        )
         wait_for(lambda: port_open(self.api_port or 0) or not proc.alive(), 30, "api port")
         assert proc.alive(), proc.tail()
         return proc

@@ -22,8 +22,9 @@ IN_FLIGHT = 30
 
 
 @pytest.fixture
-def chaos_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis,
-                mock_port: int) -> Iterator[Stack]:
+def chaos_stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
+) -> Iterator[Stack]:
     s = new_stack(tmp_path_factory, redis_server, mock_port, "chaos")
     try:
         s.start_beat()
@@ -56,9 +57,15 @@ class Notices:
 
 
 def submit(stack: Stack, key: str, latency_ms: int) -> str:
-    resp = httpx.post(f"{stack.api_url}/v1/jobs", json={"request": {
-        "messages": [{"role": "user", "content": key}],
-        "mock": {"latency_ms": latency_ms, "key": key}}})
+    resp = httpx.post(
+        f"{stack.api_url}/v1/jobs",
+        json={
+            "request": {
+                "messages": [{"role": "user", "content": key}],
+                "mock": {"latency_ms": latency_ms, "key": key},
+            }
+        },
+    )
     assert resp.status_code == 202, resp.text
     return str(resp.json()["id"])
 
@@ -67,22 +74,29 @@ def statuses(stack: Stack, ids: list[str]) -> dict[str, str]:
     return {i: httpx.get(f"{stack.api_url}/v1/jobs/{i}").json()["status"] for i in ids}
 
 
-def test_sigkilled_worker_jobs_are_recovered_by_another_worker(chaos_stack: Stack,
-                                                               unique: str) -> None:
+def test_sigkilled_worker_jobs_are_recovered_by_another_worker(
+    chaos_stack: Stack, unique: str
+) -> None:
     stack = chaos_stack
     notices = Notices(stack.redis_url)
     victim = stack.start_worker("victim")
     keys = [f"{unique}-{i}" for i in range(IN_FLIGHT)]
     ids = [submit(stack, k, latency_ms=3000) for k in keys]
-    wait_for(lambda: all(stack.mock_calls(k) == 1 for k in keys), 20,
-             "every call in flight at the provider")
+    wait_for(
+        lambda: all(stack.mock_calls(k) == 1 for k in keys),
+        20,
+        "every call in flight at the provider",
+    )
     assert set(statuses(stack, ids).values()) == {"running"}
 
     victim.kill()  # SIGKILL, mid-call, leases held
     killed_at = time.time()
     stack.start_worker("rescuer")
-    wait_for(lambda: set(statuses(stack, ids).values()) == {"succeeded"}, 60,
-             "every job to succeed after the kill")
+    wait_for(
+        lambda: set(statuses(stack, ids).values()) == {"succeeded"},
+        60,
+        "every job to succeed after the kill",
+    )
     recovery_s = time.time() - killed_at
     assert recovery_s < 60
 
@@ -98,8 +112,9 @@ def test_sigkilled_worker_jobs_are_recovered_by_another_worker(chaos_stack: Stac
     print(f"recovered {IN_FLIGHT} jobs {recovery_s:.1f}s after SIGKILL")
 
 
-def test_sigterm_stops_a_worker_within_grace_and_its_jobs_run_elsewhere(chaos_stack: Stack,
-                                                                         unique: str) -> None:
+def test_sigterm_stops_a_worker_within_grace_and_its_jobs_run_elsewhere(
+    chaos_stack: Stack, unique: str
+) -> None:
     stack = chaos_stack
     leaving = stack.start_worker("leaving")
     keys = [f"{unique}-{i}" for i in range(5)]
@@ -113,12 +128,16 @@ def test_sigterm_stops_a_worker_within_grace_and_its_jobs_run_elsewhere(chaos_st
         assert stack.redis.exists(f"gw:lease:{job_id}") == 0
         assert stack.redis.hget(f"gw:job:{job_id}", "status") == "queued"
     stack.start_worker("successor")
-    wait_for(lambda: set(statuses(stack, ids).values()) == {"succeeded"}, 30,
-             "the released jobs to succeed elsewhere")
+    wait_for(
+        lambda: set(statuses(stack, ids).values()) == {"succeeded"},
+        30,
+        "the released jobs to succeed elsewhere",
+    )
 
 
-def test_a_job_that_keeps_killing_workers_fails_after_max_deliveries(chaos_stack: Stack,
-                                                                     unique: str) -> None:
+def test_a_job_that_keeps_killing_workers_fails_after_max_deliveries(
+    chaos_stack: Stack, unique: str
+) -> None:
     stack = chaos_stack
     stack.start_worker("worker")
     loaded = load_config(stack.config_path, env={})
@@ -132,6 +151,12 @@ def test_a_job_that_keeps_killing_workers_fails_after_max_deliveries(chaos_stack
     stack.redis.hset(f"gw:job:{poisoned}", "deliveries", loaded.settings.queue.max_deliveries)
     stack.redis.delete(f"gw:lease:{poisoned}")  # as if its worker died
     store.track(poisoned, 0)  # lease due long ago: beat's reaper republishes it
-    job = wait_for(lambda: (j := httpx.get(f"{stack.api_url}/v1/jobs/{poisoned}").json())
-                   ["status"] == "failed" and j, 30, "the poisoned job to fail")
+    job = wait_for(
+        lambda: (
+            (j := httpx.get(f"{stack.api_url}/v1/jobs/{poisoned}").json())["status"] == "failed"
+            and j
+        ),
+        30,
+        "the poisoned job to fail",
+    )
     assert job["error"]["code"] == "max_deliveries_exceeded"

@@ -12,15 +12,18 @@ from tests.stack import Stack
 
 @pytest.fixture
 def client(stack: Stack) -> openai.OpenAI:
-    return openai.OpenAI(api_key=CLIENT_KEY, base_url=f"{stack.api_url}/v1", max_retries=0,
-                         timeout=30)
+    return openai.OpenAI(
+        api_key=CLIENT_KEY, base_url=f"{stack.api_url}/v1", max_retries=0, timeout=30
+    )
 
 
 def test_chat_completion_answer_and_usage(client: openai.OpenAI, unique: str) -> None:
     completion = client.chat.completions.create(
         model="mock-model",
-        messages=[{"role": "system", "content": "be brief"},
-                  {"role": "user", "content": f"ping {unique}"}],
+        messages=[
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": f"ping {unique}"},
+        ],
         temperature=0.2,
         max_tokens=50,
     )
@@ -33,7 +36,8 @@ def test_chat_completion_answer_and_usage(client: openai.OpenAI, unique: str) ->
 
 def test_raw_response_carries_gateway_headers(client: openai.OpenAI, unique: str) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="glm-4.6", messages=[{"role": "user", "content": unique}],
+        model="glm-4.6",
+        messages=[{"role": "user", "content": unique}],
         extra_body={"gateway": {"priority": "normal"}},
     )
     assert raw.headers["x-gateway-job-id"].startswith("job_")
@@ -49,22 +53,25 @@ def test_models_list(client: openai.OpenAI) -> None:
 def test_bad_key_raises_authentication_error(stack: Stack) -> None:
     bad = openai.OpenAI(api_key="sk-wrong", base_url=f"{stack.api_url}/v1", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:
-        bad.chat.completions.create(model="mock-model",
-                                    messages=[{"role": "user", "content": "x"}])
+        bad.chat.completions.create(model="mock-model", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 401
 
 
 def test_invalid_request_raises_bad_request_error(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="mock-model", messages=[],)
+        client.chat.completions.create(
+            model="mock-model",
+            messages=[],
+        )
     assert info.value.status_code == 400
     assert "messages" in str(info.value)
 
 
 def test_unknown_model_raises_not_found(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="no-such-model",
-                                       messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "x"}]
+        )
 
 
 def test_final_provider_error_is_not_retried_by_the_client(stack: Stack, unique: str) -> None:
@@ -73,7 +80,8 @@ def test_final_provider_error_is_not_retried_by_the_client(stack: Stack, unique:
     retrying = openai.OpenAI(api_key=CLIENT_KEY, base_url=f"{stack.api_url}/v1", max_retries=2)
     with pytest.raises(openai.RateLimitError):
         retrying.chat.completions.create(
-            model="glm-4.6", messages=[{"role": "user", "content": unique}],
+            model="glm-4.6",
+            messages=[{"role": "user", "content": unique}],
             extra_body={"mock": {"status": 429, "code": "1113", "key": unique}},
         )
     assert stack.mock_calls(unique) == 1
@@ -81,11 +89,16 @@ def test_final_provider_error_is_not_retried_by_the_client(stack: Stack, unique:
 
 def test_jobs_api_with_plain_http(stack: Stack, unique: str) -> None:
     headers = {"Authorization": f"Bearer {CLIENT_KEY}"}
-    job = httpx.post(f"{stack.api_url}/v1/jobs", headers=headers, json={
-        "request": {"model": "mock-model", "messages": [{"role": "user", "content": unique}]}},
+    job = httpx.post(
+        f"{stack.api_url}/v1/jobs",
+        headers=headers,
+        json={
+            "request": {"model": "mock-model", "messages": [{"role": "user", "content": unique}]}
+        },
     ).json()
-    done = httpx.get(f"{stack.api_url}/v1/jobs/{job['id']}?wait=20", headers=headers,
-                     timeout=30).json()
+    done = httpx.get(
+        f"{stack.api_url}/v1/jobs/{job['id']}?wait=20", headers=headers, timeout=30
+    ).json()
     assert done["status"] == "succeeded"
     # The stored result parses as the SDK's own type.
     parsed = openai.types.chat.ChatCompletion.model_validate(done["result"])

@@ -15,19 +15,24 @@ H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 H_OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
 
 
-def chat(stack: Stack, body: dict[str, Any], headers: dict[str, str] | None = None,
-         timeout: float = 30) -> httpx.Response:
-    return httpx.post(f"{stack.api_url}/v1/chat/completions", json=body,
-                      headers=headers or H, timeout=timeout)
+def chat(
+    stack: Stack, body: dict[str, Any], headers: dict[str, str] | None = None, timeout: float = 30
+) -> httpx.Response:
+    return httpx.post(
+        f"{stack.api_url}/v1/chat/completions", json=body, headers=headers or H, timeout=timeout
+    )
 
 
 def msg(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
-def test_sync_chat_returns_the_provider_answer_with_gateway_headers(stack: Stack, unique: str) -> None:
-    resp = chat(stack, {"model": "mock-model", "messages": msg(f"hello {unique}"),
-                        "mock": {"key": unique}})
+def test_sync_chat_returns_the_provider_answer_with_gateway_headers(
+    stack: Stack, unique: str
+) -> None:
+    resp = chat(
+        stack, {"model": "mock-model", "messages": msg(f"hello {unique}"), "mock": {"key": unique}}
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["object"] == "chat.completion"
@@ -58,30 +63,44 @@ def test_request_id_is_echoed_and_reaches_the_job(stack: Stack, unique: str) -> 
 
 
 def test_prefer_respond_async_answers_202_with_location(stack: Stack, unique: str) -> None:
-    resp = httpx.post(f"{stack.api_url}/v1/chat/completions",
-                      json={"messages": msg(unique)}, headers={**H, "Prefer": "respond-async"})
+    resp = httpx.post(
+        f"{stack.api_url}/v1/chat/completions",
+        json={"messages": msg(unique)},
+        headers={**H, "Prefer": "respond-async"},
+    )
     assert resp.status_code == 202
     job = resp.json()
     assert resp.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert job["object"] == "job" and job["status"] in ("queued", "running", "succeeded")
-    done = httpx.get(f"{stack.api_url}{resp.headers['Location']}?wait=20", headers=H,
-                     timeout=30).json()
+    done = httpx.get(
+        f"{stack.api_url}{resp.headers['Location']}?wait=20", headers=H, timeout=30
+    ).json()
     assert done["status"] == "succeeded"
 
 
 def test_jobs_api_submit_poll_and_list(stack: Stack, unique: str) -> None:
-    resp = httpx.post(f"{stack.api_url}/v1/jobs", headers=H, json={
-        "request": {"model": "mock-model", "messages": msg(unique),
-                    "mock": {"latency_ms": 300}},
-        "priority": "batch", "metadata": {"ticket": unique}})
+    resp = httpx.post(
+        f"{stack.api_url}/v1/jobs",
+        headers=H,
+        json={
+            "request": {
+                "model": "mock-model",
+                "messages": msg(unique),
+                "mock": {"latency_ms": 300},
+            },
+            "priority": "batch",
+            "metadata": {"ticket": unique},
+        },
+    )
     assert resp.status_code == 202, resp.text
     job = resp.json()
     assert job["priority"] == "batch" and job["metadata"] == {"ticket": unique}
     assert job["result"] is None
     # Long-poll wakes on the completion notice, well before the wait runs out.
     started = time.time()
-    done = httpx.get(f"{stack.api_url}/v1/jobs/{job['id']}", params={"wait": 20}, headers=H,
-                     timeout=30).json()
+    done = httpx.get(
+        f"{stack.api_url}/v1/jobs/{job['id']}", params={"wait": 20}, headers=H, timeout=30
+    ).json()
     assert done["status"] == "succeeded"
     assert time.time() - started < 10
     assert done["result"]["choices"][0]["message"]["content"].endswith(unique)
@@ -96,20 +115,25 @@ def test_jobs_api_submit_poll_and_list(stack: Stack, unique: str) -> None:
 def test_jobs_list_paginates_with_after(stack: Stack, unique: str) -> None:
     ids = []
     for i in range(3):
-        r = httpx.post(f"{stack.api_url}/v1/jobs", headers=H_OTHER,
-                       json={"request": {"messages": msg(f"{unique}-{i}")}})
+        r = httpx.post(
+            f"{stack.api_url}/v1/jobs",
+            headers=H_OTHER,
+            json={"request": {"messages": msg(f"{unique}-{i}")}},
+        )
         ids.append(r.json()["id"])
     page1 = httpx.get(f"{stack.api_url}/v1/jobs", params={"limit": 2}, headers=H_OTHER).json()
     assert page1["has_more"] is True and len(page1["data"]) == 2
-    page2 = httpx.get(f"{stack.api_url}/v1/jobs",
-                      params={"limit": 2, "after": page1["last_id"]}, headers=H_OTHER).json()
+    page2 = httpx.get(
+        f"{stack.api_url}/v1/jobs", params={"limit": 2, "after": page1["last_id"]}, headers=H_OTHER
+    ).json()
     seen = [j["id"] for j in page1["data"] + page2["data"]]
     assert set(ids) <= set(seen) and len(seen) == len(set(seen))
 
 
 def test_a_job_is_visible_only_to_the_key_that_created_it(stack: Stack, unique: str) -> None:
-    job = httpx.post(f"{stack.api_url}/v1/jobs", headers=H,
-                     json={"request": {"messages": msg(unique)}}).json()
+    job = httpx.post(
+        f"{stack.api_url}/v1/jobs", headers=H, json={"request": {"messages": msg(unique)}}
+    ).json()
     other = httpx.get(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H_OTHER)
     assert other.status_code == 404
     assert other.json()["error"]["type"] == "not_found_error"
@@ -119,8 +143,11 @@ def test_a_job_is_visible_only_to_the_key_that_created_it(stack: Stack, unique: 
 
 
 def test_cancel_running_job_discards_the_late_result(stack: Stack, unique: str) -> None:
-    job = httpx.post(f"{stack.api_url}/v1/jobs", headers=H, json={
-        "request": {"messages": msg(unique), "mock": {"latency_ms": 1500, "key": unique}}}).json()
+    job = httpx.post(
+        f"{stack.api_url}/v1/jobs",
+        headers=H,
+        json={"request": {"messages": msg(unique), "mock": {"latency_ms": 1500, "key": unique}}},
+    ).json()
     wait_for(lambda: stack.mock_calls(unique) == 1, 10, "the provider call to start")
     resp = httpx.delete(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H)
     assert resp.status_code == 202
@@ -142,19 +169,29 @@ def test_cancel_finished_job_is_409(stack: Stack, unique: str) -> None:
     assert conflict.json()["error"]["code"] == "job_already_finished"
 
 
-def test_deadline_passing_during_the_call_expires_the_job_with_504(stack: Stack,
-                                                                   unique: str) -> None:
+def test_deadline_passing_during_the_call_expires_the_job_with_504(
+    stack: Stack, unique: str
+) -> None:
     started = time.time()
-    resp = chat(stack, {"messages": msg(unique), "mock": {"latency_ms": 5000},
-                        "gateway": {"deadline_s": 1}})
+    resp = chat(
+        stack, {"messages": msg(unique), "mock": {"latency_ms": 5000}, "gateway": {"deadline_s": 1}}
+    )
     assert resp.status_code == 504, resp.text
     assert resp.json()["error"]["type"] == "timeout_error"
     assert resp.json()["job_id"] == resp.headers["X-Gateway-Job-Id"]
     assert resp.headers["x-should-retry"] == "false"
     assert time.time() - started < 4.5
-    job = wait_for(lambda: (j := httpx.get(f"{stack.api_url}/v1/jobs/{resp.json()['job_id']}",
-                                           headers=H).json())["status"] != "running" and j,
-                   10, "job to end")
+    job = wait_for(
+        lambda: (
+            (j := httpx.get(f"{stack.api_url}/v1/jobs/{resp.json()['job_id']}", headers=H).json())[
+                "status"
+            ]
+            != "running"
+            and j
+        ),
+        10,
+        "job to end",
+    )
     assert job["status"] == "expired"
 
 
@@ -171,10 +208,12 @@ def test_deadline_passing_during_the_call_expires_the_job_with_504(stack: Stack,
         ({"finish_reason": "sensitive"}, 400, "invalid_request_error", "content_policy_violation"),
     ],
 )
-def test_zai_outcomes_map_to_openai_errors(stack: Stack, unique: str, directive: dict[str, Any],
-                                           status: int, etype: str, code: str) -> None:
-    resp = chat(stack, {"model": "glm-4.6", "messages": msg(unique),
-                        "mock": {**directive, "key": unique}})
+def test_zai_outcomes_map_to_openai_errors(
+    stack: Stack, unique: str, directive: dict[str, Any], status: int, etype: str, code: str
+) -> None:
+    resp = chat(
+        stack, {"model": "glm-4.6", "messages": msg(unique), "mock": {**directive, "key": unique}}
+    )
     assert resp.status_code == status, resp.text
     err = resp.json()["error"]
     assert (err["type"], err["code"]) == (etype, code)
@@ -186,14 +225,22 @@ def test_zai_outcomes_map_to_openai_errors(stack: Stack, unique: str, directive:
 
 def test_provider_failure_falls_back_to_the_next_deployment(stack: Stack, unique: str) -> None:
     # The mock fails only the first call carrying this key: the primary's.
-    resp = chat(stack, {"model": "with-fallback", "messages": msg(unique),
-                        "mock": {"status": 503, "fail_times": 1, "key": unique}})
+    resp = chat(
+        stack,
+        {
+            "model": "with-fallback",
+            "messages": msg(unique),
+            "mock": {"status": 503, "fail_times": 1, "key": unique},
+        },
+    )
     assert resp.status_code == 200, resp.text
     assert resp.headers["X-Gateway-Provider"] == "backup"
     assert resp.json()["model"] == "backup-model"
     job = httpx.get(f"{stack.api_url}/v1/jobs/{resp.headers['X-Gateway-Job-Id']}", headers=H).json()
     assert [(a["provider"], a["outcome"]) for a in job["attempts"]] == [
-        ("mock", "error"), ("backup", "success")]
+        ("mock", "error"),
+        ("backup", "success"),
+    ]
     assert job["attempts"][0]["error"]["status"] == 503
     assert stack.mock_calls(unique) == 2
 
