@@ -206,7 +206,9 @@ def first_error(messages: Any, path: str = "") -> tuple[str, str]:
     """(dotted param path, message) of the first validation error, for the OpenAI envelope."""
     if isinstance(messages, dict):
         for key, value in messages.items():
-            sub = path if key == "_schema" else (f"{path}.{key}" if path else str(key))
+            # "_schema": a whole-object error; "value": a Dict field's entry. Neither is a name.
+            skip = key in ("_schema", "value")
+            sub = path if skip else (f"{path}.{key}" if path else str(key))
             return first_error(value, sub)
     if isinstance(messages, list) and messages:
         if isinstance(messages[0], str):

@@ -115,7 +115,10 @@ def submit(
             "The job could not be queued (broker unreachable); it was not accepted.",
             code="enqueue_failed",
         )
-        services.store.terminate(job.id, FAILED, err)
+        try:
+            services.store.terminate(job.id, FAILED, err)
+        except Exception:  # Redis is failing too: the worker never saw the job; 503 still holds
+            log.exception("could not mark the unpublished job failed", extra={"job_id": job.id})
         raise err from exc
     metrics.JOBS_SUBMITTED.labels(priority).inc()
     return job

@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8080)
     up.add_argument("--redis-port", type=int, default=0, help="embedded Redis port (0: free)")
     up.add_argument("--concurrency", type=int, default=None)
+    up.add_argument(
+        "--embedded-redis", action="store_true", help="start an embedded Redis even if one answers"
+    )
 
     api = cmd("api", "run the HTTP API (gunicorn, gevent workers)")
     api.add_argument("--host", default="127.0.0.1")
@@ -92,7 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from gateway_cli.up import run_up
 
-        return run_up(args.config, args.host, args.port, args.redis_port, args.concurrency)
+        return run_up(
+            args.config,
+            args.host,
+            args.port,
+            args.redis_port,
+            args.concurrency,
+            args.embedded_redis,
+        )
     if args.command == "keys":
         from gateway_cli.keys_cmd import new_key
 

@@ -55,7 +55,12 @@ def stop_all(children: list[subprocess.Popen[bytes]], timeout: float = STOP_TIME
 
 
 def run_up(
-    config_path: str | None, host: str, port: int, redis_port: int, concurrency: int | None
+    config_path: str | None,
+    host: str,
+    port: int,
+    redis_port: int,
+    concurrency: int | None,
+    force_embedded: bool = False,
 ) -> int:
     var = Path("var")
     var.mkdir(exist_ok=True)
@@ -71,8 +76,8 @@ def run_up(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        if not env.get("REDIS_URL"):
-            if answers(DEFAULT_REDIS_URL):
+        if force_embedded or not env.get("REDIS_URL"):
+            if not force_embedded and answers(DEFAULT_REDIS_URL):
                 env["REDIS_URL"] = DEFAULT_REDIS_URL
                 print(f"up: using the Redis at {DEFAULT_REDIS_URL}", flush=True)
             else:

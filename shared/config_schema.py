@@ -196,9 +196,10 @@ def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix or str(key))
-            if key == "_schema":
-                path = prefix or "_schema"
+            if key in ("_schema", "value"):  # "value": a Dict field's entry; not a config name
+                path = prefix or str(key)
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             for p, msgs in flatten_errors(value, path).items():
                 out.setdefault(p, []).extend(msgs)
     elif isinstance(messages, list):

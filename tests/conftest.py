@@ -41,7 +41,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.stop()
 
 
-_db_counter = iter(range(1, 15))  # db 15 is redis_db's
+_db_counter = iter(range(1, 14))  # db 14: the honcho test; db 15: redis_db
 
 
 @pytest.fixture

@@ -1,0 +1,130 @@
+"""The job store's Lua state changes, against a real redis-server, raced across processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+import redis
+
+from shared.errors import Conflict
+from shared.jobs import Begin, Job, JobStore, new_job_id
+from shared.keys import Keys
+
+KEYS = Keys("gw")
+
+
+def make_job(store: JobStore, deadline_s: float = 60) -> Job:
+    now = time.time()
+    job = Job(
+        id=new_job_id(),
+        owner="o",
+        status="queued",
+        priority="normal",
+        model="m",
+        request={"messages": []},
+        created_at=now,
+        deadline_at=now + deadline_s,
+    )
+    store.create(job)
+    return job
+
+
+@pytest.fixture
+def store(redis_db: str) -> JobStore:
+    return JobStore(redis.Redis.from_url(redis_db, decode_responses=True), KEYS, 3600)
+
+
+def test_one_lease_at_a_time_and_results_only_under_it(store: JobStore) -> None:
+    job = make_job(store)
+    first = store.begin(job.id, "t1", 5, 5)
+    assert first.outcome is Begin.OK and first.deliveries == 1
+    assert store.begin(job.id, "t2", 5, 5).outcome is Begin.LEASED
+    assert store.finish(job.id, "t2", "succeeded", {"result": {"x": 2}}) == 0
+    assert store.finish(job.id, "t1", "succeeded", {"result": {"x": 1}}) == 1
+    got = store.get(job.id)
+    assert got is not None and got.status == "succeeded" and got.result == {"x": 1}
+    assert store.begin(job.id, "t3", 5, 5).outcome is Begin.TERMINAL
+    assert store.finish(job.id, "t1", "failed", {}) == 0  # lease gone: no second result
+
+
+def test_cancel_while_running_discards_the_late_result(store: JobStore) -> None:
+    job = make_job(store)
+    store.begin(job.id, "t", 5, 5)
+    outcome, _ = store.terminate(job.id, "cancelled", Conflict("cancelled", code="cancelled"))
+    assert outcome == "ok"
+    assert store.finish(job.id, "t", "succeeded", {"result": {"late": True}}) == -1
+    got = store.get(job.id)
+    assert got is not None and got.status == "cancelled" and got.result is None
+    assert store.r.exists(KEYS.lease(job.id)) == 0
+    again, previous = store.terminate(job.id, "cancelled", Conflict("x"))
+    assert (again, previous) == ("terminal", "cancelled")
+
+
+def test_expired_lease_is_reclaimed_once(store: JobStore) -> None:
+    job = make_job(store)
+    store.begin(job.id, "t", 0.2, 5)
+    assert store.expired_leases(time.time()) == []
+    time.sleep(0.3)
+    assert store.expired_leases(time.time()) == [job.id]
+    assert store.reclaim(job.id) == "normal"
+    assert store.reclaim(job.id) is None  # a second reaper gets nothing
+    got = store.get(job.id)
+    assert got is not None and got.status == "queued"
+
+
+def test_renewal_keeps_a_lease_alive_and_fails_once_lost(store: JobStore) -> None:
+    job = make_job(store)
+    store.begin(job.id, "t", 0.3, 5)
+    for _ in range(3):
+        time.sleep(0.15)
+        assert store.renew(job.id, "t", 0.3)
+    assert store.expired_leases(time.time()) == []
+    store.r.delete(KEYS.lease(job.id))
+    assert not store.renew(job.id, "t", 0.3)
+
+
+def test_release_gives_the_job_back(store: JobStore) -> None:
+    job = make_job(store)
+    store.begin(job.id, "t", 5, 5)
+    assert not store.release(job.id, "other")
+    assert store.release(job.id, "t")
+    got = store.get(job.id)
+    assert got is not None and got.status == "queued"
+    assert store.begin(job.id, "t2", 5, 5).deliveries == 2
+
+
+def test_deliveries_are_capped(store: JobStore) -> None:
+    job = make_job(store)
+    for n in range(1, 3):
+        assert store.begin(job.id, f"t{n}", 5, 2).outcome is Begin.OK
+        store.release(job.id, f"t{n}")
+    exhausted = store.begin(job.id, "t3", 5, 2)
+    assert exhausted.outcome is Begin.EXHAUSTED and exhausted.deliveries == 3
+    assert store.finish(job.id, "t3", "failed", {}) == 1  # the lease is held to fail it
+
+
+def _race_begin(url: str, ids: list[str], worker: int, out: multiprocessing.Queue) -> None:
+    store = JobStore(redis.Redis.from_url(url, decode_responses=True), KEYS, 3600)
+    won = [i for i in ids if store.begin(i, f"w{worker}", 30, 5).outcome is Begin.OK]
+    finished = [i for i in won if store.finish(i, f"w{worker}", "succeeded", {}) == 1]
+    out.put((won, finished))
+
+
+def test_processes_racing_for_the_same_jobs_each_job_runs_once(
+    store: JobStore, redis_db: str
+) -> None:
+    ids = [make_job(store).id for _ in range(200)]
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_race_begin, args=(redis_db, ids, w, out)) for w in range(4)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
+    won = [i for w, _ in results for i in w]
+    finished = [i for _, f in results for i in f]
+    assert sorted(won) == sorted(ids)  # every job taken exactly once across processes
+    assert sorted(finished) == sorted(ids)

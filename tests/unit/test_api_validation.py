@@ -1,0 +1,253 @@
+"""The front door's validation and auth, with fakeredis and a recorded enqueue (no worker)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import fakeredis
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from gateway_api import submit as submit_module
+from gateway_api.app import create_app
+from gateway_api.services import Services
+from shared.config import load_config
+from tests.conftest import AUTH, CLIENT_KEY
+
+H = {"Authorization": f"Bearer {CLIENT_KEY}"}
+OK = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        submit_module, "enqueue", lambda app, job_id, priority: calls.append((job_id, priority))
+    )
+    return calls
+
+
+def make_app(**overrides: Any) -> Flask:
+    doc = {
+        "providers": {"p": {"type": "mock", "base_url": "http://127.0.0.1:9/v1"}},
+        "models": {"m": [{"provider": "p", "model": "x"}]},
+        "auth": AUTH,
+        "limits": {"max_body_bytes": 4096, "max_messages": 3},
+        **overrides,
+    }
+    loaded = load_config(env={"GATEWAY_CONFIG": json.dumps(doc)})
+    services = Services.build(loaded, client=fakeredis.FakeRedis(decode_responses=True))
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client(enqueued: list[tuple[str, str]]) -> Iterator[FlaskClient]:
+    yield make_app().test_client()
+
+
+def err(resp: Any) -> dict[str, Any]:
+    body = resp.get_json()
+    assert set(body) >= {"error"}, body
+    assert set(body["error"]) >= {"message", "type", "code", "param"}
+    return dict(body["error"])
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "m", "messages": []}, "messages"),
+        ({"model": "m"}, "messages"),
+        ({"model": "m", "messages": "hi"}, "messages"),
+        ({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
+        ({"model": "m", "messages": [{"content": "x"}]}, "messages.0.role"),
+        ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            "messages.0.content",
+        ),
+        ({"model": "m", "messages": [{"role": "tool", "content": "x"}]}, "messages.0.tool_call_id"),
+        ({**OK, "temperature": 3}, "temperature"),
+        ({**OK, "temperature": "0.5"}, "temperature"),
+        ({**OK, "top_p": -0.1}, "top_p"),
+        ({**OK, "n": 0}, "n"),
+        ({**OK, "n": True}, "n"),
+        ({**OK, "max_tokens": 0}, "max_tokens"),
+        ({**OK, "max_completion_tokens": "many"}, "max_completion_tokens"),
+        ({**OK, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({**OK, "seed": 1.5}, "seed"),
+        ({**OK, "user": 7}, "user"),
+        ({**OK, "metadata": {"a": 1}}, "metadata.a"),
+        (
+            {**OK, "tools": [{"type": "function", "function": {"name": "bad name!"}}]},
+            "tools.0.function.name",
+        ),
+        ({**OK, "tool_choice": "sometimes"}, "tool_choice"),
+        ({**OK, "response_format": {"type": "xml"}}, "response_format.type"),
+        ({**OK, "response_format": {"type": "json_schema"}}, "response_format.json_schema"),
+        ({**OK, "stream": "yes"}, "stream"),
+        ({**OK, "stream": True}, "stream"),
+        ({**OK, "gateway": {"priority": "urgent"}}, "gateway.priority"),
+        ({**OK, "gateway": {"surprise": 1}}, "gateway.surprise"),
+        ({**OK, "messages": [{"role": "user", "content": "x"}] * 4}, "messages"),
+    ],
+)
+def test_invalid_bodies_answer_400_naming_the_field(
+    client: FlaskClient, body: dict[str, Any], param: str, enqueued: list[tuple[str, str]]
+) -> None:
+    resp = client.post("/v1/chat/completions", json=body, headers=H)
+    assert resp.status_code == 400, resp.get_json()
+    e = err(resp)
+    assert e["type"] == "invalid_request_error"
+    assert e["param"] == param
+    assert resp.headers["x-should-retry"] == "false"
+    assert enqueued == []
+
+
+def test_unknown_model_is_404_model_not_found(client: FlaskClient) -> None:
+    resp = client.post("/v1/chat/completions", json={**OK, "model": "nope"}, headers=H)
+    assert resp.status_code == 404
+    assert err(resp)["code"] == "model_not_found"
+
+
+@pytest.mark.parametrize("raw", [b"{", b"", b"null", b"[1,2]", b'"text"', b"\xff\xfe"])
+def test_malformed_json_is_400(client: FlaskClient, raw: bytes) -> None:
+    resp = client.post(
+        "/v1/chat/completions", data=raw, headers={**H, "Content-Type": "application/json"}
+    )
+    assert resp.status_code == 400
+    assert err(resp)["type"] == "invalid_request_error"
+
+
+def test_body_over_the_limit_is_413(client: FlaskClient) -> None:
+    big = {**OK, "messages": [{"role": "user", "content": "x" * 5000}]}
+    resp = client.post("/v1/chat/completions", json=big, headers=H)
+    assert resp.status_code == 413
+    assert err(resp)["code"] == "request_too_large"
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({}, "missing_api_key"),
+        ({"Authorization": "Bearer sk-nope"}, "invalid_api_key"),
+        ({"Authorization": f"Basic {CLIENT_KEY}"}, "missing_api_key"),
+    ],
+)
+def test_auth_failures_are_401(client: FlaskClient, headers: dict[str, str], code: str) -> None:
+    for method, path in (
+        ("post", "/v1/chat/completions"),
+        ("get", "/v1/models"),
+        ("get", "/v1/jobs"),
+        ("get", "/v1/jobs/job_x"),
+    ):
+        resp = getattr(client, method)(path, json=OK, headers=headers)
+        assert resp.status_code == 401, path
+        e = err(resp)
+        assert (e["type"], e["code"]) == ("authentication_error", code)
+
+
+def test_async_chat_enqueues_at_interactive_and_stores_no_key(
+    client: FlaskClient, enqueued: list[tuple[str, str]]
+) -> None:
+    resp = client.post(
+        "/v1/chat/completions",
+        json={**OK, "extra": "forwarded"},
+        headers={**H, "Prefer": "respond-async"},
+    )
+    assert resp.status_code == 202
+    job = resp.get_json()
+    assert enqueued == [(job["id"], "interactive")]
+    assert job["id"].startswith("job_") and len(job["id"]) == 4 + 32
+    services = client.application.extensions["gateway"]
+    stored = services.redis.hgetall(f"gw:job:{job['id']}")
+    request = json.loads(stored["request"])
+    assert request["extra"] == "forwarded" and request["model"] == "m"
+    assert CLIENT_KEY not in json.dumps(stored)
+    assert stored["owner"] == "team-a"
+
+
+def test_jobs_body_is_validated(client: FlaskClient, enqueued: list[tuple[str, str]]) -> None:
+    bad = client.post("/v1/jobs", json={"request": {"messages": []}}, headers=H)
+    assert bad.status_code == 400 and err(bad)["param"] == "request.messages"
+    bad = client.post("/v1/jobs", json={"request": OK, "priority": "vip"}, headers=H)
+    assert bad.status_code == 400 and err(bad)["param"] == "priority"
+    bad = client.post("/v1/jobs", json={"request": OK, "deadline_s": 99999}, headers=H)
+    assert bad.status_code == 400 and err(bad)["param"] == "deadline_s"
+    ok = client.post("/v1/jobs", json={"request": OK}, headers=H)
+    assert ok.status_code == 202 and ok.get_json()["priority"] == "normal"
+    assert enqueued[-1][1] == "normal"
+
+
+def test_failed_publish_answers_503_and_marks_the_job_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(app: Any, job_id: str, priority: str) -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(submit_module, "enqueue", broken)
+    app = make_app()
+    resp = app.test_client().post("/v1/jobs", json={"request": OK}, headers=H)
+    assert resp.status_code == 503
+    assert err(resp)["code"] == "enqueue_failed"
+    services = app.extensions["gateway"]
+    (key,) = services.redis.keys("gw:job:*")
+    assert services.redis.hget(key, "status") == "failed"
+
+
+def test_unknown_routes_and_methods_use_the_envelope(client: FlaskClient) -> None:
+    assert err(client.get("/v1/nothing-here", headers=H))["type"] == "not_found_error"
+    resp = client.get("/v1/chat/completions", headers=H)
+    assert resp.status_code == 405 and err(resp)["code"] == "method_not_allowed"
+
+
+def test_job_ids_that_do_not_exist_are_404(client: FlaskClient) -> None:
+    for path in ("/v1/jobs/job_00000000000000000000000000000000", "/v1/jobs/../../etc"):
+        assert client.get(path, headers=H).status_code == 404
+
+
+def test_models_and_health_live(client: FlaskClient) -> None:
+    models = client.get("/v1/models", headers=H).get_json()
+    assert models == {
+        "object": "list",
+        "data": [
+            {
+                "id": "m",
+                "object": "model",
+                "created": models["data"][0]["created"],
+                "owned_by": "llm-gateway",
+            }
+        ],
+    }
+    assert client.get("/health/live").get_json() == {"status": "ok"}
+
+
+def test_request_id_is_generated_or_echoed(client: FlaskClient) -> None:
+    assert client.get("/health/live").headers["X-Request-ID"]
+    echoed = client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["X-Request-ID"] == "abc-123"
+    unsafe = client.get("/health/live", headers={"X-Request-ID": "bad\x01id"})
+    assert unsafe.headers["X-Request-ID"] != "bad\x01id"
+
+
+def test_metrics_exposes_request_counters(client: FlaskClient) -> None:
+    client.get("/v1/models", headers=H)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "gateway_http_requests_total" in text
+    assert 'route="/v1/models"' in text
+    assert "gateway_http_request_duration_seconds_bucket" in text
+
+
+def test_metrics_token_when_configured(enqueued: list[tuple[str, str]]) -> None:
+    client = make_app(metrics={"token": "scrape-me"}).test_client()
+    assert client.get("/metrics").status_code == 401
+    ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert ok.status_code == 200
+
+
+def test_open_mode_without_keys(enqueued: list[tuple[str, str]]) -> None:
+    client = make_app(auth={"keys": [], "admin_keys": []}).test_client()
+    resp = client.post("/v1/chat/completions", json=OK, headers={"Prefer": "respond-async"})
+    assert resp.status_code == 202

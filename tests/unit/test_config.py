@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.config import DEFAULTS, deep_merge, load_config, redact, substitute_env
+from shared.errors import ConfigError
+
+MOCK = {"type": "mock", "base_url": "http://127.0.0.1:9/v1"}
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_defaults_alone_are_valid_and_match_design() -> None:
+    loaded = load_config(env={})
+    s = loaded.settings
+    assert s.retry.max_attempts == 3 and s.retry.base_delay_s == 1.0
+    assert s.queue.result_ttl_s == 86400 and s.queue.deadline_s == 300
+    assert s.worker.concurrency == 500 and s.worker.shutdown_grace_s == 8
+    assert s.limits.max_body_bytes == 10 * 1024 * 1024
+    assert s.broker_url == s.redis_url == "redis://127.0.0.1:6379/0"
+    assert loaded.document["breaker"]["consecutive_failures"] == 5
+
+
+@pytest.mark.parametrize("suffix", ["yaml", "json", "toml"])
+def test_file_formats(tmp_path: Path, suffix: str) -> None:
+    doc = {
+        "providers": {"m": MOCK},
+        "models": {"x": [{"provider": "m", "model": "y"}]},
+        "queue": {"deadline_s": 42},
+    }
+    if suffix == "toml":
+        text = (
+            '[providers.m]\ntype = "mock"\nbase_url = "http://127.0.0.1:9/v1"\n'
+            '[[models.x]]\nprovider = "m"\nmodel = "y"\n[queue]\ndeadline_s = 42\n'
+        )
+    else:
+        text = json.dumps(doc)
+    s = load_config(write(tmp_path, f"c.{suffix}", text), env={}).settings
+    assert s.queue.deadline_s == 42
+    assert s.models["x"][0].model == "y"
+    assert s.queue.max_deadline_s == 3600  # deep merge keeps the rest of the section
+
+
+def test_env_substitution_with_defaults() -> None:
+    env = {"KEY": "secret", "EMPTY": ""}
+    assert substitute_env("${KEY}", env) == "secret"
+    assert substitute_env("${MISSING}", env) is None
+    assert substitute_env("${MISSING:-fallback}", env) == "fallback"
+    assert substitute_env("${EMPTY:-x}", env) == "x"
+    assert substitute_env({"a": ["pre-${KEY}-post"]}, env) == {"a": ["pre-secret-post"]}
+
+
+def test_layer_precedence(tmp_path: Path) -> None:
+    f = write(
+        tmp_path, "c.yaml", "queue: {deadline_s: 10, max_age_s: 11}\nworker: {concurrency: 7}\n"
+    )
+    env = {
+        "GATEWAY__QUEUE__DEADLINE_S": "20",
+        "GATEWAY__WORKER__CONCURRENCY": "8",
+        "GATEWAY_CONFIG": json.dumps({"worker": {"concurrency": 9}}),
+        "REDIS_URL": "redis://10.0.0.1:6380/2",
+    }
+    loaded = load_config(f, env=env)
+    s = loaded.settings
+    assert s.queue.deadline_s == 20  # GATEWAY__ beats the file
+    assert s.queue.max_age_s == 11  # untouched file value survives the merge
+    assert s.worker.concurrency == 9  # GATEWAY_CONFIG beats GATEWAY__
+    assert s.redis_url == "redis://10.0.0.1:6380/2"
+    assert loaded.sources["queue.deadline_s"] == "env:GATEWAY__"
+    assert loaded.sources["queue.max_age_s"] == "file"
+    assert loaded.sources["worker.concurrency"] == "env:GATEWAY_CONFIG"
+
+
+def test_original_environment_names_create_providers_and_models() -> None:
+    env = {
+        "ZAI_API_KEY": "zk",
+        "OPENAI_API_KEY": "ok",
+        "LITELLM_PROXY_URL": "http://litellm:4000",
+        "LITELLM_PROXY_API_KEY": "lk",
+        "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+    }
+    s = load_config(env=env).settings
+    assert s.providers["z-ai"].type == "zai" and s.providers["z-ai"].api_key == "zk"
+    assert s.providers["z-ai"].base_url == "https://api.z.ai/api/paas/v4"
+    assert s.providers["openai"].api_key == "ok"
+    assert s.providers["litellm-proxy"].base_url == "http://litellm:4000"
+    assert s.providers["litellm-proxy"].api_key == "lk"
+    assert s.broker_url.startswith("amqp://")
+    assert s.models["glm-4.6"][0].provider == "z-ai"
+    assert s.default_model in s.models
+
+
+def test_env_key_does_not_override_a_file_providers_url(tmp_path: Path) -> None:
+    f = write(
+        tmp_path,
+        "c.yaml",
+        "providers: {z-ai: {type: zai, base_url: 'https://open.bigmodel.cn/api/paas/v4'}}\n",
+    )
+    s = load_config(f, env={"ZAI_API_KEY": "zk"}).settings
+    assert s.providers["z-ai"].base_url == "https://open.bigmodel.cn/api/paas/v4"
+    assert s.providers["z-ai"].api_key == "zk"
+
+
+@pytest.mark.parametrize(
+    ("override", "path", "fragment"),
+    [
+        (
+            {"providers": {"p": {**MOCK, "timeout_s": 301}}},
+            "providers.p.timeout_s",
+            "less than or equal to 300",
+        ),
+        ({"providers": {"p": {**MOCK, "base_url": "not a url"}}}, "providers.p.base_url", "URL"),
+        (
+            {"providers": {"p": {"type": "carrier-pigeon", "base_url": "http://x"}}},
+            "providers.p.type",
+            "one of",
+        ),
+        (
+            {"models": {"m": [{"provider": "ghost", "model": "x"}]}},
+            "models.m.0.provider",
+            "not configured",
+        ),
+        ({"default_model": "nope"}, "default_model", "not configured"),
+        ({"queue": {"deadline_s": 5000}}, "queue.deadline_s", "max_deadline_s"),
+        ({"auth": {"keys": [{"id": "a", "key_sha256": "short"}]}}, "auth.keys.0.key_sha256", "hex"),
+        ({"worker": {"concurrency": "lots"}}, "worker.concurrency", "integer"),
+    ],
+)
+def test_validation_names_the_dotted_field(override: dict, path: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"GATEWAY_CONFIG": json.dumps(override)})
+    assert path in info.value.errors, info.value.errors
+    assert fragment.lower() in " ".join(info.value.errors[path]).lower()
+    assert path in str(info.value)
+
+
+def test_bad_gateway_config_json_is_reported() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"GATEWAY_CONFIG": "{not json"})
+    assert "GATEWAY_CONFIG" in info.value.errors
+
+
+def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "missing.yaml", env={})
+    assert "file" in info.value.errors
+
+
+def test_redact_hides_secrets_and_url_passwords() -> None:
+    doc = deep_merge(
+        DEFAULTS,
+        {
+            "providers": {"p": {**MOCK, "api_key": "sk-very-secret"}},
+            "redis": {"url": "rediss://user:hunter2@redis:6380/0"},
+            "metrics": {"token": "tok"},
+        },
+    )
+    text = json.dumps(redact(doc))
+    assert "sk-very-secret" not in text and "hunter2" not in text and '"tok"' not in text
+    assert "rediss://user:***@redis:6380/0" in text
+
+
+def test_version_changes_with_content() -> None:
+    a = load_config(env={}).settings.version
+    b = load_config(env={"GATEWAY__QUEUE__DEADLINE_S": "99"}).settings.version
+    assert a != b and len(a) == 12
