@@ -216,7 +216,14 @@ def make_app(state: MockState) -> Callable[[dict[str, Any], StartResponse], Iter
 
 def serve(host: str, port: int, latency_ms: float = 0.0) -> None:
     """Serve forever on gevent's WSGI server (the caller has monkey-patched)."""
+    import socket
+
     from gevent.pywsgi import WSGIServer
 
-    server = WSGIServer((host, port), make_app(MockState(latency_ms)), log=None, error_log=None)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets
+    listener.bind((host, port))
+    listener.listen(2048)
+    server = WSGIServer(listener, make_app(MockState(latency_ms)), log=None, error_log=None)
     server.serve_forever()
