@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--queues", default=None, help="comma-separated queue names")
     worker.add_argument("--loglevel", default="INFO")
     worker.add_argument(
+        "--task-events", action="store_true", help="send Celery task events (Flower)"
+    )
+    worker.add_argument(
         "--metrics-port", type=int, default=0, help="serve this worker's metrics on 127.0.0.1:PORT"
     )
 
@@ -80,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         from gateway_cli.run_worker import run_worker
 
         return run_worker(
-            args.config, args.concurrency, args.queues, args.loglevel, args.metrics_port
+            args.config,
+            args.concurrency,
+            args.queues,
+            args.loglevel,
+            args.metrics_port,
+            args.task_events,
         )
     if args.command == "beat":
         from gateway_cli.run_worker import run_beat

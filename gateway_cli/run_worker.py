@@ -19,12 +19,18 @@ def run_worker(
     queues: str | None,
     loglevel: str,
     metrics_port: int = 0,
+    task_events: bool = False,
 ) -> int:
     # One gevent process: its own metrics registry (the API's multiprocess dir is not ours).
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     loaded = load_or_exit(config_path)
     setup_logging(loglevel)
     from workers.celery_worker import app
+
+    effective = concurrency or loaded.settings.worker.concurrency
+    options = dict(app.conf.broker_transport_options)
+    options["max_connections"] = max(options.get("max_connections", 0), effective * 2)
+    app.conf.broker_transport_options = options
 
     if metrics_port:
         from prometheus_client import start_http_server
@@ -36,14 +42,14 @@ def run_worker(
         "--pool",
         "gevent",
         "--concurrency",
-        str(concurrency or loaded.settings.worker.concurrency),
+        str(effective),
         "--queues",
         queues or ",".join(ALL_QUEUES),
         "--hostname",
         f"gw-worker-{os.getpid()}@%h",
         "--loglevel",
         loglevel,
-        "--task-events",
+        *(["--task-events"] if task_events else []),
         "--without-gossip",
         "--without-mingle",
     ]

@@ -16,6 +16,7 @@ from shared.settings import Settings
 
 TASK_RUN_JOB = "gateway.run_job"
 TASK_SWEEP_LEASES = "gateway.sweep_leases"
+TASK_SWEEP_PENDING = "gateway.sweep_pending"
 
 QUEUES = {
     "interactive": "gateway.interactive",
@@ -36,7 +37,14 @@ _PUBLISH_RETRY = {
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     visibility_timeout = int(settings.queue.max_deadline_s + 10 * settings.worker.lease_s + 60)
-    transport = {"visibility_timeout": visibility_timeout}
+    transport = {
+        "visibility_timeout": visibility_timeout,
+        # kombu's Redis pool defaults to 10 connections and raises (does not wait) past that.
+        # Hundreds of gevent tasks acking at once exhausted it; the consumer took that for a
+        # lost broker, reconnected, and a reserved message was lost (bench/, c=64). Size the
+        # pool for the pool's concurrency; connections open only as needed.
+        "max_connections": max(64, settings.worker.concurrency * 2),
+    }
     return {
         "broker_url": settings.broker_url,
         "result_backend": None,
@@ -55,7 +63,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_soft_shutdown_timeout": settings.worker.shutdown_grace_s,
         "worker_hijack_root_logger": False,
-        "worker_send_task_events": True,
+        # Three event publishes per task cost ~24% of a worker's CPU (bench/). Off unless
+        # `llm-gateway worker --task-events`; Flower also switches them on at run time.
+        "worker_send_task_events": False,
         "task_send_sent_event": False,
         "broker_heartbeat": 0,
         "timezone": "UTC",

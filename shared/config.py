@@ -76,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
         "max_depth": 100000,
         "max_age_s": 600,
         "max_deliveries": 5,
+        "redeliver_after_s": 900,
     },
     "worker": {
         "concurrency": 500,

@@ -105,6 +105,7 @@ class QueueSchema(_Strict):
     max_depth = fields.Int(required=True, validate=_POSITIVE)
     max_age_s = fields.Float(required=True, validate=validate.Range(min=1))
     max_deliveries = fields.Int(required=True, validate=validate.Range(min=1, max=100))
+    redeliver_after_s = fields.Float(required=True, validate=validate.Range(min=1))
 
     @validates_schema
     def _deadline_within_max(self, data: dict[str, Any], **_: Any) -> None:

@@ -152,6 +152,7 @@ class JobStore:
         self._release = client.register_script(_lua("release"))
         self._reclaim = client.register_script(_lua("reclaim"))
         self._terminate = client.register_script(_lua("terminate"))
+        self._redeliver = client.register_script(_lua("redeliver"))
 
     # -- the API's side ------------------------------------------------------------------
     def create(self, job: Job) -> None:
@@ -179,6 +180,8 @@ class JobStore:
         pipe.hset(self.keys.job(job.id), mapping=_encode(fields))
         pipe.expire(self.keys.job(job.id), self.ttl)
         pipe.zadd(owner_key, {job.id: job.created_at})
+        if job.status == QUEUED:
+            pipe.zadd(self.keys.pending, {job.id: job.created_at})
         pipe.zremrangebyscore(owner_key, "-inf", job.created_at - self.ttl)
         pipe.expire(owner_key, self.ttl)
         pipe.execute()
@@ -212,7 +215,7 @@ class JobStore:
     def terminate(self, job_id: str, status: str, error: GatewayError) -> tuple[str, str | None]:
         """Make a job terminal without a lease. Returns (outcome, previous terminal status)."""
         res = self._terminate(
-            keys=[self.keys.job(job_id)],
+            keys=[self.keys.job(job_id), self.keys.pending],
             args=[
                 status,
                 time.time(),
@@ -227,7 +230,12 @@ class JobStore:
     # -- the worker's side ---------------------------------------------------------------
     def begin(self, job_id: str, token: str, lease_s: float, max_deliveries: int) -> BeginResult:
         res = self._begin(
-            keys=[self.keys.job(job_id), self.keys.lease(job_id), self.keys.inflight],
+            keys=[
+                self.keys.job(job_id),
+                self.keys.lease(job_id),
+                self.keys.inflight,
+                self.keys.pending,
+            ],
             args=[token, int(lease_s * 1000), time.time(), max_deliveries, job_id],
         )
         outcome = Begin(str(res[0]))
@@ -270,8 +278,13 @@ class JobStore:
     def release(self, job_id: str, token: str) -> bool:
         return bool(
             self._release(
-                keys=[self.keys.job(job_id), self.keys.lease(job_id), self.keys.inflight],
-                args=[token, job_id],
+                keys=[
+                    self.keys.job(job_id),
+                    self.keys.lease(job_id),
+                    self.keys.inflight,
+                    self.keys.pending,
+                ],
+                args=[token, job_id, time.time()],
             )
         )
 
@@ -283,8 +296,25 @@ class JobStore:
     def reclaim(self, job_id: str) -> str | None:
         """Claim a job whose lease expired; returns its priority (to republish) or None."""
         res = self._reclaim(
-            keys=[self.keys.job(job_id), self.keys.lease(job_id), self.keys.inflight],
-            args=[job_id],
+            keys=[
+                self.keys.job(job_id),
+                self.keys.lease(job_id),
+                self.keys.inflight,
+                self.keys.pending,
+            ],
+            args=[job_id, time.time()],
+        )
+        return str(res) or None
+
+    def stale_pending(self, cutoff: float, limit: int = 500) -> list[str]:
+        """Queued jobs (re)published at or before ``cutoff`` and not begun since."""
+        return list(self.r.zrangebyscore(self.keys.pending, "-inf", cutoff, start=0, num=limit))  # type: ignore[arg-type]
+
+    def redeliver(self, job_id: str, cutoff: float) -> str | None:
+        """Claim a stale queued job for republishing; returns its priority or None."""
+        res = self._redeliver(
+            keys=[self.keys.job(job_id), self.keys.pending],
+            args=[job_id, cutoff, time.time()],
         )
         return str(res) or None
 

@@ -32,6 +32,12 @@ class Keys:
         return f"{self.prefix}:inflight"
 
     @property
+    def pending(self) -> str:
+        """Sorted set: ids of queued jobs scored by when they were (re)published; the pending
+        sweep republishes one still queued long after, in case the broker lost its message."""
+        return f"{self.prefix}:pending"
+
+    @property
     def done_channel(self) -> str:
         """Pub/sub channel: a job id is published when the job becomes terminal."""
         return f"{self.prefix}:done"

@@ -59,6 +59,9 @@ class QueueSettings:
     max_depth: int = 100000
     max_age_s: float = 600
     max_deliveries: int = 5
+    # A job still queued this long after its publish is published again (the broker may have
+    # lost the message); duplicates are harmless: the lease and the terminal check skip them.
+    redeliver_after_s: float = 900
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,18 @@ from typing import Any
 
 from celery import signals
 
-from shared.celery_app import CONTROL_QUEUE, TASK_SWEEP_LEASES
+from shared.celery_app import CONTROL_QUEUE, TASK_SWEEP_LEASES, TASK_SWEEP_PENDING
 from workers import tasks  # noqa: F401  (registers the tasks)
 from workers.context import get_context
 from workers.lifecycle import schedule_forced_exit, start_heartbeat
 
 ctx = get_context()
 app = ctx.celery
+_every = ctx.settings.worker.reaper_interval_s
+_options = {"queue": CONTROL_QUEUE, "expires": _every * 2}
 app.conf.beat_schedule = {
-    "sweep-leases": {
-        "task": TASK_SWEEP_LEASES,
-        "schedule": ctx.settings.worker.reaper_interval_s,
-        "options": {"queue": CONTROL_QUEUE, "expires": ctx.settings.worker.reaper_interval_s * 2},
-    },
+    "sweep-leases": {"task": TASK_SWEEP_LEASES, "schedule": _every, "options": _options},
+    "sweep-pending": {"task": TASK_SWEEP_PENDING, "schedule": _every, "options": _options},
 }
 
 _heartbeat_stop = None

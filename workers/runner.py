@@ -43,8 +43,9 @@ def _failed(err: GatewayError, status: str = FAILED) -> Outcome:
 
 def _expired() -> Outcome:
     return _failed(
-        GatewayTimeout("the job's deadline passed before a provider answered",
-                       code="deadline_exceeded"),
+        GatewayTimeout(
+            "the job's deadline passed before a provider answered", code="deadline_exceeded"
+        ),
         EXPIRED,
     )
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from shared.celery_app import TASK_RUN_JOB, TASK_SWEEP_LEASES
+from shared.celery_app import TASK_RUN_JOB, TASK_SWEEP_LEASES, TASK_SWEEP_PENDING
 from workers.context import get_context
-from workers.reaper import sweep_leases
+from workers.reaper import sweep_leases, sweep_pending
 from workers.runner import JobRunner
 
 
@@ -18,3 +18,8 @@ def run_job(job_id: str) -> None:
 @shared_task(name=TASK_SWEEP_LEASES, ignore_result=True)
 def sweep_leases_task() -> int:
     return sweep_leases(get_context())
+
+
+@shared_task(name=TASK_SWEEP_PENDING, ignore_result=True)
+def sweep_pending_task() -> int:
+    return sweep_pending(get_context())

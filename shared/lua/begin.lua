@@ -1,8 +1,9 @@
 -- begin.lua: a worker takes a job.
--- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset
+-- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] pending zset
 -- ARGV[1] lease token   ARGV[2] lease ms   ARGV[3] now (s)   ARGV[4] max deliveries   ARGV[5] job id
 -- Returns {"missing"} | {"terminal", status} | {"leased"} | {"exhausted", n} | {"ok", n}
 -- "exhausted" still holds the lease, so the caller can fail the job under it.
+redis.call('ZREM', KEYS[4], ARGV[5])
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing'} end
 if status == 'succeeded' or status == 'failed' or status == 'cancelled' or status == 'expired' then

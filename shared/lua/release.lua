@@ -1,11 +1,12 @@
 -- release.lua: give a job back (worker shutdown) so another worker runs it at once.
--- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset
--- ARGV[1] token   ARGV[2] job id
+-- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] pending zset
+-- ARGV[1] token   ARGV[2] job id   ARGV[3] now (s)
 -- Returns 1 if released (the caller republishes), 0 if the lease was not ours.
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
 if redis.call('HGET', KEYS[1], 'status') == 'running' then
   redis.call('HSET', KEYS[1], 'status', 'queued')
+  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 end
 return 1

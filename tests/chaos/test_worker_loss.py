@@ -25,7 +25,13 @@ IN_FLIGHT = 30
 def chaos_stack(
     tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
 ) -> Iterator[Stack]:
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "chaos")
+    s = new_stack(
+        tmp_path_factory,
+        redis_server,
+        mock_port,
+        "chaos",
+        queue={"max_deliveries": 5, "redeliver_after_s": 3},
+    )
     try:
         s.start_beat()
         s.start_api()
@@ -160,3 +166,41 @@ def test_a_job_that_keeps_killing_workers_fails_after_max_deliveries(
         "the poisoned job to fail",
     )
     assert job["error"]["code"] == "max_deliveries_exceeded"
+
+
+def test_a_message_the_broker_lost_is_republished(chaos_stack: Stack, unique: str) -> None:
+    stack = chaos_stack
+    job_id = submit(stack, unique, latency_ms=0)  # no worker yet: the message waits
+    assert stack.redis.llen("gateway.normal") == 1
+    stack.redis.delete("gateway.normal")  # the broker loses it
+    stack.start_worker("worker")
+    job = wait_for(
+        lambda: (
+            (j := httpx.get(f"{stack.api_url}/v1/jobs/{job_id}").json())["status"] == "succeeded"
+            and j
+        ),
+        30,
+        "the lost job to be republished",
+    )
+    assert job["result"] is not None
+    assert stack.mock_calls(unique) == 1
+
+
+def test_a_burst_of_jobs_all_complete_without_broker_errors(
+    chaos_stack: Stack, unique: str
+) -> None:
+    # Hundreds of tasks finishing at once used to exhaust kombu's Redis pool on ack; the
+    # consumer then reconnected and a reserved message was lost.
+    stack = chaos_stack
+    worker = stack.start_worker("burst", concurrency=500)
+    ids = [submit(stack, f"{unique}-{i}", latency_ms=300) for i in range(800)]
+
+    def all_succeeded() -> bool:
+        pipe = stack.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(f"gw:job:{job_id}", "status")
+        return all(status == "succeeded" for status in pipe.execute())
+
+    wait_for(all_succeeded, 90, "every job of the burst", interval=0.5)
+    log = worker.log_path.read_text()
+    assert "MaxConnectionsError" not in log and "Couldn't ack" not in log

@@ -95,6 +95,20 @@ def test_release_gives_the_job_back(store: JobStore) -> None:
     assert store.begin(job.id, "t2", 5, 5).deliveries == 2
 
 
+def test_a_queued_job_not_begun_in_time_is_redelivered_once(store: JobStore) -> None:
+    job = make_job(store)
+    started = make_job(store)
+    store.begin(started.id, "t", 5, 5)  # begun: no longer pending
+    cutoff = time.time() + 1
+    assert store.stale_pending(cutoff) == [job.id]
+    assert store.redeliver(job.id, cutoff) == "normal"
+    assert store.redeliver(job.id, cutoff - 2) is None  # re-scored: a second sweeper skips it
+    assert store.stale_pending(cutoff - 2) == []
+    store.terminate(job.id, "cancelled", Conflict("x"))
+    assert store.redeliver(job.id, time.time() + 10) is None
+    assert store.stale_pending(time.time() + 10) == []
+
+
 def test_deliveries_are_capped(store: JobStore) -> None:
     job = make_job(store)
     for n in range(1, 3):
