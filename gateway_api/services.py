@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import redis
 from celery import Celery
 from flask import current_app
+from redis import Redis
 
 from gateway_api.waiter import CompletionHub
 from shared.celery_app import make_celery
@@ -21,7 +21,7 @@ from shared.settings import Settings
 @dataclass
 class Services:
     loaded: LoadedConfig
-    redis: redis.Redis
+    redis: Redis
     keys: Keys
     store: JobStore
     celery: Celery
@@ -33,7 +33,7 @@ class Services:
         return self.loaded.settings
 
     @classmethod
-    def build(cls, loaded: LoadedConfig, client: redis.Redis | None = None) -> Services:
+    def build(cls, loaded: LoadedConfig, client: Redis | None = None) -> Services:
         s = loaded.settings
         client = client or make_redis(s.redis_url)
         keys = Keys(s.redis_prefix)

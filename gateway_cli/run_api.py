@@ -30,7 +30,7 @@ def _post_fork(server: Any, worker: Any) -> None:
     setup_logging()
 
 
-class GatewayServer(BaseApplication):  # type: ignore[misc]
+class GatewayServer(BaseApplication):
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
         super().__init__()

@@ -107,7 +107,7 @@ def run_up(
             dead = [c for c in children if c.poll() is not None]
             if dead:
                 print(
-                    f"up: a child exited ({dead[0].args}); stopping the stack",
+                    f"up: a child exited ({dead[0].args!r}); stopping the stack",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -190,10 +190,11 @@ def make_app(state: MockState) -> Callable[[dict[str, Any], StartResponse], Iter
             if directive.get("retry_after") is not None:
                 headers.append(("Retry-After", str(directive["retry_after"])))
             message = str(directive.get("message") or f"mock failure {status}")
+            code = int(str(status))
             return _json(
                 start,
-                int(status),
-                _error_body(zai, int(status), directive.get("code"), message),
+                code,
+                _error_body(zai, code, directive.get("code"), message),
                 headers,
             )
         if directive.get("malformed"):

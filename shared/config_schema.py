@@ -189,7 +189,7 @@ class ConfigSchema(_Strict):
         if len(ids) != len(set(ids)):
             errors["auth.keys"] = ["key ids must be unique across keys and admin_keys"]
         if errors:
-            raise ValidationError(errors)  # type: ignore[arg-type]
+            raise ValidationError(errors)
 
 
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:

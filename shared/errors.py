@@ -131,7 +131,7 @@ class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
-    should_retry = None
+    should_retry: bool | None = None
 
 
 class ProviderFailed(GatewayError):
@@ -144,7 +144,7 @@ class ServiceUnavailable(GatewayError):
     status = 503
     type = "gateway_error"
     code = "service_unavailable"
-    should_retry = None
+    should_retry: bool | None = None
 
 
 class QueueFull(ServiceUnavailable):

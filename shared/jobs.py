@@ -177,7 +177,7 @@ class JobStore:
             fields.update(result=job.result, finished_at=job.finished_at, provider=job.provider)
         owner_key = self.keys.owner_jobs(job.owner)
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.keys.job(job.id), mapping=_encode(fields))
+        pipe.hset(self.keys.job(job.id), mapping=dict(_encode(fields)))  # type: ignore[arg-type]
         pipe.expire(self.keys.job(job.id), self.ttl)
         pipe.zadd(owner_key, {job.id: job.created_at})
         if job.status == QUEUED:
@@ -208,9 +208,10 @@ class JobStore:
             if score is None:
                 return [], False
             max_score = f"({score}"
-        ids = self.r.zrevrangebyscore(key, max_score, "-inf", start=0, num=limit + 1)
-        jobs = [j for j in self.get_many(ids[:limit]) if j is not None]  # type: ignore[union-attr]
-        return jobs, len(ids) > limit  # type: ignore[arg-type]
+        raw: Any = self.r.zrevrangebyscore(key, max_score, "-inf", start=0, num=limit + 1)
+        ids = [str(i) for i in raw]
+        jobs = [j for j in self.get_many(ids[:limit]) if j is not None]
+        return jobs, len(ids) > limit
 
     def terminate(self, job_id: str, status: str, error: GatewayError) -> tuple[str, str | None]:
         """Make a job terminal without a lease. Returns (outcome, previous terminal status)."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import redis
 from celery import Celery
+from redis import Redis
 
 from shared.celery_app import make_celery
 from shared.config import LoadedConfig, load_config
@@ -24,7 +24,7 @@ from workers.providers.registry import build_adapters
 @dataclass
 class WorkerContext:
     settings: Settings
-    redis: redis.Redis
+    redis: Redis
     keys: Keys
     store: JobStore
     celery: Celery
