@@ -20,7 +20,7 @@ from gateway_api.schemas import ChatCompletionSchema, first_error
 from gateway_api.services import Services
 from shared import metrics
 from shared.celery_app import enqueue
-from shared.errors import InvalidRequest, ModelNotFound, ServiceUnavailable
+from shared.errors import InvalidRequest, ModelNotFound, QueueFull, ServiceUnavailable
 from shared.jobs import FAILED, QUEUED, Job, new_job_id
 from shared.logs import request_id_var
 
@@ -84,6 +84,26 @@ def resolve_deadline(services: Services, asked: float | None) -> float:
     return asked
 
 
+QUEUE_FULL_RETRY_AFTER_S = 5.0
+
+
+def check_backpressure(services: Services, now: float) -> None:
+    """503 queue_full instead of piling up work the workers cannot reach in time."""
+    q = services.settings.queue
+    depth, oldest = services.store.backlog()
+    if depth >= q.max_depth:
+        raise QueueFull(
+            f"The queue holds {depth} jobs (queue.max_depth is {q.max_depth}); retry later.",
+            retry_after=QUEUE_FULL_RETRY_AFTER_S,
+        )
+    if oldest is not None and now - oldest > q.max_age_s:
+        raise QueueFull(
+            f"The oldest queued job has waited {now - oldest:.0f}s "
+            f"(queue.max_age_s is {q.max_age_s:g}); retry later.",
+            retry_after=QUEUE_FULL_RETRY_AFTER_S,
+        )
+
+
 def submit(
     services: Services,
     principal: Principal,
@@ -93,6 +113,7 @@ def submit(
     metadata: dict[str, Any] | None = None,
 ) -> Job:
     now = time.time()
+    check_backpressure(services, now)
     job = Job(
         id=new_job_id(),
         owner=principal.key_id,

@@ -186,6 +186,14 @@ class JobStore:
         pipe.expire(owner_key, self.ttl)
         pipe.execute()
 
+    def backlog(self) -> tuple[int, float | None]:
+        """(queued jobs not yet begun, publish time of the oldest), across all priorities."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zcard(self.keys.pending)
+        pipe.zrange(self.keys.pending, 0, 0, withscores=True)
+        count, oldest = pipe.execute()
+        return int(count), (float(oldest[0][1]) if oldest else None)
+
     def get(self, job_id: str) -> Job | None:
         h = self.r.hgetall(self.keys.job(job_id))
         return Job.from_hash(h) if h else None  # type: ignore[arg-type]

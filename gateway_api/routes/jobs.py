@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
 from gateway_api.auth import Principal, authenticate
-from gateway_api.responses import accepted, gateway_headers, job_error
+from gateway_api.responses import accepted, gateway_headers
 from gateway_api.schemas import JobCreateSchema, first_error
 from gateway_api.services import Services, current_services
 from gateway_api.submit import json_body, parse_chat, resolve_deadline, submit
@@ -109,5 +109,3 @@ def cancel_job(job_id: str) -> Response:
     resp.status_code = 202 if outcome == "ok" else 200
     return gateway_headers(resp, job)
 
-
-__all__ = ["bp", "job_error"]

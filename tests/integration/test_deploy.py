@@ -9,8 +9,10 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -19,6 +21,7 @@ import yaml
 
 from gateway_cli.embedded_redis import free_port
 from gateway_cli.main import build_parser
+from tests.conftest import new_stack
 from tests.stack import Stack, port_open, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,3 +187,30 @@ def test_honcho_runs_the_procfile(tmp_path: Path, stack: Stack, unique: str) -> 
                 os.killpg(proc.pid, signal.SIGKILL)
     assert took < 15
     assert not port_open(port)
+
+
+def test_api_exits_within_10s_of_sigterm_with_a_request_waiting(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int, unique: str
+) -> None:
+    # No worker: the sync request waits for a job nobody runs (deadline 60 s).
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "api-stop")
+    try:
+        api = s.start_api()
+        waiting = threading.Thread(
+            target=lambda: httpx.post(
+                f"{s.api_url}/v1/chat/completions",
+                timeout=90,
+                json={
+                    "messages": [{"role": "user", "content": unique}],
+                    "gateway": {"deadline_s": 60},
+                },
+            ),
+            daemon=True,
+        )
+        waiting.start()
+        wait_for(lambda: s.redis.zcard("gw:pending") == 1, 10, "the job to be queued")
+        took = api.stop(timeout=20)
+        assert took < 10, f"api took {took:.1f}s to stop"
+        assert not port_open(s.api_port or 0)
+    finally:
+        s.stop()

@@ -251,3 +251,27 @@ def test_open_mode_without_keys(enqueued: list[tuple[str, str]]) -> None:
     client = make_app(auth={"keys": [], "admin_keys": []}).test_client()
     resp = client.post("/v1/chat/completions", json=OK, headers={"Prefer": "respond-async"})
     assert resp.status_code == 202
+
+
+def test_queue_full_by_depth_answers_503_with_retry_after(
+    enqueued: list[tuple[str, str]],
+) -> None:
+    client = make_app(queue={"max_depth": 2}).test_client()
+    for _ in range(2):
+        ok = client.post("/v1/jobs", json={"request": OK}, headers=H)
+        assert ok.status_code == 202
+    full = client.post("/v1/jobs", json={"request": OK}, headers=H)
+    assert full.status_code == 503
+    assert err(full)["code"] == "queue_full"
+    assert int(full.headers["Retry-After"]) >= 1
+    assert "x-should-retry" not in full.headers  # retrying later is the right move
+    assert len(enqueued) == 2  # nothing was accepted past the limit
+
+
+def test_queue_full_by_age_of_the_oldest_job(enqueued: list[tuple[str, str]]) -> None:
+    app = make_app(queue={"max_age_s": 60})
+    services = app.extensions["gateway"]
+    services.redis.zadd("gw:pending", {"job_old": 1000.0})  # queued long ago, never begun
+    resp = app.test_client().post("/v1/jobs", json={"request": OK}, headers=H)
+    assert resp.status_code == 503 and err(resp)["code"] == "queue_full"
+    assert "waited" in err(resp)["message"]
