@@ -171,21 +171,35 @@ class ConfigSchema(_Strict):
     redis = fields.Nested(RedisSchema, required=True)
     broker = fields.Nested(BrokerSchema, required=True)
 
-    @validates_schema
-    def _references(self, data: dict[str, Any], **_: Any) -> None:
+    # Runs even when fields failed (so `config check` names every bad field at once), on the
+    # original input: a provider with a bad field is still a provider that exists.
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _references(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        if not isinstance(original, dict):
+            return
         errors: dict[str, list[str]] = {}
-        providers = data.get("providers") or {}
-        for name, deployments in (data.get("models") or {}).items():
-            for i, dep in enumerate(deployments):
-                if dep["provider"] not in providers:
+        providers = original.get("providers")
+        providers = providers if isinstance(providers, dict) else {}
+        models = original.get("models")
+        models = models if isinstance(models, dict) else {}
+        for name, deployments in models.items():
+            for i, dep in enumerate(deployments if isinstance(deployments, list) else []):
+                target = dep.get("provider") if isinstance(dep, dict) else None
+                if isinstance(target, str) and target not in providers:
                     errors[f"models.{name}.{i}.provider"] = [
-                        f"names provider {dep['provider']!r}, which is not configured"
+                        f"names provider {target!r}, which is not configured"
                     ]
-        default = data.get("default_model")
-        if default and default not in (data.get("models") or {}):
+        default = original.get("default_model")
+        if isinstance(default, str) and default not in models:
             errors["default_model"] = [f"names model {default!r}, which is not configured"]
-        ids = [k["id"] for k in (data.get("auth") or {}).get("keys", [])]
-        ids += [k["id"] for k in (data.get("auth") or {}).get("admin_keys", [])]
+        auth_raw = original.get("auth")
+        auth: dict[str, Any] = auth_raw if isinstance(auth_raw, dict) else {}
+        ids = [
+            k.get("id")
+            for section in ("keys", "admin_keys")
+            for k in (auth.get(section) or [])
+            if isinstance(k, dict)
+        ]
         if len(ids) != len(set(ids)):
             errors["auth.keys"] = ["key ids must be unique across keys and admin_keys"]
         if errors:

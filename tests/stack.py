@@ -19,6 +19,8 @@ import yaml
 from gateway_cli.embedded_redis import free_port
 
 CLI = [sys.executable, "-m", "gateway_cli.main"]
+# The mock ignores it; the secrets test looks for it everywhere it must not be.
+PROVIDER_SECRET = "sk-provider-secret-" + "p" * 24
 
 
 def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
@@ -103,8 +105,18 @@ class Stack:
         self.redis.flushdb()
 
     def _config(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        mock = {"type": "mock", "base_url": f"{self.mock_url}/v1", "timeout_s": 30}
-        zai = {"type": "zai", "base_url": f"{self.mock_url}/api/paas/v4", "timeout_s": 30}
+        mock = {
+            "type": "mock",
+            "base_url": f"{self.mock_url}/v1",
+            "timeout_s": 30,
+            "api_key": PROVIDER_SECRET,
+        }
+        zai = {
+            "type": "zai",
+            "base_url": f"{self.mock_url}/api/paas/v4",
+            "timeout_s": 30,
+            "api_key": PROVIDER_SECRET,
+        }
         cfg: dict[str, Any] = {
             "providers": {"mock": mock, "backup": dict(mock), "z-ai": zai},
             "models": {

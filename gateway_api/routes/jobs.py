@@ -108,4 +108,3 @@ def cancel_job(job_id: str) -> Response:
     resp = jsonify(job.to_public())
     resp.status_code = 202 if outcome == "ok" else 200
     return gateway_headers(resp, job)
-
