@@ -126,6 +126,7 @@ def submit(
         config_version=services.settings.version,
         metadata=metadata or {},
         request_id=request_id_var.get(),
+        options=chat.ext,
     )
     services.store.create(job)
     try:

@@ -9,6 +9,7 @@ Directives ride in the request body as ``"mock": {...}`` (the OpenAI SDK's ``ext
 - ``latency_ms``: answer after this long (default: the server's ``--latency-ms``).
 - ``status`` (+ ``code``, ``message``, ``retry_after``): answer with this error.
 - ``fail_times`` with ``key``: only the first N calls carrying this key fail; later ones succeed.
+- ``fail_after`` with ``key``: the first N calls carrying this key succeed; later ones fail.
 - ``hang_s``: sleep this long before answering (timeouts).
 - ``content``: the answer text; ``finish_reason``: override (e.g. Z.ai's ``sensitive``).
 - ``malformed``: answer 200 with a body that is not a chat completion.
@@ -184,7 +185,11 @@ def make_app(state: MockState) -> Callable[[dict[str, Any], StartResponse], Iter
             time.sleep(latency)
         status = directive.get("status")
         fail_times = directive.get("fail_times")
-        failing = status is not None and (fail_times is None or nth <= int(fail_times))
+        fail_after = directive.get("fail_after")
+        if fail_after is not None:
+            failing = status is not None and nth > int(fail_after)
+        else:
+            failing = status is not None and (fail_times is None or nth <= int(fail_times))
         if failing:
             headers = []
             if directive.get("retry_after") is not None:

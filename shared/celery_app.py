@@ -17,6 +17,10 @@ from shared.settings import Settings
 TASK_RUN_JOB = "gateway.run_job"
 TASK_SWEEP_LEASES = "gateway.sweep_leases"
 TASK_SWEEP_PENDING = "gateway.sweep_pending"
+TASK_SWEEP_DUE = "gateway.sweep_due"
+TASK_HEALTH_CHECK = "gateway.health_check"
+# Parked retries are republished at this granularity (a retry delay is late by at most this).
+DUE_SWEEP_INTERVAL_S = 0.25
 
 QUEUES = {
     "interactive": "gateway.interactive",

@@ -32,6 +32,7 @@ class ProviderSchema(_Strict):
     rpm = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
     max_concurrent = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
     health_path = fields.Str(load_default="/models")
+    breaker_per_model = fields.Bool(load_default=False)
 
 
 class DeploymentSchema(_Strict):

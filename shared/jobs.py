@@ -27,7 +27,7 @@ TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, EXPIRED})
 PRIORITIES = ("interactive", "normal", "batch")
 
 _LUA_DIR = Path(__file__).with_name("lua")
-_JSON_FIELDS = ("request", "result", "error", "attempts", "metadata")
+_JSON_FIELDS = ("request", "result", "error", "attempts", "metadata", "options", "exhausted")
 _FLOAT_FIELDS = ("created_at", "started_at", "finished_at", "deadline_at")
 
 
@@ -76,6 +76,8 @@ class Job:
     metadata: dict[str, Any] | None = None
     deliveries: int = 0
     request_id: str | None = None
+    options: dict[str, Any] | None = None  # the request's "gateway" extension
+    exhausted: list[str] | None = None  # "provider/model" deployments this job is done with
 
     @property
     def terminal(self) -> bool:
@@ -153,6 +155,8 @@ class JobStore:
         self._reclaim = client.register_script(_lua("reclaim"))
         self._terminate = client.register_script(_lua("terminate"))
         self._redeliver = client.register_script(_lua("redeliver"))
+        self._defer = client.register_script(_lua("defer"))
+        self._due_claim = client.register_script(_lua("due_claim"))
 
     # -- the API's side ------------------------------------------------------------------
     def create(self, job: Job) -> None:
@@ -172,6 +176,8 @@ class JobStore:
             "degraded": job.degraded,
             "cache": job.cache,
             "request_id": job.request_id,
+            "options": job.options or {},
+            "exhausted": [],
         }
         if job.result is not None:
             fields.update(result=job.result, finished_at=job.finished_at, provider=job.provider)
@@ -283,6 +289,39 @@ class JobStore:
                 ],
             )
         )
+
+    def defer(
+        self, job_id: str, token: str, due: float, status: str, fields: dict[str, Any]
+    ) -> int:
+        """Park a job until ``due`` (the due sweep republishes it); 1 parked, 0 lease lost,
+        -1 the job became terminal meanwhile."""
+        return int(
+            self._defer(
+                keys=[
+                    self.keys.job(job_id),
+                    self.keys.lease(job_id),
+                    self.keys.inflight,
+                    self.keys.due,
+                ],
+                args=[token, job_id, due, status, *_pairs(fields)],
+            )
+        )
+
+    def due_jobs(self, now: float, limit: int = 500) -> list[str]:
+        raw: Any = self.r.zrangebyscore(self.keys.due, "-inf", now, start=0, num=limit)
+        return [str(i) for i in raw]
+
+    def claim_due(self, job_id: str) -> str | None:
+        """Claim a parked job whose time has come; returns its priority (to publish) or None."""
+        res = self._due_claim(
+            keys=[self.keys.job(job_id), self.keys.due, self.keys.pending],
+            args=[job_id, time.time()],
+        )
+        return str(res) or None
+
+    def park_again(self, job_id: str, due: float) -> None:
+        """Put a claimed job back in the due set (its publish failed)."""
+        self.r.zadd(self.keys.due, {job_id: due})
 
     def release(self, job_id: str, token: str) -> bool:
         return bool(

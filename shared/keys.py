@@ -42,6 +42,36 @@ class Keys:
         """Pub/sub channel: a job id is published when the job becomes terminal."""
         return f"{self.prefix}:done"
 
+    @property
+    def due(self) -> str:
+        """Sorted set: parked jobs (retry backoff, waiting for recovery) scored by due time."""
+        return f"{self.prefix}:due"
+
+    def breaker(self, name: str) -> str:
+        """Hash: a circuit breaker's state, open_until, consecutive failures, opens."""
+        return f"{self.prefix}:breaker:{name}"
+
+    def breaker_probe(self, name: str) -> str:
+        """String with TTL: the token of the one half-open probe in flight."""
+        return f"{self.prefix}:breaker:{name}:probe"
+
+    def breaker_window(self, name: str) -> str:
+        """Hash: per-second ok/fail counts of the breaker's sliding window."""
+        return f"{self.prefix}:breaker:{name}:window"
+
+    def health(self, provider: str) -> str:
+        """Hash: a provider's last health check and last error."""
+        return f"{self.prefix}:health:{provider}"
+
+    def lastgood(self, owner: str, digest: str) -> str:
+        """String with TTL: the last good answer to a request (cached-response fallback)."""
+        return f"{self.prefix}:lastgood:{owner}:{digest}"
+
+    @property
+    def lastgood_index(self) -> str:
+        """Sorted set: last-good entries by time stored, to bound their number."""
+        return f"{self.prefix}:lastgood-index"
+
     def lock(self, name: str) -> str:
         """String: a sweep's mutual-exclusion lock (SET NX PX)."""
         return f"{self.prefix}:lock:{name}"

@@ -58,6 +58,13 @@ PROVIDER_LATENCY = Histogram(
     ["provider"],
     buckets=_LATENCY_BUCKETS,
 )
+RETRIES = Counter(
+    "gateway_retries_total", "Provider calls retried, by class", ["provider", "error_class"]
+)
+FALLBACKS = Counter("gateway_fallbacks_total", "Fallbacks taken, by kind", ["kind"])
+BREAKER_TRANSITIONS = Counter(
+    "gateway_breaker_transitions_total", "Circuit breaker transitions", ["breaker", "to"]
+)
 LEASES_RECLAIMED = Counter(
     "gateway_leases_reclaimed_total", "Jobs republished after their worker vanished"
 )

@@ -19,6 +19,7 @@ class ProviderSettings:
     rpm: int | None = None
     max_concurrent: int | None = None
     health_path: str = "/models"
+    breaker_per_model: bool = False  # one breaker per provider+model instead of per provider
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,30 @@ class RetrySettings:
 
 
 @dataclass(frozen=True)
+class BreakerSettings:
+    consecutive_failures: int = 5
+    failure_rate: float = 0.5
+    min_calls: int = 20
+    window_s: float = 60
+    open_s: float = 60
+    probe_timeout_s: float = 30
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    interval_s: float = 30
+    timeout_s: float = 5
+
+
+@dataclass(frozen=True)
+class FallbackSettings:
+    order: tuple[str, ...] = ("alternative_provider", "cached_response")
+    degraded_answer: str | None = None
+    lastgood_ttl_s: int = 86400  # cache.stale_ttl_s
+    lastgood_max_entries: int = 10000  # cache.max_entries
+
+
+@dataclass(frozen=True)
 class Settings:
     providers: Mapping[str, ProviderSettings]
     models: Mapping[str, tuple[Deployment, ...]]
@@ -91,6 +116,9 @@ class Settings:
     queue: QueueSettings
     worker: WorkerSettings
     retry: RetrySettings
+    breaker: BreakerSettings
+    health: HealthSettings
+    fallbacks: FallbackSettings
     redis_url: str
     redis_prefix: str
     broker_url: str

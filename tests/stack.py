@@ -118,10 +118,12 @@ class Stack:
             "api_key": PROVIDER_SECRET,
         }
         cfg: dict[str, Any] = {
-            "providers": {"mock": mock, "backup": dict(mock), "z-ai": zai},
+            "providers": {"mock": mock, "backup": dict(mock), "z-ai": zai,
+                          "z-ai-auth": dict(zai)},
             "models": {
                 "mock-model": [{"provider": "mock", "model": "mock-model"}],
                 "glm-4.6": [{"provider": "z-ai", "model": "glm-4.6"}],
+                "glm-auth": [{"provider": "z-ai-auth", "model": "glm-4.6"}],
                 "with-fallback": [
                     {"provider": "mock", "model": "primary-model"},
                     {"provider": "backup", "model": "backup-model"},
@@ -136,6 +138,11 @@ class Stack:
                 "shutdown_grace_s": 3,
             },
             "queue": {"max_deliveries": 5},
+            # Retries quick; breakers that never trip here (tests/integration/test_resilience.py
+            # runs its own stacks with real thresholds), so one test's failures stay its own.
+            "retry": {"base_delay_s": 0.1, "max_delay_s": 5},
+            "breaker": {"consecutive_failures": 1000, "min_calls": 1000},
+            "health": {"interval_s": 2, "timeout_s": 2},
         }
         for key, value in overrides.items():
             if isinstance(value, dict) and isinstance(cfg.get(key), dict):

@@ -6,10 +6,17 @@ from typing import Any
 
 from celery import signals
 
-from shared.celery_app import CONTROL_QUEUE, TASK_SWEEP_LEASES, TASK_SWEEP_PENDING
+from shared.celery_app import (
+    CONTROL_QUEUE,
+    DUE_SWEEP_INTERVAL_S,
+    TASK_HEALTH_CHECK,
+    TASK_SWEEP_DUE,
+    TASK_SWEEP_LEASES,
+    TASK_SWEEP_PENDING,
+)
 from workers import tasks  # noqa: F401  (registers the tasks)
 from workers.context import get_context
-from workers.lifecycle import schedule_forced_exit, start_heartbeat
+from workers.lifecycle import schedule_forced_exit, start_heartbeat, test_providers
 
 ctx = get_context()
 app = ctx.celery
@@ -18,6 +25,16 @@ _options = {"queue": CONTROL_QUEUE, "expires": _every * 2}
 app.conf.beat_schedule = {
     "sweep-leases": {"task": TASK_SWEEP_LEASES, "schedule": _every, "options": _options},
     "sweep-pending": {"task": TASK_SWEEP_PENDING, "schedule": _every, "options": _options},
+    "sweep-due": {
+        "task": TASK_SWEEP_DUE,
+        "schedule": DUE_SWEEP_INTERVAL_S,
+        "options": {"queue": CONTROL_QUEUE, "expires": 2.0},
+    },
+    "health-check": {
+        "task": TASK_HEALTH_CHECK,
+        "schedule": ctx.settings.health.interval_s,
+        "options": {"queue": CONTROL_QUEUE, "expires": ctx.settings.health.interval_s},
+    },
 }
 
 _heartbeat_stop = None
@@ -27,6 +44,7 @@ _heartbeat_stop = None
 def _on_ready(**_: Any) -> None:
     global _heartbeat_stop
     _heartbeat_stop = start_heartbeat(ctx)
+    test_providers(ctx)
 
 
 @signals.worker_shutting_down.connect

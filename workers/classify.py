@@ -30,17 +30,35 @@ class ErrorClass:
     code: str
     status: int
     mark_unhealthy: bool = False
+    # Counts against the provider's circuit breaker (the request's own faults do not).
+    breaker_failure: bool = True
 
 
-INVALID = ErrorClass("invalid_request", False, False, InvalidRequest, "invalid_request", 400)
+INVALID = ErrorClass(
+    "invalid_request", False, False, InvalidRequest, "invalid_request", 400, breaker_failure=False
+)
 CONTEXT = ErrorClass(
-    "context_length", False, False, ContextLengthExceeded, "context_length_exceeded", 400
+    "context_length",
+    False,
+    False,
+    ContextLengthExceeded,
+    "context_length_exceeded",
+    400,
+    breaker_failure=False,
 )
 CONTENT = ErrorClass(
-    "content_policy", False, False, ContentPolicyViolation, "content_policy_violation", 400
+    "content_policy",
+    False,
+    False,
+    ContentPolicyViolation,
+    "content_policy_violation",
+    400,
+    breaker_failure=False,
 )
 AUTH = ErrorClass("provider_auth", False, True, ProviderFailed, "provider_error", 502, True)
-NOT_FOUND = ErrorClass("model_not_found", False, True, NotFound, "model_not_found", 404)
+NOT_FOUND = ErrorClass(
+    "model_not_found", False, True, NotFound, "model_not_found", 404, breaker_failure=False
+)
 TIMEOUT = ErrorClass("timeout", True, True, GatewayTimeout, "timeout", 504)
 CONNECTION = ErrorClass("connection", True, True, ProviderFailed, "provider_error", 502)
 CONFLICT = ErrorClass("conflict", True, True, ProviderFailed, "provider_error", 502)

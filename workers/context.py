@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from celery import Celery
 from redis import Redis
 
+from shared.breaker import Breakers
 from shared.celery_app import make_celery
 from shared.config import LoadedConfig, load_config
+from shared.health import HealthStore
 from shared.jobs import JobStore
 from shared.keys import Keys
 from shared.redis_client import make_redis
 from shared.settings import Settings
+from workers.fallback import LastGood
 from workers.providers.base import Adapter
 from workers.providers.registry import build_adapters
 
@@ -29,6 +32,9 @@ class WorkerContext:
     store: JobStore
     celery: Celery
     adapters: dict[str, Adapter]
+    breakers: Breakers
+    health: HealthStore
+    lastgood: LastGood
 
     @classmethod
     def build(cls, loaded: LoadedConfig) -> WorkerContext:
@@ -42,6 +48,9 @@ class WorkerContext:
             store=JobStore(client, keys, s.queue.result_ttl_s),
             celery=make_celery(s),
             adapters=build_adapters(s.providers),
+            breakers=Breakers(client, keys, s.breaker),
+            health=HealthStore(client, keys),
+            lastgood=LastGood(client, keys, s.fallbacks),
         )
 
 

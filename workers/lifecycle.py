@@ -8,6 +8,7 @@ at once (not after the visibility timeout), and exits.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -17,6 +18,8 @@ from collections.abc import Callable
 
 from shared.celery_app import enqueue
 from workers.context import WorkerContext
+from workers.health import check_all
+from workers.inflight import IN_FLIGHT
 from workers.lease import ACTIVE
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,10 @@ def start_heartbeat(ctx: WorkerContext) -> threading.Event:
     def beat() -> None:
         while True:
             try:
-                ctx.redis.set(key, f"{time.time():.3f}", ex=int(interval * 3) + 1)
+                beat_value = json.dumps(
+                    {"ts": round(time.time(), 3), "inflight": IN_FLIGHT.snapshot()}
+                )
+                ctx.redis.set(key, beat_value, ex=int(interval * 3) + 1)
             except Exception:
                 log.warning("heartbeat failed", exc_info=True)
             if stop.wait(interval):
@@ -88,3 +94,25 @@ def _spawn(target: Callable[[], None], name: str) -> None:
         gevent.spawn(target)
     else:
         threading.Thread(target=target, name=name, daemon=True).start()
+
+
+def test_providers(ctx: WorkerContext) -> None:
+    """At startup, test and log each provider's connectivity (in the background)."""
+    s = ctx.settings
+
+    def run() -> None:
+        try:
+            results = check_all(
+                dict(s.providers), ctx.health, s.health.timeout_s, s.health.interval_s
+            )
+            for name, ok in results.items():
+                log.info(
+                    "provider %s %s",
+                    name,
+                    "reachable" if ok else "NOT reachable",
+                    extra={"provider": name, "healthy": ok},
+                )
+        except Exception:
+            log.warning("startup provider test failed", exc_info=True)
+
+    _spawn(run, "provider-test")

@@ -4,6 +4,7 @@
   expired while they were running.
 - ``sweep_pending``: republishes jobs still queued ``queue.redeliver_after_s`` after their
   publish, in case the broker lost the message.
+- ``sweep_due``: republishes parked jobs (retry backoff, waiting for recovery) when due.
 
 A Redis lock makes one sweep of a kind run at a time across the fleet, and each job is
 claimed by one Lua script, so two beats never republish a job twice.
@@ -57,7 +58,9 @@ def _republish(
             on_fail(job_id)
             continue
         count += 1
-        log.warning(what, extra={"job_id": job_id})
+        log.log(
+            logging.INFO if "parked" in what else logging.WARNING, what, extra={"job_id": job_id}
+        )
     return count
 
 
@@ -88,4 +91,18 @@ def sweep_pending(ctx: WorkerContext) -> int:
             lambda job_id: ctx.store.redeliver(job_id, cutoff),
             lambda job_id: None,  # re-scored already: retried after the delay
             "queued job republished (its message was not consumed in time)",
+        )
+
+
+def sweep_due(ctx: WorkerContext) -> int:
+    with _locked(ctx, "sweep_due") as acquired:
+        if not acquired:
+            return 0
+        now = time.time()
+        return _republish(
+            ctx,
+            ctx.store.due_jobs(now),
+            ctx.store.claim_due,
+            lambda job_id: ctx.store.park_again(job_id, now + 1),
+            "parked job republished",
         )

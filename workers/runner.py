@@ -1,8 +1,14 @@
-"""Runs one job: take the lease, call the model's deployments in order, write the outcome
-under the lease.
+"""Runs one delivery of a job: take the lease, route, call, then finish or park.
 
 Delivery is at-least-once; the lease (``shared/lua/begin.lua``) makes sure one worker runs a
 job at a time and the compare-and-set in ``finish.lua`` makes the result exactly-once.
+
+A delivery walks the model's deployments in order (a preferred provider first), skipping
+those that are unhealthy, whose circuit breaker refuses the call, or that the job is done
+with. A retryable error parks the job in the due-time set (``defer.lua``) for its backoff, so
+no worker slot waits it out; a later delivery calls the same deployment again. When every
+deployment failed, the fallbacks in ``fallbacks.order`` follow: the last good answer (stale),
+then the degraded answer.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import metrics
+from shared.breaker import breaker_name
 from shared.errors import (
     GatewayError,
     GatewayTimeout,
@@ -21,20 +28,28 @@ from shared.errors import (
     ProviderFailed,
     stored_error,
 )
-from shared.jobs import EXPIRED, FAILED, SUCCEEDED, Begin, Job
+from shared.jobs import EXPIRED, FAILED, QUEUED, RETRYING, SUCCEEDED, Begin, Job
 from shared.logs import request_id_var
+from shared.settings import Deployment
+from workers.backoff import decide
 from workers.classify import classify, client_error
 from workers.context import WorkerContext
+from workers.fallback import degraded_completion
+from workers.inflight import IN_FLIGHT
 from workers.lease import ACTIVE, LeaseKeeper
 from workers.providers.base import ProviderCallError
 
 log = logging.getLogger(__name__)
+
+# A job waiting for a provider to recover looks again at least this often.
+RECOVERY_RECHECK_S = 5.0
 
 
 @dataclass
 class Outcome:
     status: str
     fields: dict[str, Any] = field(default_factory=dict)
+    park_until: float | None = None  # set: park the job (status RETRYING or QUEUED) until then
 
 
 def _failed(err: GatewayError, status: str = FAILED) -> Outcome:
@@ -50,8 +65,22 @@ def _expired() -> Outcome:
     )
 
 
+def _with(outcome: Outcome, attempts: list[dict[str, Any]]) -> Outcome:
+    outcome.fields["attempts"] = attempts
+    return outcome
+
+
 class LeaseLost(Exception):
     """Another worker owns the job now; this one must write nothing more."""
+
+
+def order_deployments(
+    deployments: tuple[Deployment, ...], preferred: str | None
+) -> list[Deployment]:
+    if not preferred:
+        return list(deployments)
+    first = [d for d in deployments if d.provider == preferred]
+    return first + [d for d in deployments if d.provider != preferred]
 
 
 class JobRunner:
@@ -85,46 +114,78 @@ class JobRunner:
                 outcome = _expired()
             else:
                 outcome = self._execute(job, token, keeper)
-            written = self.store.finish(job_id, token, outcome.status, outcome.fields)
-            if written == 1:
-                metrics.JOBS_FINISHED.labels(outcome.status).inc()
-            log.log(
-                logging.DEBUG if outcome.status == SUCCEEDED else logging.INFO,
-                "job finished",
-                extra={"job_id": job_id, "status": outcome.status, "written": written},
-            )
+            self._conclude(job, token, outcome)
         except LeaseLost:
             log.warning("lease lost; result discarded", extra={"job_id": job_id})
         finally:
             keeper.stop()
             ACTIVE.remove(job_id)
 
+    def _conclude(self, job: Job, token: str, outcome: Outcome) -> None:
+        if outcome.park_until is not None:
+            parked = self.store.defer(
+                job.id, token, outcome.park_until, outcome.status, outcome.fields
+            )
+            log.info(
+                "job parked",
+                extra={
+                    "job_id": job.id,
+                    "status": outcome.status,
+                    "due_in_s": round(outcome.park_until - time.time(), 2),
+                    "written": parked,
+                },
+            )
+            return
+        written = self.store.finish(job.id, token, outcome.status, outcome.fields)
+        if written == 1:
+            metrics.JOBS_FINISHED.labels(outcome.status).inc()
+        log.log(
+            logging.DEBUG if outcome.status == SUCCEEDED else logging.INFO,
+            "job finished",
+            extra={"job_id": job.id, "status": outcome.status, "written": written},
+        )
+
     def _execute(self, job: Job, token: str, keeper: LeaseKeeper) -> Outcome:
         s = self.ctx.settings
-        deployments = s.models.get(job.model, ())
-        if not deployments:
-            return _failed(NoHealthyProvider(f"no deployment serves model {job.model!r}"))
+        options = job.options or {}
+        deployments = order_deployments(
+            s.models.get(job.model, ()), options.get("preferred_provider")
+        )
         attempts: list[dict[str, Any]] = list(job.attempts or [])
+        exhausted: list[str] = list(job.exhausted or [])
         last_error: GatewayError | None = None
+        unavailable: list[str] = []
         for dep in deployments:
-            if len(attempts) >= s.retry.max_total_attempts:
-                break
-            remaining = job.deadline_at - time.time()
-            if remaining <= 0:
-                return _expired()
+            key = f"{dep.provider}/{dep.model}"
             adapter = self.ctx.adapters.get(dep.provider)
             provider = s.providers.get(dep.provider)
-            if adapter is None or provider is None:
+            if key in exhausted or adapter is None or provider is None:
                 continue
-            timeout = min(provider.timeout_s, remaining)
+            if len(attempts) >= s.retry.max_total_attempts:
+                break
+            if not self.ctx.health.healthy(dep.provider):
+                unavailable.append(f"{dep.provider} is unhealthy")
+                continue
+            bname = breaker_name(dep.provider, dep.model, provider.breaker_per_model)
+            admission = self.ctx.breakers.allow(bname)
+            if not admission.allowed:
+                unavailable.append(f"{bname}: circuit open")
+                continue
+            time_left = job.deadline_at - time.time()
+            if time_left <= 0:
+                return _with(_expired(), attempts)
             started = time.time()
             try:
-                result = adapter.complete(job.request, dep.model, timeout)
+                with IN_FLIGHT.call(dep.provider):
+                    result = adapter.complete(
+                        job.request, dep.model, min(provider.timeout_s, time_left)
+                    )
             except ProviderCallError as err:
                 cls = classify(err)
-                attempts.append(self._attempt(dep.provider, dep.model, started, err, cls.name))
-                self._record(job.id, token, keeper, {"attempts": attempts})
+                self.ctx.breakers.record(bname, not cls.breaker_failure, admission.probe_token)
+                attempts.append(self._attempt(dep, started, err, cls.name))
                 metrics.PROVIDER_CALLS.labels(dep.provider, cls.name).inc()
+                self._note_failure(dep.provider, err, cls.mark_unhealthy)
                 log.info(
                     "provider call failed",
                     extra={
@@ -136,19 +197,98 @@ class JobRunner:
                     },
                 )
                 last_error = client_error(err, cls, dep.provider)
+                if not cls.retry_same and not cls.fallback:
+                    return _with(_failed(last_error), attempts)
+                here = sum(
+                    1 for a in attempts if a["provider"] == dep.provider and a["model"] == dep.model
+                )
+                retry = decide(
+                    retry_same=cls.retry_same,
+                    attempts_here=here,
+                    max_attempts=s.retry.max_attempts,
+                    retry_after_s=err.retry_after,
+                    base_s=s.retry.base_delay_s,
+                    cap_s=s.retry.max_delay_s,
+                    time_left_s=job.deadline_at - time.time(),
+                )
+                if retry.retry and len(attempts) < s.retry.max_total_attempts:
+                    metrics.RETRIES.labels(dep.provider, cls.name).inc()
+                    return Outcome(
+                        RETRYING,
+                        {"attempts": attempts, "exhausted": exhausted},
+                        park_until=time.time() + retry.delay_s,
+                    )
+                exhausted.append(key)
+                self._record(job.id, token, keeper, {"attempts": attempts, "exhausted": exhausted})
                 if not cls.fallback:
-                    return _failed(last_error)
+                    return _with(_failed(last_error), attempts)
                 if time.time() >= job.deadline_at:
-                    return _expired()
+                    return _with(_expired(), attempts)
+                if "alternative_provider" not in s.fallbacks.order:
+                    break
+                metrics.FALLBACKS.labels("alternative_provider").inc()
                 continue
             duration = time.time() - started
+            self.ctx.breakers.record(bname, True, admission.probe_token)
             metrics.PROVIDER_CALLS.labels(dep.provider, "success").inc()
             metrics.PROVIDER_LATENCY.labels(dep.provider).observe(duration)
-            attempts.append(self._attempt(dep.provider, dep.model, started, None, None))
+            attempts.append(self._attempt(dep, started, None, None))
+            if "cached_response" in s.fallbacks.order:
+                self.ctx.lastgood.put(job.owner, job.request, result)
             return Outcome(
-                SUCCEEDED, {"result": result, "provider": dep.provider, "attempts": attempts}
+                SUCCEEDED,
+                {
+                    "result": result,
+                    "provider": dep.provider,
+                    "attempts": attempts,
+                    "exhausted": exhausted,
+                },
             )
-        return _failed(last_error or ProviderFailed("every deployment failed"))
+        return self._after_all_failed(job, attempts, last_error, unavailable)
+
+    def _after_all_failed(
+        self,
+        job: Job,
+        attempts: list[dict[str, Any]],
+        last_error: GatewayError | None,
+        unavailable: list[str],
+    ) -> Outcome:
+        s = self.ctx.settings
+        options = job.options or {}
+        if options.get("wait_for_recovery") and len(attempts) < s.retry.max_total_attempts:
+            due = min(time.time() + RECOVERY_RECHECK_S, job.deadline_at)
+            # Every deployment gets another chance once something recovers.
+            return Outcome(QUEUED, {"attempts": attempts, "exhausted": []}, park_until=due)
+        if last_error is None:
+            reason = "; ".join(unavailable) or "no deployment could take the call"
+            last_error = NoHealthyProvider(f"No healthy provider for {job.model}: {reason}")
+        base = {"attempts": attempts}
+        for kind in s.fallbacks.order:
+            if kind == "cached_response":
+                cached = self.ctx.lastgood.get(job.owner, job.request)
+                if cached is not None:
+                    metrics.FALLBACKS.labels("cached_response").inc()
+                    return Outcome(SUCCEEDED, {**base, "result": cached, "cache": "stale"})
+            elif kind == "degraded" and s.fallbacks.degraded_answer:
+                metrics.FALLBACKS.labels("degraded").inc()
+                answer = degraded_completion(s.fallbacks.degraded_answer, job.model)
+                return Outcome(SUCCEEDED, {**base, "result": answer, "degraded": True})
+        return Outcome(
+            FAILED,
+            {
+                **base,
+                "error": stored_error(last_error or ProviderFailed("every deployment failed")),
+            },
+        )
+
+    def _note_failure(self, provider: str, err: ProviderCallError, unhealthy: bool) -> None:
+        try:
+            if unhealthy:
+                self.ctx.health.mark(provider, False, str(err))
+            else:
+                self.ctx.health.note_error(provider, str(err))
+        except Exception:  # status bookkeeping must never fail a job
+            log.warning("could not record the provider error", exc_info=True)
 
     def _record(self, job_id: str, token: str, keeper: LeaseKeeper, fields: dict[str, Any]) -> None:
         if keeper.lost.is_set() or not self.store.update(job_id, token, fields):
@@ -156,21 +296,22 @@ class JobRunner:
 
     @staticmethod
     def _attempt(
-        provider: str, model: str, started: float, err: ProviderCallError | None, cls: str | None
+        dep: Deployment, started: float, err: ProviderCallError | None, cls: str | None
     ) -> dict[str, Any]:
         outcome = "success" if err is None else ("timeout" if err.kind == "timeout" else "error")
-        return {
-            "provider": provider,
-            "model": model,
-            "started_at": started,
-            "duration_ms": round((time.time() - started) * 1000, 1),
-            "outcome": outcome,
-            "error": None
-            if err is None
-            else {
+        error = None
+        if err is not None:
+            error = {
                 "class": cls,
                 "status": err.status,
                 "code": err.code,
                 "message": err.message[:500],
-            },
+            }
+        return {
+            "provider": dep.provider,
+            "model": dep.model,
+            "started_at": started,
+            "duration_ms": round((time.time() - started) * 1000, 1),
+            "outcome": outcome,
+            "error": error,
         }

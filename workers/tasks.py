@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from shared.celery_app import TASK_RUN_JOB, TASK_SWEEP_LEASES, TASK_SWEEP_PENDING
+from shared.celery_app import (
+    TASK_HEALTH_CHECK,
+    TASK_RUN_JOB,
+    TASK_SWEEP_DUE,
+    TASK_SWEEP_LEASES,
+    TASK_SWEEP_PENDING,
+)
 from workers.context import get_context
-from workers.reaper import sweep_leases, sweep_pending
+from workers.health import check_all
+from workers.reaper import sweep_due, sweep_leases, sweep_pending
 from workers.runner import JobRunner
 
 
@@ -23,3 +30,18 @@ def sweep_leases_task() -> int:
 @shared_task(name=TASK_SWEEP_PENDING, ignore_result=True)
 def sweep_pending_task() -> int:
     return sweep_pending(get_context())
+
+
+@shared_task(name=TASK_SWEEP_DUE, ignore_result=True)
+def sweep_due_task() -> int:
+    return sweep_due(get_context())
+
+
+@shared_task(name=TASK_HEALTH_CHECK, ignore_result=True)
+def health_check_task() -> dict[str, bool]:
+    ctx = get_context()
+    s = ctx.settings
+    lock = ctx.keys.lock("health_check")
+    if not ctx.redis.set(lock, "1", nx=True, px=int(s.health.interval_s * 900)):
+        return {}  # another worker checked within this interval
+    return check_all(dict(s.providers), ctx.health, s.health.timeout_s, s.health.interval_s)

@@ -1,7 +1,14 @@
-"""Liveness, readiness and the status page (DESIGN.md "HTTP API")."""
+"""Liveness, readiness and the status page (DESIGN.md "HTTP API").
+
+``/health/ready`` answers 503 only when this process cannot accept work (Redis or the broker
+unreachable). No worker heartbeat, or no provider able to serve, keeps it 200 with
+``"degraded": true`` and the reasons: a load balancer must keep the API in rotation so each
+request gets its own, precise 503.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -9,7 +16,9 @@ from flask import Blueprint, Response, jsonify
 
 from gateway_api.auth import authenticate
 from gateway_api.services import Services, current_services
+from shared.breaker import Breakers, breaker_name
 from shared.celery_app import QUEUES
+from shared.health import HealthStore
 
 bp = Blueprint("health", __name__)
 
@@ -38,10 +47,57 @@ def _workers(services: Services) -> list[dict[str, Any]]:
     out = []
     prefix = services.keys.worker_heartbeat("")
     for key in services.redis.scan_iter(match=services.keys.worker_heartbeat_pattern, count=200):
-        seen = services.redis.get(key)
-        if seen:
-            out.append({"id": str(key)[len(prefix) :], "last_seen": float(seen)})
+        raw = services.redis.get(key)
+        try:
+            beat = json.loads(str(raw)) if raw else None
+        except ValueError:
+            beat = None
+        if isinstance(beat, dict):
+            out.append(
+                {
+                    "id": str(key)[len(prefix) :],
+                    "last_seen": beat.get("ts"),
+                    "inflight": beat.get("inflight") or {},
+                }
+            )
     return out
+
+
+def _providers(services: Services, workers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    s = services.settings
+    health = HealthStore(services.redis, services.keys)
+    breakers = Breakers(services.redis, services.keys, s.breaker)
+    out: dict[str, dict[str, Any]] = {}
+    for name, p in s.providers.items():
+        breaker: Any
+        if p.breaker_per_model:
+            models = sorted(
+                {d.model for deps in s.models.values() for d in deps if d.provider == name}
+            )
+            breaker = {m: breakers.state(breaker_name(name, m, True))["state"] for m in models}
+        else:
+            breaker = breakers.state(name)["state"]
+        h = health.get(name)
+        out[name] = {
+            "type": p.type,
+            "healthy": h["healthy"],
+            "breaker": breaker,
+            "in_flight": sum(int(w["inflight"].get(name, 0)) for w in workers),
+            "max_connections": p.max_connections,
+            "last_checked_at": h["checked_at"],
+            "last_error": h["last_error"],
+            "last_error_at": h["last_error_at"],
+        }
+    return out
+
+
+def _serving(providers: dict[str, dict[str, Any]]) -> bool:
+    """Can any provider take a call (healthy, breaker not open)?"""
+    for p in providers.values():
+        states = p["breaker"].values() if isinstance(p["breaker"], dict) else [p["breaker"]]
+        if p["healthy"] and any(state != "open" for state in states):
+            return True
+    return not providers
 
 
 def _queue_depths(services: Services) -> dict[str, int | None]:
@@ -70,8 +126,12 @@ def ready() -> Response:
             ok = False
             reasons.append(why or "check failed")
     degraded: list[str] = []
-    if ok and not _workers(services):
-        degraded.append("no live worker heartbeat")
+    if ok:
+        workers = _workers(services)
+        if not workers:
+            degraded.append("no live worker heartbeat")
+        if not _serving(_providers(services, workers)):
+            degraded.append("no healthy provider (every provider unhealthy or its circuit open)")
     body = {
         "status": "ready" if ok else "unavailable",
         "degraded": bool(degraded),
@@ -89,20 +149,21 @@ def status() -> Response:
     authenticate(services.settings)
     redis_ok, why = _redis_ok(services)
     workers = _workers(services) if redis_ok else []
+    providers = _providers(services, workers) if redis_ok else {}
+    serving = _serving(providers)
+    if not redis_ok:
+        overall = "unhealthy"
+    elif workers and serving:
+        overall = "healthy"
+    else:
+        overall = "degraded"
     body = {
-        "status": "healthy" if redis_ok and workers else ("degraded" if redis_ok else "unhealthy"),
+        "status": overall,
         "uptime_s": round(time.time() - services.started_at, 1),
         "config_version": services.settings.version,
         "gateway": {"redis": "ok" if redis_ok else why, "waiters": services.hub.waiting},
         "workers": {"count": len(workers), "processes": workers},
         "queues": _queue_depths(services) if redis_ok else {},
-        "providers": {
-            name: {
-                "type": p.type,
-                "base_url": p.base_url,
-                "max_connections": p.max_connections,
-            }
-            for name, p in services.settings.providers.items()
-        },
+        "providers": providers,
     }
     return jsonify(body)

@@ -202,7 +202,7 @@ def test_deadline_passing_during_the_call_expires_the_job_with_504(
         ({"status": 429, "code": "1113"}, 429, "rate_limit_error", "insufficient_quota"),
         ({"status": 400, "code": "1261"}, 400, "invalid_request_error", "context_length_exceeded"),
         ({"status": 400, "code": "1301"}, 400, "invalid_request_error", "content_policy_violation"),
-        ({"status": 401, "code": "1002"}, 502, "provider_error", "provider_error"),
+        # (401 marks its provider unhealthy: tested on its own provider below)
         ({"status": 500}, 502, "provider_error", "provider_error"),
         ({"malformed": True}, 502, "provider_error", "provider_error"),
         ({"finish_reason": "sensitive"}, 400, "invalid_request_error", "content_policy_violation"),
@@ -223,14 +223,26 @@ def test_zai_outcomes_map_to_openai_errors(
     assert job["attempts"][0]["outcome"] == "error"
 
 
+def test_provider_auth_failure_is_502_and_marks_the_provider_unhealthy(
+    stack: Stack, unique: str
+) -> None:
+    resp = chat(stack, {"model": "glm-auth", "messages": msg(unique),
+                        "mock": {"status": 401, "code": "1002", "key": unique}})
+    assert resp.status_code == 502, resp.text
+    assert resp.json()["error"]["type"] == "provider_error"
+    assert stack.mock_calls(unique) == 1  # not retried
+    assert stack.redis.hget("gw:health:z-ai-auth", "healthy") == "0"
+
+
 def test_provider_failure_falls_back_to_the_next_deployment(stack: Stack, unique: str) -> None:
-    # The mock fails only the first call carrying this key: the primary's.
+    # The mock fails only the first call carrying this key: the primary's. A 404 (model not
+    # found) is not retried on the same provider; it falls back.
     resp = chat(
         stack,
         {
             "model": "with-fallback",
             "messages": msg(unique),
-            "mock": {"status": 503, "fail_times": 1, "key": unique},
+            "mock": {"status": 404, "fail_times": 1, "key": unique},
         },
     )
     assert resp.status_code == 200, resp.text
@@ -241,7 +253,7 @@ def test_provider_failure_falls_back_to_the_next_deployment(stack: Stack, unique
         ("mock", "error"),
         ("backup", "success"),
     ]
-    assert job["attempts"][0]["error"]["status"] == 503
+    assert job["attempts"][0]["error"]["status"] == 404
     assert stack.mock_calls(unique) == 2
 
 

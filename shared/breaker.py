@@ -1,0 +1,99 @@
+"""A circuit breaker shared by the whole fleet: state in Redis, transitions in Lua.
+
+States ``closed`` -> ``open`` (``breaker.consecutive_failures`` in a row, or a failure rate of
+``breaker.failure_rate`` over ``breaker.window_s`` with at least ``breaker.min_calls``) ->
+``half_open`` after ``breaker.open_s``: exactly one probe call across all workers, held by a
+lease of ``breaker.probe_timeout_s`` -> ``closed`` on success, ``open`` again on failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis import Redis
+
+from shared import metrics
+from shared.keys import Keys
+from shared.settings import BreakerSettings
+
+log = logging.getLogger(__name__)
+_LUA = Path(__file__).with_name("lua")
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+@dataclass(frozen=True)
+class Admission:
+    allowed: bool
+    probe_token: str = ""  # set when this call is the half-open probe
+
+
+class Breakers:
+    def __init__(self, client: Redis, keys: Keys, settings: BreakerSettings) -> None:
+        self.r, self.keys, self.s = client, keys, settings
+        self._allow = client.register_script((_LUA / "breaker_allow.lua").read_text())
+        self._record = client.register_script((_LUA / "breaker_record.lua").read_text())
+
+    def _transition(self, name: str, before: str, after: str) -> None:
+        if before != after:
+            metrics.BREAKER_TRANSITIONS.labels(name, after).inc()
+            log.warning(
+                "breaker %s: %s -> %s",
+                name,
+                before,
+                after,
+                extra={"breaker": name, "from": before, "to": after},
+            )
+
+    def allow(self, name: str) -> Admission:
+        token = secrets.token_hex(8)
+        decision, before, after = self._allow(
+            keys=[self.keys.breaker(name), self.keys.breaker_probe(name)],
+            args=[time.time(), int(self.s.probe_timeout_s * 1000), token],
+        )
+        self._transition(name, str(before), str(after))
+        if decision == "closed":
+            return Admission(True)
+        if decision == "probe":
+            return Admission(True, token)
+        return Admission(False)
+
+    def record(self, name: str, success: bool, probe_token: str = "") -> str:
+        before, after = self._record(
+            keys=[
+                self.keys.breaker(name),
+                self.keys.breaker_probe(name),
+                self.keys.breaker_window(name),
+            ],
+            args=[
+                time.time(),
+                "1" if success else "0",
+                probe_token,
+                self.s.consecutive_failures,
+                self.s.failure_rate,
+                self.s.min_calls,
+                self.s.window_s,
+                self.s.open_s,
+            ],
+        )
+        self._transition(name, str(before), str(after))
+        return str(after)
+
+    def state(self, name: str) -> dict[str, object]:
+        h = self.r.hgetall(self.keys.breaker(name))
+        state = str(h.get("state") or CLOSED)
+        until = float(h.get("open_until") or 0)
+        if state == OPEN and time.time() >= until:
+            state = HALF_OPEN  # it admits a probe on the next call
+        return {"state": state, "open_until": until or None, "opens": int(h.get("opens") or 0)}
+
+    def is_open(self, name: str) -> bool:
+        return self.state(name)["state"] == OPEN
+
+
+def breaker_name(provider: str, model: str, per_model: bool) -> str:
+    return f"{provider}/{model}" if per_model else provider

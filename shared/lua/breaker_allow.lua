@@ -1,0 +1,19 @@
+-- breaker_allow.lua: may a call go to this deployment now?
+-- KEYS[1] breaker hash (state, open_until, ...)   KEYS[2] probe lease string
+-- ARGV[1] now (s)   ARGV[2] probe lease ms   ARGV[3] probe token
+-- Returns {decision, state_before, state_after}; decision: "closed" (allowed), "probe" (allowed:
+-- the one half-open trial call of the whole fleet, held by the lease), "open" (refused).
+-- A probe whose holder dies expires with its lease, so a dead probe cannot wedge the breaker.
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state == 'closed' then return {'closed', state, state} end
+local before = state
+if state == 'open' then
+  local until_ = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+  if tonumber(ARGV[1]) < until_ then return {'open', before, state} end
+  state = 'half_open'
+  redis.call('HSET', KEYS[1], 'state', state)
+end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then
+  return {'probe', before, state}
+end
+return {'open', before, state}

@@ -1,0 +1,17 @@
+-- defer.lua: a worker parks a job until a due time (retry backoff, waiting for a provider to
+-- recover) instead of holding a slot; the due sweep republishes it then.
+-- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] due zset
+-- ARGV[1] token   ARGV[2] job id   ARGV[3] due time (s)   ARGV[4] status while parked
+-- then field, value pairs to write
+-- Returns 1 parked | 0 the lease is not ours | -1 the job became terminal (e.g. cancelled).
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'succeeded' or status == 'failed' or status == 'cancelled' or status == 'expired' then
+  return -1
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[4])
+if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+return 1
