@@ -72,6 +72,7 @@ class EmbeddedRedis:
                     "appendfsync always",
                     "maxmemory-policy noeviction",
                     "maxclients 10000",
+                    "databases 64",
                     "loglevel warning",
                     f"logfile {(self.dir / 'redis.log').resolve()}",
                 ]

@@ -4,6 +4,7 @@ never relies on a Redis started by hand."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -41,7 +42,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.stop()
 
 
-_db_counter = iter(range(1, 14))  # db 14: the honcho test; db 15: redis_db
+# db 1: the session stack; 14: the honcho test; 15: redis_db; the rest cycle among the
+# function-scoped stacks (each flushes its database when it starts, and is stopped before the
+# next test starts).
+_db_cycle = itertools.cycle([*range(2, 14), *range(16, 64)])
 
 
 @pytest.fixture
@@ -76,7 +80,7 @@ def new_stack(
     name: str,
     **overrides: Any,
 ) -> Stack:
-    db = next(_db_counter)
+    db = overrides.pop("db", None) or next(_db_cycle)
     return Stack(
         tmp_path_factory.mktemp(name),
         f"redis://127.0.0.1:{redis_server.port}/{db}",
@@ -90,7 +94,7 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
 ) -> Iterator[Stack]:
     """A shared deployment with keys: one worker, beat and a gunicorn API."""
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "stack", auth=AUTH)
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "stack", auth=AUTH, db=1)
     try:
         s.start_worker()
         s.start_beat()

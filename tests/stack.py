@@ -118,8 +118,7 @@ class Stack:
             "api_key": PROVIDER_SECRET,
         }
         cfg: dict[str, Any] = {
-            "providers": {"mock": mock, "backup": dict(mock), "z-ai": zai,
-                          "z-ai-auth": dict(zai)},
+            "providers": {"mock": mock, "backup": dict(mock), "z-ai": zai, "z-ai-auth": dict(zai)},
             "models": {
                 "mock-model": [{"provider": "mock", "model": "mock-model"}],
                 "glm-4.6": [{"provider": "z-ai", "model": "glm-4.6"}],
@@ -160,8 +159,11 @@ class Stack:
     def worker_alive(self, pid: int) -> bool:
         return any(k.endswith(f":{pid}") for k in self.redis.scan_iter(match="gw:worker:*"))
 
-    def start_worker(self, name: str = "worker", concurrency: int = 100, wait: bool = True) -> Proc:
-        proc = self.start(name, "worker", "--concurrency", str(concurrency))
+    def start_worker(
+        self, name: str = "worker", concurrency: int = 100, wait: bool = True, metrics_port: int = 0
+    ) -> Proc:
+        extra = ["--metrics-port", str(metrics_port)] if metrics_port else []
+        proc = self.start(name, "worker", "--concurrency", str(concurrency), *extra)
         if wait:
             wait_for(
                 lambda: self.worker_alive(proc.pid) or not proc.alive(), 30, f"{name} heartbeat"

@@ -226,8 +226,14 @@ def test_zai_outcomes_map_to_openai_errors(
 def test_provider_auth_failure_is_502_and_marks_the_provider_unhealthy(
     stack: Stack, unique: str
 ) -> None:
-    resp = chat(stack, {"model": "glm-auth", "messages": msg(unique),
-                        "mock": {"status": 401, "code": "1002", "key": unique}})
+    resp = chat(
+        stack,
+        {
+            "model": "glm-auth",
+            "messages": msg(unique),
+            "mock": {"status": 401, "code": "1002", "key": unique},
+        },
+    )
     assert resp.status_code == 502, resp.text
     assert resp.json()["error"]["type"] == "provider_error"
     assert stack.mock_calls(unique) == 1  # not retried
