@@ -1,0 +1,107 @@
+"""The circuit breaker's transitions against a real Redis, raced across processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+import redis
+
+from shared.breaker import CLOSED, HALF_OPEN, OPEN, Breakers
+from shared.keys import Keys
+from shared.settings import BreakerSettings
+
+S = BreakerSettings(
+    consecutive_failures=3,
+    failure_rate=0.5,
+    min_calls=10,
+    window_s=30,
+    open_s=0.5,
+    probe_timeout_s=0.5,
+)
+
+
+@pytest.fixture
+def breakers(redis_db: str) -> Breakers:
+    return Breakers(redis.Redis.from_url(redis_db, decode_responses=True), Keys("gw"), S)
+
+
+def test_consecutive_failures_open_it(breakers: Breakers) -> None:
+    for _ in range(2):
+        breakers.record("p", False)
+    assert breakers.state("p")["state"] == CLOSED
+    breakers.record("p", True)  # a success resets the run
+    for _ in range(2):
+        breakers.record("p", False)
+    assert breakers.state("p")["state"] == CLOSED
+    assert breakers.record("p", False) == OPEN
+    assert not breakers.allow("p").allowed
+
+
+def test_failure_rate_over_the_window_opens_it(breakers: Breakers) -> None:
+    for i in range(10):  # alternate: never 3 in a row, but a 50% failure rate over 10 calls
+        breakers.record("p", i % 2 == 0)
+    assert breakers.state("p")["state"] == OPEN
+
+
+def test_rate_needs_min_calls(breakers: Breakers) -> None:
+    for i in range(8):
+        breakers.record("p", i % 2 == 0)
+    assert breakers.state("p")["state"] == CLOSED
+
+
+def test_half_open_probe_closes_or_reopens(breakers: Breakers) -> None:
+    for _ in range(3):
+        breakers.record("p", False)
+    time.sleep(0.55)
+    assert breakers.state("p")["state"] == HALF_OPEN
+    probe = breakers.allow("p")
+    assert probe.allowed and probe.probe_token
+    assert not breakers.allow("p").allowed  # only one probe
+    assert breakers.record("p", False, probe.probe_token) == OPEN
+    time.sleep(0.55)
+    probe = breakers.allow("p")
+    assert breakers.record("p", True, probe.probe_token) == CLOSED
+    assert breakers.allow("p").allowed and not breakers.allow("p").probe_token
+
+
+def test_an_expired_probe_lease_lets_another_probe(breakers: Breakers) -> None:
+    for _ in range(3):
+        breakers.record("p", False)
+    time.sleep(0.55)
+    assert breakers.allow("p").probe_token  # its holder dies: never records
+    assert not breakers.allow("p").allowed
+    time.sleep(0.55)  # probe_timeout_s
+    assert breakers.allow("p").probe_token
+
+
+def test_a_late_result_from_a_lost_probe_changes_nothing(breakers: Breakers) -> None:
+    for _ in range(3):
+        breakers.record("p", False)
+    time.sleep(0.55)
+    stale = breakers.allow("p").probe_token
+    time.sleep(0.55)
+    fresh = breakers.allow("p").probe_token
+    assert breakers.record("p", True, stale) == HALF_OPEN  # not the current probe
+    assert breakers.record("p", True, fresh) == CLOSED
+
+
+def _race_for_probe(url: str, out: multiprocessing.Queue) -> None:
+    b = Breakers(redis.Redis.from_url(url, decode_responses=True), Keys("gw"), S)
+    out.put(sum(1 for _ in range(50) if b.allow("p").probe_token))
+
+
+def test_processes_racing_at_half_open_get_one_probe(breakers: Breakers, redis_db: str) -> None:
+    for _ in range(3):
+        breakers.record("p", False)
+    time.sleep(0.55)
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_race_for_probe, args=(redis_db, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    won = sum(out.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(30)
+    assert won == 1
