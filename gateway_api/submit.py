@@ -87,21 +87,18 @@ def resolve_deadline(services: Services, asked: float | None) -> float:
 QUEUE_FULL_RETRY_AFTER_S = 5.0
 
 
-def check_backpressure(services: Services, now: float) -> None:
-    """503 queue_full instead of piling up work the workers cannot reach in time."""
+def queue_full(outcome: str, value: float, services: Services, now: float) -> QueueFull:
     q = services.settings.queue
-    depth, oldest = services.store.backlog()
-    if depth >= q.max_depth:
-        raise QueueFull(
-            f"The queue holds {depth} jobs (queue.max_depth is {q.max_depth}); retry later.",
-            retry_after=QUEUE_FULL_RETRY_AFTER_S,
+    if outcome == "full_depth":
+        message = (
+            f"The queue holds {int(value)} jobs (queue.max_depth is {q.max_depth}); retry later."
         )
-    if oldest is not None and now - oldest > q.max_age_s:
-        raise QueueFull(
-            f"The oldest queued job has waited {now - oldest:.0f}s "
-            f"(queue.max_age_s is {q.max_age_s:g}); retry later.",
-            retry_after=QUEUE_FULL_RETRY_AFTER_S,
+    else:
+        message = (
+            f"The oldest queued job has waited {now - value:.0f}s "
+            f"(queue.max_age_s is {q.max_age_s:g}); retry later."
         )
+    return QueueFull(message, retry_after=QUEUE_FULL_RETRY_AFTER_S)
 
 
 def submit(
@@ -111,11 +108,11 @@ def submit(
     priority: str,
     deadline_s: float,
     metadata: dict[str, Any] | None = None,
+    job_id: str | None = None,
 ) -> Job:
     now = time.time()
-    check_backpressure(services, now)
     job = Job(
-        id=new_job_id(),
+        id=job_id or new_job_id(),
         owner=principal.key_id,
         status=QUEUED,
         priority=priority,
@@ -128,7 +125,11 @@ def submit(
         request_id=request_id_var.get(),
         options=chat.ext,
     )
-    services.store.create(job)
+    # Backpressure (503 queue_full instead of piling up) is checked as the job is created.
+    q = services.settings.queue
+    outcome, value = services.store.create(job, q.max_depth, q.max_age_s)
+    if outcome != "ok":
+        raise queue_full(outcome, value, services, now)
     try:
         enqueue(services.celery, job.id, priority)
     except Exception as exc:

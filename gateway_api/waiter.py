@@ -12,7 +12,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import redis
 
@@ -74,24 +75,18 @@ class CompletionHub:
         for ev in events:
             ev.set()
 
-    def wait(self, job_id: str, timeout: float, read: Callable[[], Job | None]) -> Job | None:
-        """Wait up to ``timeout`` s for the job to be terminal; returns the last read."""
+    @contextmanager
+    def expect(self, job_id: str) -> Iterator[Waiter]:
+        """Register interest in a job before it is published (no notice can be missed), then
+        ``wait`` on the yielded waiter."""
         self._ensure_listener()
         ev = threading.Event()
         with self._lock:
             self._waiters.setdefault(job_id, set()).add(ev)
         try:
-            self._subscribed.wait(min(timeout, 2.0))
-            deadline = time.monotonic() + timeout
-            while True:
-                job = read()
-                if job is None or job.terminal:
-                    return job
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return job
-                ev.wait(min(remaining, RECHECK_S))
-                ev.clear()
+            # Subscribed before the job can finish: its notice will arrive, so the first read
+            # can wait for it. Not yet subscribed: read first, as for a late waiter.
+            yield Waiter(ev, self._subscribed.is_set())
         finally:
             with self._lock:
                 evs = self._waiters.get(job_id)
@@ -100,7 +95,38 @@ class CompletionHub:
                     if not evs:
                         del self._waiters[job_id]
 
+    def wait(self, job_id: str, timeout: float, read: Callable[[], Job | None]) -> Job | None:
+        """Wait up to ``timeout`` s for a job already published to be terminal."""
+        with self.expect(job_id) as waiter:
+            self._subscribed.wait(min(timeout, 2.0))
+            waiter.notice_guaranteed = False
+            return waiter.wait(timeout, read)
+
     @property
     def waiting(self) -> int:
         with self._lock:
             return sum(len(v) for v in self._waiters.values())
+
+
+class Waiter:
+    def __init__(self, event: threading.Event, notice_guaranteed: bool) -> None:
+        self.event = event
+        self.notice_guaranteed = notice_guaranteed
+
+    def wait(self, timeout: float, read: Callable[[], Job | None]) -> Job | None:
+        """Until the job is terminal or ``timeout`` s pass; re-reads on every wake-up and every
+        RECHECK_S, so a lost notice only delays it. Returns the last read."""
+        deadline = time.monotonic() + timeout
+        skip_read = self.notice_guaranteed
+        job: Job | None = None
+        while True:
+            if not skip_read:
+                job = read()
+                if job is None or job.terminal:
+                    return job
+            skip_read = False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return job if job is not None else read()
+            self.event.wait(min(remaining, RECHECK_S))
+            self.event.clear()

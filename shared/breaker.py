@@ -13,8 +13,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
 from shared import metrics
 from shared.keys import Keys
@@ -30,6 +32,7 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 class Admission:
     allowed: bool
     probe_token: str = ""  # set when this call is the half-open probe
+    reason: str = ""  # why not: "open" or "unhealthy"
 
 
 class Breakers:
@@ -49,10 +52,15 @@ class Breakers:
                 extra={"breaker": name, "from": before, "to": after},
             )
 
-    def allow(self, name: str) -> Admission:
+    def allow(self, name: str, provider: str) -> Admission:
+        """May a call go to this breaker's deployment (and its provider is healthy)?"""
         token = secrets.token_hex(8)
         decision, before, after = self._allow(
-            keys=[self.keys.breaker(name), self.keys.breaker_probe(name)],
+            keys=[
+                self.keys.breaker(name),
+                self.keys.breaker_probe(name),
+                self.keys.health(provider),
+            ],
             args=[time.time(), int(self.s.probe_timeout_s * 1000), token],
         )
         self._transition(name, str(before), str(after))
@@ -60,10 +68,13 @@ class Breakers:
             return Admission(True)
         if decision == "probe":
             return Admission(True, token)
-        return Admission(False)
+        return Admission(False, reason=str(decision))
 
-    def record(self, name: str, success: bool, probe_token: str = "") -> str:
-        before, after = self._record(
+    def record(
+        self, name: str, success: bool, probe_token: str = "", pipe: Pipeline | None = None
+    ) -> str:
+        """Record a call's outcome; with ``pipe``, only queue it (then ``settle`` its result)."""
+        res = self._record(
             keys=[
                 self.keys.breaker(name),
                 self.keys.breaker_probe(name),
@@ -79,7 +90,15 @@ class Breakers:
                 self.s.window_s,
                 self.s.open_s,
             ],
+            client=pipe,
         )
+        if pipe is not None:
+            return ""
+        return self.settle(name, res)
+
+    def settle(self, name: str, result: Any) -> str:
+        """Log and count the transition ``record`` returned (directly or from a pipeline)."""
+        before, after = result
         self._transition(name, str(before), str(after))
         return str(after)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from shared.errors import GatewayError, stored_error
 from shared.keys import Keys
@@ -52,6 +53,7 @@ class Begin(Enum):
 class BeginResult:
     outcome: Begin
     deliveries: int = 0
+    job: Job | None = None  # the record as the lease was taken (OK and EXHAUSTED)
 
 
 @dataclass
@@ -156,10 +158,16 @@ class JobStore:
         self._terminate = client.register_script(_lua("terminate"))
         self._redeliver = client.register_script(_lua("redeliver"))
         self._defer = client.register_script(_lua("defer"))
+        self._create = client.register_script(_lua("create"))
         self._due_claim = client.register_script(_lua("due_claim"))
 
     # -- the API's side ------------------------------------------------------------------
-    def create(self, job: Job) -> None:
+    def create(
+        self, job: Job, max_depth: int | None = None, max_age_s: float | None = None
+    ) -> tuple[str, float]:
+        """Create the record, refusing a queued job when the backlog is at ``max_depth`` or its
+        oldest job is older than ``max_age_s``. Returns ("ok", 0) or ("full_depth", depth) /
+        ("full_age", oldest publish time)."""
         fields = {
             "id": job.id,
             "owner": job.owner,
@@ -181,24 +189,19 @@ class JobStore:
         }
         if job.result is not None:
             fields.update(result=job.result, finished_at=job.finished_at, provider=job.provider)
-        owner_key = self.keys.owner_jobs(job.owner)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.keys.job(job.id), mapping=dict(_encode(fields)))  # type: ignore[arg-type]
-        pipe.expire(self.keys.job(job.id), self.ttl)
-        pipe.zadd(owner_key, {job.id: job.created_at})
-        if job.status == QUEUED:
-            pipe.zadd(self.keys.pending, {job.id: job.created_at})
-        pipe.zremrangebyscore(owner_key, "-inf", job.created_at - self.ttl)
-        pipe.expire(owner_key, self.ttl)
-        pipe.execute()
-
-    def backlog(self) -> tuple[int, float | None]:
-        """(queued jobs not yet begun, publish time of the oldest), across all priorities."""
-        pipe = self.r.pipeline(transaction=False)
-        pipe.zcard(self.keys.pending)
-        pipe.zrange(self.keys.pending, 0, 0, withscores=True)
-        count, oldest = pipe.execute()
-        return int(count), (float(oldest[0][1]) if oldest else None)
+        res = self._create(
+            keys=[self.keys.job(job.id), self.keys.owner_jobs(job.owner), self.keys.pending],
+            args=[
+                job.id,
+                job.created_at,
+                self.ttl,
+                max_depth if max_depth is not None else 2**62,
+                max_age_s if max_age_s is not None else 2**62,
+                "1" if job.status == QUEUED else "0",
+                *_pairs(fields),
+            ],
+        )
+        return str(res[0]), (float(res[1]) if len(res) > 1 else 0.0)
 
     def get(self, job_id: str) -> Job | None:
         h = self.r.hgetall(self.keys.job(job_id))
@@ -254,8 +257,11 @@ class JobStore:
             args=[token, int(lease_s * 1000), time.time(), max_deliveries, job_id],
         )
         outcome = Begin(str(res[0]))
-        deliveries = int(res[1]) if outcome in (Begin.OK, Begin.EXHAUSTED) else 0
-        return BeginResult(outcome, deliveries)
+        if outcome not in (Begin.OK, Begin.EXHAUSTED):
+            return BeginResult(outcome)
+        flat = res[2]
+        record = {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return BeginResult(outcome, int(res[1]), Job.from_hash(record))
 
     def renew(self, job_id: str, token: str, lease_s: float) -> bool:
         return bool(
@@ -275,19 +281,29 @@ class JobStore:
 
     def finish(self, job_id: str, token: str, status: str, fields: dict[str, Any]) -> int:
         """1 written; 0 the lease was lost; -1 the job was already terminal (e.g. cancelled)."""
-        return int(
-            self._finish(
-                keys=[self.keys.job(job_id), self.keys.lease(job_id), self.keys.inflight],
-                args=[
-                    token,
-                    job_id,
-                    status,
-                    time.time(),
-                    self.ttl,
-                    self.keys.done_channel,
-                    *_pairs(fields),
-                ],
-            )
+        return int(self._finish_call(job_id, token, status, fields, None))
+
+    def finish_in(
+        self, pipe: Pipeline, job_id: str, token: str, status: str, fields: dict[str, Any]
+    ) -> None:
+        """Queue ``finish`` on a pipeline; its result (as ``finish``'s) comes from execute()."""
+        self._finish_call(job_id, token, status, fields, pipe)
+
+    def _finish_call(
+        self, job_id: str, token: str, status: str, fields: dict[str, Any], pipe: Pipeline | None
+    ) -> Any:
+        return self._finish(
+            keys=[self.keys.job(job_id), self.keys.lease(job_id), self.keys.inflight],
+            args=[
+                token,
+                job_id,
+                status,
+                time.time(),
+                self.ttl,
+                self.keys.done_channel,
+                *_pairs(fields),
+            ],
+            client=pipe,
         )
 
     def defer(

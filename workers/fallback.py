@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
 from shared.keys import Keys
 from shared.settings import FallbackSettings
@@ -31,7 +32,14 @@ class LastGood:
         self.r, self.keys, self.s = client, keys, settings
         self._put = client.register_script(_LUA.read_text())
 
-    def put(self, owner: str, request: dict[str, Any], result: dict[str, Any]) -> None:
+    def put(
+        self,
+        owner: str,
+        request: dict[str, Any],
+        result: dict[str, Any],
+        pipe: Pipeline | None = None,
+    ) -> None:
+        """Store (or, with ``pipe``, queue storing) the last good answer to this request."""
         self._put(
             keys=[self.keys.lastgood(owner, request_digest(request)), self.keys.lastgood_index],
             args=[
@@ -40,6 +48,7 @@ class LastGood:
                 time.time(),
                 self.s.lastgood_max_entries,
             ],
+            client=pipe,
         )
 
     def get(self, owner: str, request: dict[str, Any]) -> dict[str, Any] | None:

@@ -16,8 +16,12 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from shared import metrics
 from shared.breaker import breaker_name
@@ -50,6 +54,9 @@ class Outcome:
     status: str
     fields: dict[str, Any] = field(default_factory=dict)
     park_until: float | None = None  # set: park the job (status RETRYING or QUEUED) until then
+    # A success still to record, with the result, in one pipeline: (breaker, probe token).
+    breaker_success: tuple[str, str] | None = None
+    remember: bool = False  # keep the result as the request's last good answer
 
 
 def _failed(err: GatewayError, status: str = FAILED) -> Outcome:
@@ -98,7 +105,7 @@ class JobRunner:
         keeper = LeaseKeeper(self.store, job_id, token, s.worker.lease_s).start()
         ACTIVE.add(job_id, token)
         try:
-            job = self.store.get(job_id)
+            job = begun.job
             if job is None:
                 return
             request_id_var.set(job.request_id)
@@ -136,7 +143,7 @@ class JobRunner:
                 },
             )
             return
-        written = self.store.finish(job.id, token, outcome.status, outcome.fields)
+        written = self._finish(job, token, outcome)
         if written == 1:
             metrics.JOBS_FINISHED.labels(outcome.status).inc()
         log.log(
@@ -144,6 +151,43 @@ class JobRunner:
             "job finished",
             extra={"job_id": job.id, "status": outcome.status, "written": written},
         )
+
+    def _finish(self, job: Job, token: str, outcome: Outcome) -> int:
+        """Write the outcome; a success's bookkeeping rides in the same pipeline."""
+        if outcome.breaker_success is None and not outcome.remember:
+            return self.store.finish(job.id, token, outcome.status, outcome.fields)
+        steps: list[Callable[[Pipeline | None], Any]] = []
+        if outcome.breaker_success is not None:
+            name, probe = outcome.breaker_success
+            steps.append(lambda p: self.ctx.breakers.record(name, True, probe, pipe=p))
+        if outcome.remember:
+            result = outcome.fields["result"]
+            steps.append(lambda p: self.ctx.lastgood.put(job.owner, job.request, result, pipe=p))
+
+        def finish(p: Pipeline | None) -> Any:
+            if p is None:
+                return self.store.finish(job.id, token, outcome.status, outcome.fields)
+            self.store.finish_in(p, job.id, token, outcome.status, outcome.fields)
+            return None
+
+        steps.append(finish)
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        for step in steps:
+            step(pipe)
+        # Skip redis-py's SCRIPT EXISTS round trip (on the critical path of every job): the
+        # scripts are normally loaded; a step answered NoScript (first use, Redis restarted)
+        # is redone on its own, which loads it. The steps are independent of each other.
+        pipe.scripts.clear()
+        results = pipe.execute(raise_on_error=False)
+        for i, (res, step) in enumerate(zip(results, steps, strict=True)):
+            if isinstance(res, NoScriptError):
+                results[i] = step(None)
+            elif isinstance(res, Exception):
+                raise res
+        # A breaker step redone directly settled itself (it returned the state, a str).
+        if outcome.breaker_success is not None and not isinstance(results[0], str):
+            self.ctx.breakers.settle(outcome.breaker_success[0], results[0])
+        return int(results[-1])
 
     def _execute(self, job: Job, token: str, keeper: LeaseKeeper) -> Outcome:
         s = self.ctx.settings
@@ -163,13 +207,11 @@ class JobRunner:
                 continue
             if len(attempts) >= s.retry.max_total_attempts:
                 break
-            if not self.ctx.health.healthy(dep.provider):
-                unavailable.append(f"{dep.provider} is unhealthy")
-                continue
             bname = breaker_name(dep.provider, dep.model, provider.breaker_per_model)
-            admission = self.ctx.breakers.allow(bname)
+            admission = self.ctx.breakers.allow(bname, dep.provider)
             if not admission.allowed:
-                unavailable.append(f"{bname}: circuit open")
+                why = "unhealthy" if admission.reason == "unhealthy" else "circuit open"
+                unavailable.append(f"{bname}: {why}")
                 continue
             time_left = job.deadline_at - time.time()
             if time_left <= 0:
@@ -229,12 +271,9 @@ class JobRunner:
                 metrics.FALLBACKS.labels("alternative_provider").inc()
                 continue
             duration = time.time() - started
-            self.ctx.breakers.record(bname, True, admission.probe_token)
             metrics.PROVIDER_CALLS.labels(dep.provider, "success").inc()
             metrics.PROVIDER_LATENCY.labels(dep.provider).observe(duration)
             attempts.append(self._attempt(dep, started, None, None))
-            if "cached_response" in s.fallbacks.order:
-                self.ctx.lastgood.put(job.owner, job.request, result)
             return Outcome(
                 SUCCEEDED,
                 {
@@ -243,6 +282,8 @@ class JobRunner:
                     "attempts": attempts,
                     "exhausted": exhausted,
                 },
+                breaker_success=(bname, admission.probe_token),
+                remember="cached_response" in s.fallbacks.order,
             )
         return self._after_all_failed(job, attempts, last_error, unavailable)
 

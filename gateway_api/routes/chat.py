@@ -12,6 +12,7 @@ from gateway_api.responses import accepted, completion, gateway_headers
 from gateway_api.services import current_services
 from gateway_api.submit import json_body, parse_chat, resolve_deadline, submit
 from shared.errors import GatewayTimeout
+from shared.jobs import new_job_id
 
 bp = Blueprint("chat", __name__)
 
@@ -31,11 +32,13 @@ def chat_completions() -> Response:
     chat = parse_chat(services, json_body())
     priority = chat.ext.get("priority", "interactive")
     deadline_s = resolve_deadline(services, chat.ext.get("deadline_s"))
-    job = submit(services, principal, chat, priority, deadline_s)
     if wants_async():
-        return accepted(job)
-    timeout = max(0.0, job.deadline_at - time.time()) + WAIT_GRACE_S
-    final = services.hub.wait(job.id, timeout, lambda: services.store.get(job.id))
+        return accepted(submit(services, principal, chat, priority, deadline_s))
+    job_id = new_job_id()
+    with services.hub.expect(job_id) as waiter:  # before the publish: no notice is missed
+        job = submit(services, principal, chat, priority, deadline_s, job_id=job_id)
+        timeout = max(0.0, job.deadline_at - time.time()) + WAIT_GRACE_S
+        final = waiter.wait(timeout, lambda: services.store.get(job_id))
     if final is None or not final.terminal:
         err = GatewayTimeout(
             "The job did not finish before its deadline; it may still finish: "

@@ -1,7 +1,8 @@
 -- begin.lua: a worker takes a job.
 -- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] pending zset
 -- ARGV[1] lease token   ARGV[2] lease ms   ARGV[3] now (s)   ARGV[4] max deliveries   ARGV[5] job id
--- Returns {"missing"} | {"terminal", status} | {"leased"} | {"exhausted", n} | {"ok", n}
+-- Returns {"missing"} | {"terminal", status} | {"leased"} | {"exhausted", n, HGETALL...}
+-- | {"ok", n, HGETALL...}: the job record rides along, saving the worker a round trip.
 -- "exhausted" still holds the lease, so the caller can fail the job under it.
 redis.call('ZREM', KEYS[4], ARGV[5])
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -12,7 +13,9 @@ end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'leased'} end
 local n = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
 redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]) / 1000, ARGV[5])
-if n > tonumber(ARGV[4]) then return {'exhausted', tostring(n)} end
+if n > tonumber(ARGV[4]) then
+  return {'exhausted', tostring(n), redis.call('HGETALL', KEYS[1])}
+end
 redis.call('HSET', KEYS[1], 'status', 'running')
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[3])
-return {'ok', tostring(n)}
+return {'ok', tostring(n), redis.call('HGETALL', KEYS[1])}

@@ -270,3 +270,14 @@ def test_job_records_expire_and_hold_no_client_key(stack: Stack, unique: str) ->
     assert 0 < ttl <= 86400
     dump = str(stack.redis.hgetall(key))
     assert CLIENT_KEY not in dump
+
+
+def test_jobs_still_finish_after_redis_forgets_its_scripts(stack: Stack, unique: str) -> None:
+    # As after a Redis restart: every Lua script must be loaded again, pipelined ones included.
+    stack.redis.script_flush()
+    resp = chat(stack, {"messages": msg(unique)})
+    assert resp.status_code == 200, resp.text
+    job = httpx.get(f"{stack.api_url}/v1/jobs/{resp.headers['X-Gateway-Job-Id']}", headers=H)
+    assert job.json()["status"] == "succeeded"
+    again = chat(stack, {"messages": msg(f"{unique}-2")})
+    assert again.status_code == 200

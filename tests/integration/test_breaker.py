@@ -36,7 +36,7 @@ def test_consecutive_failures_open_it(breakers: Breakers) -> None:
         breakers.record("p", False)
     assert breakers.state("p")["state"] == CLOSED
     assert breakers.record("p", False) == OPEN
-    assert not breakers.allow("p").allowed
+    assert not breakers.allow("p", "p").allowed
 
 
 def test_failure_rate_over_the_window_opens_it(breakers: Breakers) -> None:
@@ -56,40 +56,40 @@ def test_half_open_probe_closes_or_reopens(breakers: Breakers) -> None:
         breakers.record("p", False)
     time.sleep(0.55)
     assert breakers.state("p")["state"] == HALF_OPEN
-    probe = breakers.allow("p")
+    probe = breakers.allow("p", "p")
     assert probe.allowed and probe.probe_token
-    assert not breakers.allow("p").allowed  # only one probe
+    assert not breakers.allow("p", "p").allowed  # only one probe
     assert breakers.record("p", False, probe.probe_token) == OPEN
     time.sleep(0.55)
-    probe = breakers.allow("p")
+    probe = breakers.allow("p", "p")
     assert breakers.record("p", True, probe.probe_token) == CLOSED
-    assert breakers.allow("p").allowed and not breakers.allow("p").probe_token
+    assert breakers.allow("p", "p").allowed and not breakers.allow("p", "p").probe_token
 
 
 def test_an_expired_probe_lease_lets_another_probe(breakers: Breakers) -> None:
     for _ in range(3):
         breakers.record("p", False)
     time.sleep(0.55)
-    assert breakers.allow("p").probe_token  # its holder dies: never records
-    assert not breakers.allow("p").allowed
+    assert breakers.allow("p", "p").probe_token  # its holder dies: never records
+    assert not breakers.allow("p", "p").allowed
     time.sleep(0.55)  # probe_timeout_s
-    assert breakers.allow("p").probe_token
+    assert breakers.allow("p", "p").probe_token
 
 
 def test_a_late_result_from_a_lost_probe_changes_nothing(breakers: Breakers) -> None:
     for _ in range(3):
         breakers.record("p", False)
     time.sleep(0.55)
-    stale = breakers.allow("p").probe_token
+    stale = breakers.allow("p", "p").probe_token
     time.sleep(0.55)
-    fresh = breakers.allow("p").probe_token
+    fresh = breakers.allow("p", "p").probe_token
     assert breakers.record("p", True, stale) == HALF_OPEN  # not the current probe
     assert breakers.record("p", True, fresh) == CLOSED
 
 
 def _race_for_probe(url: str, out: multiprocessing.Queue) -> None:
     b = Breakers(redis.Redis.from_url(url, decode_responses=True), Keys("gw"), S)
-    out.put(sum(1 for _ in range(50) if b.allow("p").probe_token))
+    out.put(sum(1 for _ in range(50) if b.allow("p", "p").probe_token))
 
 
 def test_processes_racing_at_half_open_get_one_probe(breakers: Breakers, redis_db: str) -> None:
@@ -105,3 +105,11 @@ def test_processes_racing_at_half_open_get_one_probe(breakers: Breakers, redis_d
     for p in procs:
         p.join(30)
     assert won == 1
+
+
+def test_an_unhealthy_provider_is_refused(breakers: Breakers) -> None:
+    breakers.r.hset("gw:health:p", "healthy", "0")
+    refused = breakers.allow("p", "p")
+    assert not refused.allowed and refused.reason == "unhealthy"
+    breakers.r.hset("gw:health:p", "healthy", "1")
+    assert breakers.allow("p", "p").allowed

@@ -1,0 +1,23 @@
+-- create.lua: admit and create a job in one step (so queue.max_depth is exact however many
+-- API processes submit at once).
+-- KEYS[1] job hash   KEYS[2] owner index zset   KEYS[3] pending zset
+-- ARGV[1] job id   ARGV[2] created_at (s)   ARGV[3] record TTL (s)   ARGV[4] max depth
+-- ARGV[5] max age of the oldest queued job (s)   ARGV[6] "1": a queued job (subject to the
+-- limits, tracked as pending) / "0": already terminal (a cache hit)   then field, value pairs
+-- Returns {"ok"} | {"full_depth", depth} | {"full_age", oldest publish time}.
+local created = tonumber(ARGV[2])
+if ARGV[6] == '1' then
+  local depth = redis.call('ZCARD', KEYS[3])
+  if depth >= tonumber(ARGV[4]) then return {'full_depth', tostring(depth)} end
+  local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if oldest[2] and created - tonumber(oldest[2]) > tonumber(ARGV[5]) then
+    return {'full_age', oldest[2]}
+  end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], created, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', created - tonumber(ARGV[3]))
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if ARGV[6] == '1' then redis.call('ZADD', KEYS[3], created, ARGV[1]) end
+return {'ok'}
