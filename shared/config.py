@@ -63,7 +63,11 @@ DEFAULTS: dict[str, Any] = {
         "open_s": 60,
         "probe_timeout_s": 30,
     },
-    "fallbacks": {"order": ["alternative_provider", "cached_response"], "degraded_answer": None},
+    "fallbacks": {
+        "order": ["alternative_provider", "cached_response"],
+        "degraded_answer": None,
+        "by_model": {},
+    },
     "cache": {
         "enabled": True,
         "ttl_s": 3600,
@@ -321,7 +325,14 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
         for name, p in doc["providers"].items()
     }
     models = {
-        name: tuple(Deployment(provider=d["provider"], model=d["model"]) for d in deps)
+        name: tuple(
+            Deployment(
+                provider=d["provider"],
+                model=d["model"],
+                larger_context=d.get("larger_context", False),
+            )
+            for d in deps
+        )
         for name, deps in doc["models"].items()
     }
     auth = doc["auth"]
@@ -346,6 +357,7 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
             degraded_answer=doc["fallbacks"].get("degraded_answer"),
             lastgood_ttl_s=doc["cache"]["stale_ttl_s"],
             lastgood_max_entries=doc["cache"]["max_entries"],
+            by_model={m: tuple(o) for m, o in doc["fallbacks"].get("by_model", {}).items()},
         ),
         redis_url=redis_url,
         redis_prefix=doc["redis"]["prefix"],

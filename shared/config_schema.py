@@ -38,6 +38,8 @@ class ProviderSchema(_Strict):
 class DeploymentSchema(_Strict):
     provider = fields.Str(required=True)
     model = fields.Str(required=True, validate=validate.Length(min=1))
+    # A context-window error falls back only to deployments marked larger_context.
+    larger_context = fields.Bool(load_default=False)
 
 
 class KeySchema(_Strict):
@@ -80,14 +82,16 @@ class BreakerSchema(_Strict):
     probe_timeout_s = fields.Float(required=True, validate=validate.Range(min=0.1))
 
 
+_FALLBACK_KIND = fields.Str(
+    validate=validate.OneOf(["alternative_provider", "cached_response", "degraded"])
+)
+
+
 class FallbacksSchema(_Strict):
-    order = fields.List(
-        fields.Str(
-            validate=validate.OneOf(["alternative_provider", "cached_response", "degraded"])
-        ),
-        required=True,
-    )
+    order = fields.List(_FALLBACK_KIND, required=True)
     degraded_answer = fields.Str(allow_none=True)
+    # Per public model: its own order, replacing ``order`` for that model.
+    by_model = fields.Dict(keys=fields.Str(), values=fields.List(_FALLBACK_KIND), load_default=dict)
 
 
 class CacheSchema(_Strict):

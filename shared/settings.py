@@ -26,6 +26,7 @@ class ProviderSettings:
 class Deployment:
     provider: str
     model: str
+    larger_context: bool = False  # a context-window error may fall back to this one
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,10 @@ class FallbackSettings:
     degraded_answer: str | None = None
     lastgood_ttl_s: int = 86400  # cache.stale_ttl_s
     lastgood_max_entries: int = 10000  # cache.max_entries
+    by_model: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def order_for(self, model: str) -> tuple[str, ...]:
+        return self.by_model.get(model, self.order)
 
 
 @dataclass(frozen=True)

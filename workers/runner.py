@@ -36,7 +36,7 @@ from shared.jobs import EXPIRED, FAILED, QUEUED, RETRYING, SUCCEEDED, Begin, Job
 from shared.logs import request_id_var
 from shared.settings import Deployment
 from workers.backoff import decide
-from workers.classify import classify, client_error
+from workers.classify import CONTEXT, classify, client_error
 from workers.context import WorkerContext
 from workers.fallback import degraded_completion
 from workers.inflight import IN_FLIGHT
@@ -239,6 +239,21 @@ class JobRunner:
                     },
                 )
                 last_error = client_error(err, cls, dep.provider)
+                if cls is CONTEXT and any(d.larger_context for d in deployments):
+                    # Only a model marked larger-context can take a prompt this long: every
+                    # other deployment is done with for this job (kept across parked retries).
+                    exhausted += [
+                        f"{d.provider}/{d.model}"
+                        for d in deployments
+                        if not d.larger_context and f"{d.provider}/{d.model}" not in exhausted
+                    ]
+                    if key not in exhausted:
+                        exhausted.append(key)
+                    self._record(
+                        job.id, token, keeper, {"attempts": attempts, "exhausted": exhausted}
+                    )
+                    metrics.FALLBACKS.labels("larger_context").inc()
+                    continue
                 if not cls.retry_same and not cls.fallback:
                     return _with(_failed(last_error), attempts)
                 here = sum(
@@ -266,7 +281,7 @@ class JobRunner:
                     return _with(_failed(last_error), attempts)
                 if time.time() >= job.deadline_at:
                     return _with(_expired(), attempts)
-                if "alternative_provider" not in s.fallbacks.order:
+                if "alternative_provider" not in s.fallbacks.order_for(job.model):
                     break
                 metrics.FALLBACKS.labels("alternative_provider").inc()
                 continue
@@ -283,7 +298,7 @@ class JobRunner:
                     "exhausted": exhausted,
                 },
                 breaker_success=(bname, admission.probe_token),
-                remember="cached_response" in s.fallbacks.order,
+                remember="cached_response" in s.fallbacks.order_for(job.model),
             )
         return self._after_all_failed(job, attempts, last_error, unavailable)
 
@@ -304,7 +319,7 @@ class JobRunner:
             reason = "; ".join(unavailable) or "no deployment could take the call"
             last_error = NoHealthyProvider(f"No healthy provider for {job.model}: {reason}")
         base = {"attempts": attempts}
-        for kind in s.fallbacks.order:
+        for kind in s.fallbacks.order_for(job.model):
             if kind == "cached_response":
                 cached = self.ctx.lastgood.get(job.owner, job.request)
                 if cached is not None:

@@ -47,11 +47,19 @@ class MockProcess:
         return int(httpx.get(f"{self.url}/_mock/stats").json()["by_key"].get(key, 0))
 
 
-@pytest.fixture
-def primary(tmp_path: Path) -> Iterator[MockProcess]:
-    mock = MockProcess(tmp_path).start()
+@pytest.fixture(scope="module")
+def primary_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProcess]:
+    mock = MockProcess(tmp_path_factory.mktemp("primary")).start()
     yield mock
     mock.stop()
+
+
+@pytest.fixture
+def primary(primary_process: MockProcess) -> MockProcess:
+    """The primary provider, running (a test may have stopped it)."""
+    if not port_open(primary_process.port):
+        primary_process.start()
+    return primary_process
 
 
 def resilient_stack(
@@ -83,6 +91,15 @@ def resilient_stack(
                 {"provider": "backup", "model": "a-model"},
                 {"provider": "backup2", "model": "b-model"},
             ],
+            "pair-no-alt": [
+                {"provider": "backup", "model": "a-model"},
+                {"provider": "backup2", "model": "b-model"},
+            ],
+            "ctx": [
+                {"provider": "backup", "model": "small-context"},
+                {"provider": "z-ai", "model": "glm-4.6"},
+                {"provider": "backup2", "model": "big-context", "larger_context": True},
+            ],
         },
         "default_model": "single",
         "retry": {
@@ -100,19 +117,23 @@ def resilient_stack(
             "probe_timeout_s": 2,
         },
         "health": {"interval_s": 1, "timeout_s": 1},
+        "fallbacks": {
+            "order": ["alternative_provider", "cached_response"],
+            "by_model": {"pair-no-alt": ["cached_response"]},
+        },
     }
     cfg.update(overrides)
     return new_stack(tmp_path_factory, redis_server, mock_port, name, **cfg)
 
 
-@pytest.fixture
-def rstack(
+@pytest.fixture(scope="module")
+def rstack_module(
     tmp_path_factory: pytest.TempPathFactory,
     redis_server: EmbeddedRedis,
     mock_port: int,
-    primary: MockProcess,
+    primary_process: MockProcess,
 ) -> Iterator[Stack]:
-    s = resilient_stack(tmp_path_factory, redis_server, mock_port, primary, "resilience")
+    s = resilient_stack(tmp_path_factory, redis_server, mock_port, primary_process, "resilience")
     try:
         s.start_worker()
         s.start_beat()
@@ -120,6 +141,21 @@ def rstack(
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture
+def rstack(rstack_module: Stack, primary: MockProcess) -> Stack:
+    """The module's stack, as new: primary up, breakers closed, health unknown, nothing parked."""
+    r = rstack_module.redis
+    for pattern in ("gw:breaker:*", "gw:health:*", "gw:lastgood*"):
+        for key in r.scan_iter(match=pattern):
+            r.delete(key)
+    wait_for(
+        lambda: r.zcard("gw:due") == 0 and r.zcard("gw:inflight") == 0,
+        30,
+        "the previous test's jobs to settle",
+    )
+    return rstack_module
 
 
 def chat(stack: Stack, body: dict[str, Any], timeout: float = 60) -> httpx.Response:
@@ -577,3 +613,59 @@ def test_worker_metrics_count_retries_fallbacks_and_breaker_transitions(
         )
     finally:
         s.stop()
+
+
+def test_context_window_errors_fall_back_only_to_a_larger_context_model(
+    rstack: Stack, unique: str
+) -> None:
+    resp = chat(
+        rstack,
+        {
+            "model": "ctx",
+            "messages": msg(unique),
+            "mock": {"status": 400, "code": "1261", "fail_times": 1, "key": unique},
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["model"] == "big-context"
+    attempts = job_of(rstack, resp)["attempts"]
+    # z-ai (not marked larger-context) is skipped, not tried.
+    assert [a["model"] for a in attempts] == ["small-context", "big-context"]
+    assert attempts[0]["error"]["class"] == "context_length"
+
+
+def test_context_window_error_without_a_larger_model_is_400(rstack: Stack, unique: str) -> None:
+    resp = chat(
+        rstack,
+        {
+            "model": "pair",
+            "messages": msg(unique),
+            "mock": {"status": 400, "code": "1261", "key": unique},
+        },
+    )
+    assert resp.status_code == 400
+    assert resp.json()["error"]["code"] == "context_length_exceeded"
+    assert rstack.mock_calls(unique) == 1
+
+
+def test_a_models_own_fallback_order_replaces_the_global_one(rstack: Stack, unique: str) -> None:
+    # "pair-no-alt" has fallbacks.by_model: [cached_response]: no alternative provider.
+    resp = chat(
+        rstack,
+        {
+            "model": "pair-no-alt",
+            "messages": msg(unique),
+            "mock": {"status": 404, "fail_times": 1, "key": unique},
+        },
+    )
+    assert resp.status_code == 404, resp.text
+    assert [a["provider"] for a in job_of(rstack, resp)["attempts"]] == ["backup"]
+    same_deployments = chat(
+        rstack,
+        {
+            "model": "pair",
+            "messages": msg(f"{unique}-g"),
+            "mock": {"status": 404, "fail_times": 1, "key": f"{unique}-g"},
+        },
+    )
+    assert same_deployments.headers["X-Gateway-Provider"] == "backup2"
