@@ -96,10 +96,7 @@ def stack(
     """A shared deployment with keys: one worker, beat and a gunicorn API."""
     s = new_stack(tmp_path_factory, redis_server, mock_port, "stack", auth=AUTH, db=1)
     try:
-        s.start_worker()
-        s.start_beat()
-        s.start_api()
-        yield s
+        yield s.start_all()
     finally:
         s.stop()
 

@@ -171,6 +171,13 @@ class Stack:
             assert proc.alive(), proc.tail()
         return proc
 
+    def start_all(self) -> Stack:
+        """A worker, beat and the API: the whole deployment."""
+        self.start_worker()
+        self.start_beat()
+        self.start_api()
+        return self
+
     def start_beat(self) -> Proc:
         return self.start("beat", "beat")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,10 +135,7 @@ def rstack_module(
 ) -> Iterator[Stack]:
     s = resilient_stack(tmp_path_factory, redis_server, mock_port, primary_process, "resilience")
     try:
-        s.start_worker()
-        s.start_beat()
-        s.start_api()
-        yield s
+        yield s.start_all()
     finally:
         s.stop()
 
@@ -156,6 +153,32 @@ def rstack(rstack_module: Stack, primary: MockProcess) -> Stack:
         "the previous test's jobs to settle",
     )
     return rstack_module
+
+
+NO_RETRY = {"max_attempts": 1, "max_total_attempts": 6, "base_delay_s": 0.1, "max_delay_s": 5}
+NO_HEALTH_CHECKS = {"interval_s": 3600, "timeout_s": 1}
+
+
+@pytest.fixture
+def make_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: EmbeddedRedis,
+    mock_port: int,
+    primary: MockProcess,
+) -> Iterator[Callable[..., Stack]]:
+    """A stack of a test's own (its config overridden), stopped after the test."""
+    made: list[Stack] = []
+
+    def make(name: str, **overrides: Any) -> Stack:
+        stack = resilient_stack(
+            tmp_path_factory, redis_server, mock_port, primary, name, **overrides
+        )
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        stack.stop()
 
 
 def chat(stack: Stack, body: dict[str, Any], timeout: float = 60) -> httpx.Response:
@@ -378,171 +401,114 @@ def test_preferred_provider_is_honoured(rstack: Stack, unique: str) -> None:
 
 
 def test_last_good_answer_is_served_stale_when_every_provider_fails(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
-    mock_port: int,
-    primary: MockProcess,
-    unique: str,
+    make_stack: Callable[..., Stack], unique: str
 ) -> None:
-    s = resilient_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
-        primary,
-        "stale",
-        retry={"max_attempts": 1, "max_total_attempts": 6, "base_delay_s": 0.1, "max_delay_s": 5},
-    )
-    try:
-        s.start_worker()
-        s.start_api()
-        body = {"messages": msg(unique), "mock": {"status": 500, "fail_after": 1, "key": unique}}
-        first = chat(s, body)
-        assert first.status_code == 200
-        second = chat(s, body)  # the same request; the provider now fails
-        assert second.status_code == 200, second.text
-        assert second.headers["X-Gateway-Cache"] == "stale"
-        assert second.json() == first.json()
-        assert job_of(s, second)["cache"] == "stale"
-        other_key = chat(s, {**body, "messages": msg(f"{unique}-other")})
-        assert other_key.status_code == 502  # nothing cached for a different request
-    finally:
-        s.stop()
+    s = make_stack("stale", retry=NO_RETRY)
+    s.start_worker()
+    s.start_api()
+    body = {"messages": msg(unique), "mock": {"status": 500, "fail_after": 1, "key": unique}}
+    first = chat(s, body)
+    assert first.status_code == 200
+    second = chat(s, body)  # the same request; the provider now fails
+    assert second.status_code == 200, second.text
+    assert second.headers["X-Gateway-Cache"] == "stale"
+    assert second.json() == first.json()
+    assert job_of(s, second)["cache"] == "stale"
+    other_key = chat(s, {**body, "messages": msg(f"{unique}-other")})
+    assert other_key.status_code == 502  # nothing cached for a different request
 
 
-def test_degraded_answer_is_flagged(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
-    mock_port: int,
-    primary: MockProcess,
-    unique: str,
-) -> None:
-    s = resilient_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
-        primary,
+def test_degraded_answer_is_flagged(make_stack: Callable[..., Stack], unique: str) -> None:
+    s = make_stack(
         "degraded",
         fallbacks={
             "order": ["alternative_provider", "degraded"],
             "degraded_answer": "The assistant is busy; try again soon.",
         },
-        retry={"max_attempts": 1, "max_total_attempts": 6, "base_delay_s": 0.1, "max_delay_s": 5},
+        retry=NO_RETRY,
     )
-    try:
-        s.start_worker()
-        s.start_api()
-        resp = chat(s, {"messages": msg(unique), "mock": {"status": 500}})
-        assert resp.status_code == 200
-        assert resp.headers["X-Gateway-Degraded"] == "true"
-        assert resp.json()["choices"][0]["message"]["content"].startswith("The assistant is busy")
-        assert job_of(s, resp)["degraded"] is True
-    finally:
-        s.stop()
+    s.start_worker()
+    s.start_api()
+    resp = chat(s, {"messages": msg(unique), "mock": {"status": 500}})
+    assert resp.status_code == 200
+    assert resp.headers["X-Gateway-Degraded"] == "true"
+    assert resp.json()["choices"][0]["message"]["content"].startswith("The assistant is busy")
+    assert job_of(s, resp)["degraded"] is True
 
 
 # -- one probe across the fleet --------------------------------------------------------------
 
 
 def test_half_open_admits_one_probe_across_several_workers(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
-    mock_port: int,
-    primary: MockProcess,
-    unique: str,
+    make_stack: Callable[..., Stack], primary: MockProcess, unique: str
 ) -> None:
-    s = resilient_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
-        primary,
-        "probes",
-        retry={"max_attempts": 1, "max_total_attempts": 6, "base_delay_s": 0.1, "max_delay_s": 5},
-        health={"interval_s": 3600, "timeout_s": 1},
-    )
-    try:
-        for i in range(3):
-            s.start_worker(f"worker-{i}", concurrency=50)
-        s.start_beat()
-        s.start_api()
-        failing = {
-            "model": "primary-only",
-            "messages": msg(unique),
-            "mock": {"status": 500, "key": unique},
-        }
-        for _ in range(3):  # consecutive_failures: 3
-            chat(s, failing)
-        assert breaker_state(s, "primary") == "open"
-        opens_before = int(s.redis.hget("gw:breaker:primary", "opens") or 0)
-        calls_before = primary.calls(unique)
+    s = make_stack("probes", retry=NO_RETRY, health=NO_HEALTH_CHECKS)
+    for i in range(3):
+        s.start_worker(f"worker-{i}", concurrency=50)
+    s.start_beat()
+    s.start_api()
+    failing = {
+        "model": "primary-only",
+        "messages": msg(unique),
+        "mock": {"status": 500, "key": unique},
+    }
+    for _ in range(3):  # consecutive_failures: 3
+        chat(s, failing)
+    assert breaker_state(s, "primary") == "open"
+    opens_before = int(s.redis.hget("gw:breaker:primary", "opens") or 0)
+    calls_before = primary.calls(unique)
 
-        # Hammer it from many clients through three workers for several open periods.
-        deadline = time.time() + 7
-        with httpx.Client(timeout=30) as client:
-            while time.time() < deadline:
-                for _ in range(10):
-                    client.post(f"{s.api_url}/v1/jobs", json={"request": failing})
-                time.sleep(0.1)
-        time.sleep(1)
-        probes = primary.calls(unique) - calls_before
-        reopens = int(s.redis.hget("gw:breaker:primary", "opens") or 0) - opens_before
-        assert probes >= 2, "half-open periods did admit probes"
-        assert probes == reopens, "exactly one probe per open period, fleet-wide"
-        assert probes <= 7 / 2 + 1
-    finally:
-        s.stop()
+    # Hammer it from many clients through three workers for several open periods.
+    deadline = time.time() + 7
+    with httpx.Client(timeout=30) as client:
+        while time.time() < deadline:
+            for _ in range(10):
+                client.post(f"{s.api_url}/v1/jobs", json={"request": failing})
+            time.sleep(0.1)
+    time.sleep(1)
+    probes = primary.calls(unique) - calls_before
+    reopens = int(s.redis.hget("gw:breaker:primary", "opens") or 0) - opens_before
+    assert probes >= 2, "half-open periods did admit probes"
+    assert probes == reopens, "exactly one probe per open period, fleet-wide"
+    assert probes <= 7 / 2 + 1
 
 
 def test_a_dead_probe_holder_does_not_wedge_the_breaker(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
-    mock_port: int,
-    primary: MockProcess,
-    unique: str,
+    make_stack: Callable[..., Stack], primary: MockProcess, unique: str
 ) -> None:
-    s = resilient_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
-        primary,
-        "deadprobe",
-        retry={"max_attempts": 1, "max_total_attempts": 6, "base_delay_s": 0.1, "max_delay_s": 5},
-        health={"interval_s": 3600, "timeout_s": 1},
+    s = make_stack("deadprobe", retry=NO_RETRY, health=NO_HEALTH_CHECKS)
+    holder = s.start_worker("holder", concurrency=20)
+    s.start_beat()
+    s.start_api()
+    for _ in range(3):
+        chat(s, {"model": "primary-only", "messages": msg(unique), "mock": {"status": 500}})
+    assert breaker_state(s, "primary") == "open"
+    time.sleep(2.2)  # open_s: the next call is the probe
+    httpx.post(
+        f"{s.api_url}/v1/jobs",
+        json={
+            "request": {
+                "model": "primary-only",
+                "messages": msg(unique),
+                "mock": {"hang_s": 30, "key": f"{unique}-hang"},
+            }
+        },
     )
-    try:
-        holder = s.start_worker("holder", concurrency=20)
-        s.start_beat()
-        s.start_api()
-        for _ in range(3):
-            chat(s, {"model": "primary-only", "messages": msg(unique), "mock": {"status": 500}})
-        assert breaker_state(s, "primary") == "open"
-        time.sleep(2.2)  # open_s: the next call is the probe
-        httpx.post(
-            f"{s.api_url}/v1/jobs",
-            json={
-                "request": {
-                    "model": "primary-only",
-                    "messages": msg(unique),
-                    "mock": {"hang_s": 30, "key": f"{unique}-hang"},
-                }
-            },
+    wait_for(lambda: primary.calls(f"{unique}-hang") == 1, 10, "the probe call to start")
+    assert s.redis.exists("gw:breaker:primary:probe") == 1
+    holder.kill()  # the probe holder dies mid-call
+
+    s.start_worker("rescuer")
+
+    # The probe lease (probe_timeout_s: 2) expires; a new probe succeeds and closes it.
+    def closed() -> bool:
+        r = chat(
+            s, {"model": "primary-only", "messages": msg(f"{unique}-{time.time()}")}, timeout=30
         )
-        wait_for(lambda: primary.calls(f"{unique}-hang") == 1, 10, "the probe call to start")
-        assert s.redis.exists("gw:breaker:primary:probe") == 1
-        holder.kill()  # the probe holder dies mid-call
+        return r.status_code == 200
 
-        s.start_worker("rescuer")
-
-        # The probe lease (probe_timeout_s: 2) expires; a new probe succeeds and closes it.
-        def closed() -> bool:
-            r = chat(
-                s, {"model": "primary-only", "messages": msg(f"{unique}-{time.time()}")}, timeout=30
-            )
-            return r.status_code == 200
-
-        wait_for(closed, 30, "the breaker to recover", interval=0.5)
-        assert breaker_state(s, "primary") == "closed"
-    finally:
-        s.stop()
+    wait_for(closed, 30, "the breaker to recover", interval=0.5)
+    assert breaker_state(s, "primary") == "closed"
 
 
 def _counter(text: str, name: str, **labels: str) -> float:
@@ -554,65 +520,46 @@ def _counter(text: str, name: str, **labels: str) -> float:
 
 
 def test_worker_metrics_count_retries_fallbacks_and_breaker_transitions(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
-    mock_port: int,
-    primary: MockProcess,
-    unique: str,
+    make_stack: Callable[..., Stack], primary: MockProcess, unique: str
 ) -> None:
-    s = resilient_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
-        primary,
-        "metrics",
-        health={"interval_s": 3600, "timeout_s": 1},
+    s = make_stack("metrics", health=NO_HEALTH_CHECKS)
+    port = free_port()
+    s.start_worker(metrics_port=port)
+    s.start_beat()  # the due sweep republishes parked retries
+    s.start_api()
+    chat(s, {"messages": msg(unique), "mock": {"status": 503, "fail_times": 1, "key": unique}})
+    chat(
+        s,
+        {
+            "model": "pair",
+            "messages": msg(unique),
+            "mock": {"status": 404, "fail_times": 1, "key": f"{unique}-fb"},
+        },
     )
-    try:
-        port = free_port()
-        s.start_worker(metrics_port=port)
-        s.start_beat()  # the due sweep republishes parked retries
-        s.start_api()
-        chat(s, {"messages": msg(unique), "mock": {"status": 503, "fail_times": 1, "key": unique}})
+    for _ in range(3):
         chat(
             s,
             {
-                "model": "pair",
+                "model": "primary-only",
                 "messages": msg(unique),
-                "mock": {"status": 404, "fail_times": 1, "key": f"{unique}-fb"},
+                "mock": {"status": 400, "code": "invalid", "key": f"{unique}-x"},
             },
         )
-        for _ in range(3):
-            chat(
-                s,
-                {
-                    "model": "primary-only",
-                    "messages": msg(unique),
-                    "mock": {"status": 400, "code": "invalid", "key": f"{unique}-x"},
-                },
-            )
-        primary.stop()
-        chat(s, {"model": "failover", "messages": msg(f"{unique}-down")})
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        assert (
-            _counter(text, "gateway_retries_total", provider="backup", error_class="server_error")
-            >= 1
+    primary.stop()
+    chat(s, {"model": "failover", "messages": msg(f"{unique}-down")})
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert (
+        _counter(text, "gateway_retries_total", provider="backup", error_class="server_error") >= 1
+    )
+    assert _counter(text, "gateway_fallbacks_total", kind="alternative_provider") >= 2
+    assert _counter(text, "gateway_breaker_transitions_total", breaker="primary", to="open") == 1
+    assert (
+        _counter(
+            text, "gateway_provider_calls_total", provider="primary", outcome="invalid_request"
         )
-        assert _counter(text, "gateway_fallbacks_total", kind="alternative_provider") >= 2
-        assert (
-            _counter(text, "gateway_breaker_transitions_total", breaker="primary", to="open") == 1
-        )
-        assert (
-            _counter(
-                text, "gateway_provider_calls_total", provider="primary", outcome="invalid_request"
-            )
-            == 3
-        )
-        assert (
-            _counter(text, "gateway_provider_call_duration_seconds_count", provider="backup") >= 2
-        )
-    finally:
-        s.stop()
+        == 3
+    )
+    assert _counter(text, "gateway_provider_call_duration_seconds_count", provider="backup") >= 2
 
 
 def test_context_window_errors_fall_back_only_to_a_larger_context_model(
