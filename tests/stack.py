@@ -208,6 +208,22 @@ class Stack:
         self.procs.clear()
         self.redis.close()
 
+    def wait_job(
+        self,
+        job_id: str,
+        statuses: set[str],
+        timeout: float = 30,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Poll the job until its status is one of ``statuses``; returns the job."""
+
+        def done() -> dict[str, Any] | None:
+            job = httpx.get(f"{self.api_url}/v1/jobs/{job_id}", headers=headers or {}).json()
+            return job if job["status"] in statuses else None
+
+        job: dict[str, Any] = wait_for(done, timeout, f"job {job_id} to be {statuses}")
+        return job
+
     # -- the mock --------------------------------------------------------------------------
     def mock_calls(self, key: str) -> int:
         stats = httpx.get(f"{self.mock_url}/_mock/stats").json()

@@ -157,14 +157,7 @@ def test_a_job_that_keeps_killing_workers_fails_after_max_deliveries(
     stack.redis.hset(f"gw:job:{poisoned}", "deliveries", loaded.settings.queue.max_deliveries)
     stack.redis.delete(f"gw:lease:{poisoned}")  # as if its worker died
     store.track(poisoned, 0)  # lease due long ago: beat's reaper republishes it
-    job = wait_for(
-        lambda: (
-            (j := httpx.get(f"{stack.api_url}/v1/jobs/{poisoned}").json())["status"] == "failed"
-            and j
-        ),
-        30,
-        "the poisoned job to fail",
-    )
+    job = stack.wait_job(poisoned, {"failed"})
     assert job["error"]["code"] == "max_deliveries_exceeded"
 
 
@@ -174,14 +167,7 @@ def test_a_message_the_broker_lost_is_republished(chaos_stack: Stack, unique: st
     assert stack.redis.llen("gateway.normal") == 1
     stack.redis.delete("gateway.normal")  # the broker loses it
     stack.start_worker("worker")
-    job = wait_for(
-        lambda: (
-            (j := httpx.get(f"{stack.api_url}/v1/jobs/{job_id}").json())["status"] == "succeeded"
-            and j
-        ),
-        30,
-        "the lost job to be republished",
-    )
+    job = stack.wait_job(job_id, {"succeeded"})
     assert job["result"] is not None
     assert stack.mock_calls(unique) == 1
 

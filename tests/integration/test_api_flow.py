@@ -181,17 +181,7 @@ def test_deadline_passing_during_the_call_expires_the_job_with_504(
     assert resp.json()["job_id"] == resp.headers["X-Gateway-Job-Id"]
     assert resp.headers["x-should-retry"] == "false"
     assert time.time() - started < 4.5
-    job = wait_for(
-        lambda: (
-            (j := httpx.get(f"{stack.api_url}/v1/jobs/{resp.json()['job_id']}", headers=H).json())[
-                "status"
-            ]
-            != "running"
-            and j
-        ),
-        10,
-        "job to end",
-    )
+    job = stack.wait_job(resp.json()["job_id"], {"expired", "failed", "succeeded"}, 10, H)
     assert job["status"] == "expired"
 
 

@@ -289,6 +289,17 @@ def test_retries_stop_at_max_attempts(rstack: Stack, unique: str) -> None:
 # -- failover, breaker, recovery ---------------------------------------------------------------
 
 
+def primary_marked_down(stack: Stack) -> None:
+    """Wait for the health check to mark the (stopped) primary unhealthy."""
+    wait_for(
+        lambda: (
+            not httpx.get(f"{stack.api_url}/v1/health").json()["providers"]["primary"]["healthy"]
+        ),
+        10,
+        "the health check to mark the primary down",
+    )
+
+
 def breaker_state(stack: Stack, name: str) -> str:
     health = httpx.get(f"{stack.api_url}/v1/health").json()
     return str(health["providers"][name]["breaker"])
@@ -343,13 +354,7 @@ def test_no_healthy_provider_is_503_and_ready_reports_it(
     rstack: Stack, primary: MockProcess, unique: str
 ) -> None:
     primary.stop()
-    wait_for(
-        lambda: (
-            not httpx.get(f"{rstack.api_url}/v1/health").json()["providers"]["primary"]["healthy"]
-        ),
-        10,
-        "health check to mark the primary down",
-    )
+    primary_marked_down(rstack)
     resp = chat(rstack, {"model": "primary-only", "messages": msg(unique)})
     assert resp.status_code == 503
     assert resp.json()["error"]["code"] == "no_healthy_provider"
@@ -362,13 +367,7 @@ def test_wait_for_recovery_keeps_the_job_until_the_provider_returns(
     rstack: Stack, primary: MockProcess, unique: str
 ) -> None:
     primary.stop()
-    wait_for(
-        lambda: (
-            not httpx.get(f"{rstack.api_url}/v1/health").json()["providers"]["primary"]["healthy"]
-        ),
-        10,
-        "primary marked down",
-    )
+    primary_marked_down(rstack)
     job = httpx.post(
         f"{rstack.api_url}/v1/jobs",
         json={
