@@ -12,6 +12,7 @@ from redis import Redis
 from gateway_api.waiter import CompletionHub
 from shared.celery_app import make_celery
 from shared.config import LoadedConfig
+from shared.idempotency import IdempotencyKeys
 from shared.jobs import JobStore
 from shared.keys import Keys
 from shared.redis_client import make_redis
@@ -26,6 +27,7 @@ class Services:
     store: JobStore
     celery: Celery
     hub: CompletionHub
+    idempotency: IdempotencyKeys
     started_at: float
 
     @property
@@ -44,6 +46,7 @@ class Services:
             store=JobStore(client, keys, s.queue.result_ttl_s),
             celery=make_celery(s),
             hub=CompletionHub(client, keys.done_channel),
+            idempotency=IdempotencyKeys(client, keys),
             started_at=time.time(),
         )
 

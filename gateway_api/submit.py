@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,16 @@ from gateway_api.schemas import ChatCompletionSchema, first_error
 from gateway_api.services import Services
 from shared import metrics
 from shared.celery_app import enqueue
-from shared.errors import InvalidRequest, ModelNotFound, QueueFull, ServiceUnavailable
+from shared.errors import (
+    Conflict,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    QueueFull,
+    ServiceUnavailable,
+    Unprocessable,
+)
+from shared.idempotency import MAX_KEY_LENGTH, body_digest
 from shared.jobs import FAILED, QUEUED, Job, new_job_id
 from shared.logs import request_id_var
 
@@ -145,3 +155,67 @@ def submit(
         raise err from exc
     metrics.JOBS_SUBMITTED.labels(priority).inc()
     return job
+
+
+@dataclass(frozen=True)
+class Admitted:
+    job: Job
+    replayed: bool  # an earlier request with the same Idempotency-Key created this job
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", param="Idempotency-Key"
+        )
+    return key
+
+
+def admit(
+    services: Services,
+    principal: Principal,
+    route: str,
+    raw_body: Any,
+    job_id: str,
+    create: Callable[[str], Job],
+) -> Admitted:
+    """Create the job, or, for a repeated Idempotency-Key, find the job it already stands for."""
+    key = idempotency_key()
+    if key is None:
+        return Admitted(create(job_id), False)
+    claim = services.idempotency.claim(principal.key_id, key, body_digest(route, raw_body), job_id)
+    if not claim.first:
+        if not claim.same_body:
+            raise Unprocessable(
+                "This Idempotency-Key was already used with a different request.",
+                code="idempotency_key_reused",
+                param="Idempotency-Key",
+            )
+        existing = _await_record(services, claim.job_id)
+        if existing is None:
+            err = Conflict(
+                "A request with this Idempotency-Key is still being accepted; retry shortly.",
+                code="idempotency_key_in_use",
+            )
+            err.should_retry = None
+            raise err
+        return Admitted(existing, True)
+    try:
+        return Admitted(create(job_id), False)
+    except GatewayError:
+        services.idempotency.release(principal.key_id, key, job_id)  # nothing was accepted
+        raise
+
+
+def _await_record(services: Services, job_id: str, timeout_s: float = 2.0) -> Job | None:
+    """The claiming request writes the record right after its claim; give it a moment."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = services.store.get(job_id)
+        if job is not None or time.monotonic() >= deadline:
+            return job
+        time.sleep(0.02)

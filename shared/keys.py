@@ -72,6 +72,10 @@ class Keys:
         """Sorted set: last-good entries by time stored, to bound their number."""
         return f"{self.prefix}:lastgood-index"
 
+    def idempotency(self, owner: str, key_sha256: str) -> str:
+        """String with TTL: the job an API key's Idempotency-Key stands for, and its body hash."""
+        return f"{self.prefix}:idem:{owner}:{key_sha256}"
+
     def lock(self, name: str) -> str:
         """String: a sweep's mutual-exclusion lock (SET NX PX)."""
         return f"{self.prefix}:lock:{name}"

@@ -10,11 +10,12 @@ from gateway_api.auth import authenticate
 from gateway_api.errors import error_response
 from gateway_api.responses import accepted, completion, gateway_headers
 from gateway_api.services import current_services
-from gateway_api.submit import json_body, parse_chat, resolve_deadline, submit
+from gateway_api.submit import admit, json_body, parse_chat, resolve_deadline, submit
 from shared.errors import GatewayTimeout
-from shared.jobs import new_job_id
+from shared.jobs import Job, new_job_id
 
 bp = Blueprint("chat", __name__)
+ROUTE = "/v1/chat/completions"
 
 # How long past the job's deadline a waiter keeps listening for the worker's verdict.
 WAIT_GRACE_S = 2.0
@@ -29,16 +30,25 @@ def wants_async() -> bool:
 def chat_completions() -> Response:
     services = current_services()
     principal = authenticate(services.settings)
-    chat = parse_chat(services, json_body())
+    raw = json_body()
+    chat = parse_chat(services, raw)
     priority = chat.ext.get("priority", "interactive")
     deadline_s = resolve_deadline(services, chat.ext.get("deadline_s"))
-    if wants_async():
-        return accepted(submit(services, principal, chat, priority, deadline_s))
+
+    def create(job_id: str) -> Job:
+        return submit(services, principal, chat, priority, deadline_s, job_id=job_id)
+
     job_id = new_job_id()
+    if wants_async():
+        return accepted(admit(services, principal, ROUTE, raw, job_id, create).job)
     with services.hub.expect(job_id) as waiter:  # before the publish: no notice is missed
-        job = submit(services, principal, chat, priority, deadline_s, job_id=job_id)
+        admitted = admit(services, principal, ROUTE, raw, job_id, create)
+        job = admitted.job
         timeout = max(0.0, job.deadline_at - time.time()) + WAIT_GRACE_S
-        final = waiter.wait(timeout, lambda: services.store.get(job_id))
+        if admitted.replayed:  # the same request again: the same job, the same answer
+            final = services.hub.wait(job.id, timeout, lambda: services.store.get(job.id))
+        else:
+            final = waiter.wait(timeout, lambda: services.store.get(job_id))
     if final is None or not final.terminal:
         err = GatewayTimeout(
             "The job did not finish before its deadline; it may still finish: "

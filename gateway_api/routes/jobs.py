@@ -9,9 +9,9 @@ from gateway_api.auth import Principal, authenticate
 from gateway_api.responses import accepted, gateway_headers
 from gateway_api.schemas import JobCreateSchema, first_error
 from gateway_api.services import Services, current_services
-from gateway_api.submit import json_body, parse_chat, resolve_deadline, submit
+from gateway_api.submit import admit, json_body, parse_chat, resolve_deadline, submit
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.jobs import CANCELLED, Job
+from shared.jobs import CANCELLED, Job, new_job_id
 
 bp = Blueprint("jobs", __name__)
 _CREATE = JobCreateSchema()
@@ -53,7 +53,13 @@ def create_job() -> Response:
         raise InvalidRequest(f"{param}: {message}", param=param) from exc
     chat = parse_chat(services, valid["request"], param_prefix="request")
     deadline_s = resolve_deadline(services, valid.get("deadline_s") or chat.ext.get("deadline_s"))
-    job = submit(services, principal, chat, valid["priority"], deadline_s, valid["metadata"])
+
+    def create(job_id: str) -> Job:
+        return submit(
+            services, principal, chat, valid["priority"], deadline_s, valid["metadata"], job_id
+        )
+
+    job = admit(services, principal, "/v1/jobs", body, new_job_id(), create).job
     return accepted(job)
 
 

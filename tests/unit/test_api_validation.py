@@ -275,3 +275,19 @@ def test_queue_full_by_age_of_the_oldest_job(enqueued: list[tuple[str, str]]) ->
     resp = app.test_client().post("/v1/jobs", json={"request": OK}, headers=H)
     assert resp.status_code == 503 and err(resp)["code"] == "queue_full"
     assert "waited" in err(resp)["message"]
+
+
+def test_an_idempotency_key_is_released_when_its_job_is_refused(
+    enqueued: list[tuple[str, str]],
+) -> None:
+    app = make_app(queue={"max_depth": 1})
+    client = app.test_client()
+    assert client.post("/v1/jobs", json={"request": OK}, headers=H).status_code == 202
+    keyed = {**H, "Idempotency-Key": "retry-me"}
+    refused = client.post("/v1/jobs", json={"request": OK}, headers=keyed)
+    assert refused.status_code == 503 and err(refused)["code"] == "queue_full"
+    app.extensions["gateway"].redis.delete("gw:pending")  # the backlog drains
+    accepted = client.post("/v1/jobs", json={"request": OK}, headers=keyed)
+    assert accepted.status_code == 202  # the refused attempt did not keep the key
+    again = client.post("/v1/jobs", json={"request": OK}, headers=keyed)
+    assert again.get_json()["id"] == accepted.get_json()["id"]

@@ -1,0 +1,8 @@
+-- idem_claim.lua: claim an Idempotency-Key for a new job, or find who holds it.
+-- KEYS[1] the key's record (string, TTL)
+-- ARGV[1] the record to store: JSON {"job_id", "body_sha256"}   ARGV[2] TTL (s)
+-- Returns false when claimed by this call (create the job), else the existing record.
+local old = redis.call('GET', KEYS[1])
+if old then return old end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
