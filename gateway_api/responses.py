@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, jsonify
 
 from gateway_api.errors import error_response
@@ -49,7 +47,3 @@ def completion(job: Job) -> Response:
         resp = jsonify(job.result)
         return gateway_headers(resp, job)
     return gateway_headers(error_response(job_error(job), job.id), job)
-
-
-def job_body(job: Job) -> dict[str, Any]:
-    return job.to_public()

@@ -10,8 +10,10 @@ from flask import current_app
 from redis import Redis
 
 from gateway_api.waiter import CompletionHub
+from shared.breaker import Breakers
 from shared.celery_app import make_celery
 from shared.config import LoadedConfig
+from shared.health import HealthStore
 from shared.idempotency import IdempotencyKeys
 from shared.jobs import JobStore
 from shared.keys import Keys
@@ -28,6 +30,8 @@ class Services:
     celery: Celery
     hub: CompletionHub
     idempotency: IdempotencyKeys
+    breakers: Breakers  # read-only here: the status pages show breaker state
+    health: HealthStore
     started_at: float
 
     @property
@@ -47,6 +51,8 @@ class Services:
             celery=make_celery(s),
             hub=CompletionHub(client, keys.done_channel),
             idempotency=IdempotencyKeys(client, keys),
+            breakers=Breakers(client, keys, s.breaker),
+            health=HealthStore(client, keys),
             started_at=time.time(),
         )
 

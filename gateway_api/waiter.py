@@ -76,17 +76,17 @@ class CompletionHub:
             ev.set()
 
     @contextmanager
-    def expect(self, job_id: str) -> Iterator[Waiter]:
-        """Register interest in a job before it is published (no notice can be missed), then
-        ``wait`` on the yielded waiter."""
+    def expect(self, job_id: str, published: bool = False) -> Iterator[Waiter]:
+        """Register interest in a job, best before it is published (no notice can be missed),
+        then ``wait`` on the yielded waiter. ``published``: the job may already be done."""
         self._ensure_listener()
         ev = threading.Event()
         with self._lock:
             self._waiters.setdefault(job_id, set()).add(ev)
         try:
             # Subscribed before the job can finish: its notice will arrive, so the first read
-            # can wait for it. Not yet subscribed: read first, as for a late waiter.
-            yield Waiter(ev, self._subscribed.is_set())
+            # can wait for it. Not yet subscribed, or already published: read first.
+            yield Waiter(ev, self._subscribed.is_set() and not published)
         finally:
             with self._lock:
                 evs = self._waiters.get(job_id)
@@ -97,9 +97,8 @@ class CompletionHub:
 
     def wait(self, job_id: str, timeout: float, read: Callable[[], Job | None]) -> Job | None:
         """Wait up to ``timeout`` s for a job already published to be terminal."""
-        with self.expect(job_id) as waiter:
+        with self.expect(job_id, published=True) as waiter:
             self._subscribed.wait(min(timeout, 2.0))
-            waiter.notice_guaranteed = False
             return waiter.wait(timeout, read)
 
     @property

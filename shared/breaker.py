@@ -110,9 +110,6 @@ class Breakers:
             state = HALF_OPEN  # it admits a probe on the next call
         return {"state": state, "open_until": until or None, "opens": int(h.get("opens") or 0)}
 
-    def is_open(self, name: str) -> bool:
-        return self.state(name)["state"] == OPEN
-
 
 def breaker_name(provider: str, model: str, per_model: bool) -> str:
     return f"{provider}/{model}" if per_model else provider

@@ -43,9 +43,6 @@ class HealthStore:
             mapping={"last_error": error[:300], "last_error_at": time.time()},
         )
 
-    def healthy(self, provider: str) -> bool:
-        return self.r.hget(self.keys.health(provider), "healthy") != "0"
-
     def get(self, provider: str) -> dict[str, Any]:
         h: dict[str, Any] = dict(self.r.hgetall(self.keys.health(provider)))  # type: ignore[arg-type]
         return {

@@ -45,6 +45,7 @@ def _republish(
     claim: Callable[[str], str | None],
     on_fail: Callable[[str], None],
     what: str,
+    level: int = logging.WARNING,
 ) -> int:
     count = 0
     for job_id in ids:
@@ -58,9 +59,7 @@ def _republish(
             on_fail(job_id)
             continue
         count += 1
-        log.log(
-            logging.INFO if "parked" in what else logging.WARNING, what, extra={"job_id": job_id}
-        )
+        log.log(level, what, extra={"job_id": job_id})
     return count
 
 
@@ -105,4 +104,5 @@ def sweep_due(ctx: WorkerContext) -> int:
             ctx.store.claim_due,
             lambda job_id: ctx.store.park_again(job_id, now + 1),
             "parked job republished",
+            logging.INFO,  # routine: every retry passes here
         )

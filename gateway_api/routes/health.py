@@ -16,9 +16,8 @@ from flask import Blueprint, Response, jsonify
 
 from gateway_api.auth import authenticate
 from gateway_api.services import Services, current_services
-from shared.breaker import Breakers, breaker_name
+from shared.breaker import breaker_name
 from shared.celery_app import QUEUES
-from shared.health import HealthStore
 
 bp = Blueprint("health", __name__)
 
@@ -65,8 +64,7 @@ def _workers(services: Services) -> list[dict[str, Any]]:
 
 def _providers(services: Services, workers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     s = services.settings
-    health = HealthStore(services.redis, services.keys)
-    breakers = Breakers(services.redis, services.keys, s.breaker)
+    health, breakers = services.health, services.breakers
     out: dict[str, dict[str, Any]] = {}
     for name, p in s.providers.items():
         breaker: Any
