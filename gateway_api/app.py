@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from gateway_api import limits
 from gateway_api.errors import register_error_handlers
 from gateway_api.routes import chat, health, jobs, models
 from gateway_api.routes import metrics as metrics_routes
@@ -55,6 +56,7 @@ def create_app(
     @app.after_request
     def _finish(resp: Response) -> Response:
         resp.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        limits.add_headers(resp, app.extensions["gateway"])
         route = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.HTTP_REQUESTS.labels(route, request.method, str(resp.status_code)).inc()
         if "started" in g:

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from flask import request
+from flask import g, request
 
 from shared.errors import AuthenticationFailed
 from shared.settings import ApiKey, Settings
@@ -44,7 +44,8 @@ def match_key(token: str, keys: tuple[ApiKey, ...]) -> ApiKey | None:
 
 def authenticate(settings: Settings) -> Principal:
     if not settings.auth.keys:
-        return Principal(ANONYMOUS, None)
+        g.principal = Principal(ANONYMOUS, None)
+        return g.principal
     token = _bearer()
     if token is None:
         raise AuthenticationFailed(
@@ -53,4 +54,5 @@ def authenticate(settings: Settings) -> Principal:
     key = match_key(token, settings.auth.keys)
     if key is None:
         raise AuthenticationFailed("Incorrect API key provided.")
-    return Principal(key.id, key)
+    g.principal = Principal(key.id, key)
+    return g.principal

@@ -11,12 +11,14 @@ from redis import Redis
 
 from gateway_api.waiter import CompletionHub
 from shared.breaker import Breakers
+from shared.cache import ResponseCache
 from shared.celery_app import make_celery
 from shared.config import LoadedConfig
 from shared.health import HealthStore
 from shared.idempotency import IdempotencyKeys
 from shared.jobs import JobStore
 from shared.keys import Keys
+from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
 from shared.settings import Settings
 
@@ -32,6 +34,8 @@ class Services:
     idempotency: IdempotencyKeys
     breakers: Breakers  # read-only here: the status pages show breaker state
     health: HealthStore
+    limiter: RateLimiter
+    cache: ResponseCache
     started_at: float
 
     @property
@@ -53,6 +57,8 @@ class Services:
             idempotency=IdempotencyKeys(client, keys),
             breakers=Breakers(client, keys, s.breaker),
             health=HealthStore(client, keys),
+            limiter=RateLimiter(client, keys),
+            cache=ResponseCache(client, keys, s.cache),
             started_at=time.time(),
         )
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from flask import request
+from flask import Response, jsonify, request
 from marshmallow import ValidationError
 
 from gateway_api.auth import Principal
+from gateway_api.limits import take
 from gateway_api.schemas import ChatCompletionSchema, first_error
 from gateway_api.services import Services
 from shared import metrics
+from shared.cache import Entry, policy
 from shared.celery_app import enqueue
 from shared.errors import (
     Conflict,
@@ -31,8 +33,9 @@ from shared.errors import (
     Unprocessable,
 )
 from shared.idempotency import MAX_KEY_LENGTH, body_digest
-from shared.jobs import FAILED, QUEUED, Job, new_job_id
+from shared.jobs import FAILED, QUEUED, SUCCEEDED, Job, new_job_id
 from shared.logs import request_id_var
+from shared.ratelimit import estimate_tokens
 
 log = logging.getLogger(__name__)
 _CHAT = ChatCompletionSchema()
@@ -111,6 +114,77 @@ def queue_full(outcome: str, value: float, services: Services, now: float) -> Qu
     return QueueFull(message, retry_after=QUEUE_FULL_RETRY_AFTER_S)
 
 
+@dataclass(frozen=True)
+class Intake:
+    """A parsed request after the response-cache lookup."""
+
+    chat: ChatRequest
+    hit: Entry | None  # a fresh cached answer: no job needs to run
+    tokens: int  # the tokens/min estimate a new job is charged
+
+
+def intake(services: Services, principal: Principal, chat: ChatRequest) -> Intake:
+    """Apply the cache policy (config, ``Cache-Control``, ``gateway.cache``) and look up."""
+    pol = policy(
+        services.settings.cache,
+        chat.body,
+        chat.ext.get("cache"),
+        request.headers.get("Cache-Control"),
+    )
+    if not pol.store and chat.ext.get("cache") != "no-store":  # tell the worker
+        chat = replace(chat, ext={**chat.ext, "cache": "no-store"})
+    hit = None
+    if pol.lookup:
+        hit = services.cache.fresh(principal.key_id, chat.body, pol.max_age_s)
+        metrics.CACHE_LOOKUPS.labels("hit" if hit else "miss").inc()
+    return Intake(chat, hit, 0 if hit else estimate_tokens(chat.body))
+
+
+def cached_job(
+    services: Services,
+    principal: Principal,
+    intake: Intake,
+    priority: str,
+    deadline_s: float,
+    metadata: dict[str, Any] | None,
+    job_id: str,
+) -> Job:
+    """A job answered from the cache: recorded as already succeeded, never enqueued."""
+    assert intake.hit is not None
+    now = time.time()
+    job = Job(
+        id=job_id,
+        owner=principal.key_id,
+        status=SUCCEEDED,
+        priority=priority,
+        model=intake.chat.model,
+        request=intake.chat.body,
+        created_at=now,
+        deadline_at=now + deadline_s,
+        config_version=services.settings.version,
+        started_at=now,
+        finished_at=now,
+        provider=intake.hit.provider,
+        cache="hit",
+        result=intake.hit.result,
+        metadata=metadata or {},
+        request_id=request_id_var.get(),
+        options=intake.chat.ext,
+    )
+    services.store.create(job)
+    return job
+
+
+def cached_completion(entry: Entry) -> Response:
+    """The sync answer to a cache hit (no job was made)."""
+    resp = jsonify(entry.result)
+    resp.headers["X-Gateway-Cache"] = "hit"
+    if entry.provider:
+        resp.headers["X-Gateway-Provider"] = entry.provider
+    resp.headers["Age"] = str(int(entry.age_s))
+    return resp
+
+
 def submit(
     services: Services,
     principal: Principal,
@@ -119,6 +193,7 @@ def submit(
     deadline_s: float,
     metadata: dict[str, Any] | None = None,
     job_id: str | None = None,
+    tokens: int = 0,
 ) -> Job:
     now = time.time()
     job = Job(
@@ -134,6 +209,7 @@ def submit(
         metadata=metadata or {},
         request_id=request_id_var.get(),
         options=chat.ext,
+        tokens_estimate=tokens,
     )
     # Backpressure (503 queue_full instead of piling up) is checked as the job is created.
     q = services.settings.queue
@@ -209,6 +285,28 @@ def admit(
     except GatewayError:
         services.idempotency.release(principal.key_id, key, job_id)  # nothing was accepted
         raise
+
+
+def admit_limited(
+    services: Services,
+    principal: Principal,
+    route: str,
+    raw_body: Any,
+    job_id: str,
+    intake: Intake,
+    create: Callable[[str], Job],
+) -> Admitted:
+    """``admit`` behind the key's limits: what was taken is given back when no new job came
+    of the request (refused, or a replayed Idempotency-Key)."""
+    taken = take(services, principal, job_id, intake.tokens, new_job=intake.hit is None)
+    try:
+        admitted = admit(services, principal, route, raw_body, job_id, create)
+    except BaseException:
+        taken.give_back()
+        raise
+    if admitted.replayed:
+        taken.give_back()
+    return admitted
 
 
 def _await_record(services: Services, job_id: str, timeout_s: float = 2.0) -> Job | None:

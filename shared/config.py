@@ -30,6 +30,7 @@ from shared.settings import (
     ApiKey,
     AuthSettings,
     BreakerSettings,
+    CacheSettings,
     Deployment,
     FallbackSettings,
     HealthSettings,
@@ -53,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
         "max_messages": 2048,
         "default_rpm": None,
         "default_tpm": None,
+        "default_max_concurrent": None,
     },
     "retry": {"max_attempts": 3, "max_total_attempts": 6, "base_delay_s": 1.0, "max_delay_s": 30},
     "breaker": {
@@ -355,10 +357,9 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
         fallbacks=FallbackSettings(
             order=tuple(doc["fallbacks"]["order"]),
             degraded_answer=doc["fallbacks"].get("degraded_answer"),
-            lastgood_ttl_s=doc["cache"]["stale_ttl_s"],
-            lastgood_max_entries=doc["cache"]["max_entries"],
             by_model={m: tuple(o) for m, o in doc["fallbacks"].get("by_model", {}).items()},
         ),
+        cache=CacheSettings(**doc["cache"]),
         redis_url=redis_url,
         redis_prefix=doc["redis"]["prefix"],
         broker_url=doc["broker"].get("url") or redis_url,

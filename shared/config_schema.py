@@ -64,6 +64,7 @@ class LimitsSchema(_Strict):
     max_messages = fields.Int(required=True, validate=_POSITIVE)
     default_rpm = fields.Int(allow_none=True, validate=_POSITIVE)
     default_tpm = fields.Int(allow_none=True, validate=_POSITIVE)
+    default_max_concurrent = fields.Int(allow_none=True, validate=_POSITIVE)
 
 
 class RetrySchema(_Strict):

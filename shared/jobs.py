@@ -80,6 +80,7 @@ class Job:
     request_id: str | None = None
     options: dict[str, Any] | None = None  # the request's "gateway" extension
     exhausted: list[str] | None = None  # "provider/model" deployments this job is done with
+    tokens_estimate: int = 0  # charged to the key's tokens/min at admission; corrected after
 
     @property
     def terminal(self) -> bool:
@@ -94,6 +95,7 @@ class Job:
             data[name] = float(h[name]) if h.get(name) else None
         data["degraded"] = h.get("degraded") == "1"
         data["deliveries"] = int(h.get("deliveries") or 0)
+        data["tokens_estimate"] = int(h.get("tokens_estimate") or 0)
         data["cache"] = h.get("cache") or None
         data["provider"] = h.get("provider") or None
         data["request_id"] = h.get("request_id") or None
@@ -186,9 +188,15 @@ class JobStore:
             "request_id": job.request_id,
             "options": job.options or {},
             "exhausted": [],
+            "tokens_estimate": job.tokens_estimate,
         }
         if job.result is not None:
-            fields.update(result=job.result, finished_at=job.finished_at, provider=job.provider)
+            fields.update(
+                result=job.result,
+                started_at=job.started_at,
+                finished_at=job.finished_at,
+                provider=job.provider,
+            )
         res = self._create(
             keys=[self.keys.job(job.id), self.keys.owner_jobs(job.owner), self.keys.pending],
             args=[

@@ -63,18 +63,33 @@ class Keys:
         """Hash: a provider's last health check and last error."""
         return f"{self.prefix}:health:{provider}"
 
-    def lastgood(self, owner: str, digest: str) -> str:
-        """String with TTL: the last good answer to a request (cached-response fallback)."""
-        return f"{self.prefix}:lastgood:{owner}:{digest}"
-
-    @property
-    def lastgood_index(self) -> str:
-        """Sorted set: last-good entries by time stored, to bound their number."""
-        return f"{self.prefix}:lastgood-index"
-
     def idempotency(self, owner: str, key_sha256: str) -> str:
         """String with TTL: the job an API key's Idempotency-Key stands for, and its body hash."""
         return f"{self.prefix}:idem:{owner}:{key_sha256}"
+
+    def ratelimit(self, owner: str, kind: str) -> str:
+        """An API key's limiter state: ``rpm``/``tpm`` a GCRA TAT (string, ms), ``concurrent``
+        a sorted set of its unfinished job ids."""
+        return f"{self.prefix}:rl:{owner}:{kind}"
+
+    def quota(self, provider: str, kind: str) -> str:
+        """A provider's fleet-wide quota: ``rpm`` a GCRA TAT, ``concurrent`` a sorted set of
+        calls in flight scored by when their slot expires."""
+        return f"{self.prefix}:quota:{provider}:{kind}"
+
+    def cache(self, owner: str, digest: str) -> str:
+        """String with TTL: a cached answer (response cache), in the API key's namespace."""
+        return f"{self.prefix}:cache:{owner}:{digest}"
+
+    @property
+    def cache_index(self) -> str:
+        """Sorted set: response-cache entries by time stored, to bound their number and bytes."""
+        return f"{self.prefix}:cache-index"
+
+    @property
+    def cache_sizes(self) -> str:
+        """Hash: each cache entry's size in bytes (the bytes bound stays exact as they go)."""
+        return f"{self.prefix}:cache-sizes"
 
     def lock(self, name: str) -> str:
         """String: a sweep's mutual-exclusion lock (SET NX PX)."""

@@ -68,6 +68,18 @@ BREAKER_TRANSITIONS = Counter(
 LEASES_RECLAIMED = Counter(
     "gateway_leases_reclaimed_total", "Jobs republished after their worker vanished"
 )
+RATE_LIMITED = Counter(
+    "gateway_rate_limited_total", "Requests refused by an API key's limits, by limit", ["limit"]
+)
+CACHE_LOOKUPS = Counter(
+    "gateway_cache_lookups_total", "Response-cache lookups, by result", ["result"]
+)
+CACHE_STORES = Counter("gateway_cache_stores_total", "Answers written to the response cache")
+QUOTA_DELAYS = Counter(
+    "gateway_quota_delays_total",
+    "Jobs delayed because every deployment was over its provider quota, by provider",
+    ["provider", "limit"],
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -51,6 +51,7 @@ class LimitsSettings:
     max_messages: int = 2048
     default_rpm: int | None = None
     default_tpm: int | None = None
+    default_max_concurrent: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,20 @@ class HealthSettings:
 class FallbackSettings:
     order: tuple[str, ...] = ("alternative_provider", "cached_response")
     degraded_answer: str | None = None
-    lastgood_ttl_s: int = 86400  # cache.stale_ttl_s
-    lastgood_max_entries: int = 10000  # cache.max_entries
     by_model: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def order_for(self, model: str) -> tuple[str, ...]:
         return self.by_model.get(model, self.order)
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    enabled: bool = True
+    ttl_s: int = 3600
+    max_entries: int = 10000
+    max_bytes: int = 104857600
+    deterministic_only: bool = True
+    stale_ttl_s: int = 86400
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,7 @@ class Settings:
     breaker: BreakerSettings
     health: HealthSettings
     fallbacks: FallbackSettings
+    cache: CacheSettings
     redis_url: str
     redis_prefix: str
     broker_url: str

@@ -90,7 +90,7 @@ def new_stack(
 
 
 @pytest.fixture(scope="session")
-def stack(
+def session_stack(
     tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
 ) -> Iterator[Stack]:
     """A shared deployment with keys: one worker, beat and a gunicorn API."""
@@ -99,6 +99,17 @@ def stack(
         yield s.start_all()
     finally:
         s.stop()
+
+
+@pytest.fixture
+def stack(session_stack: Stack) -> Stack:
+    """The shared deployment with what one test leaves behind for the next wiped: provider
+    health marks, breakers, per-key limits, quotas and cached answers."""
+    r = session_stack.redis
+    for pattern in ("gw:health:*", "gw:breaker:*", "gw:rl:*", "gw:quota:*", "gw:cache*"):
+        for key in r.scan_iter(match=pattern):
+            r.delete(key)
+    return session_stack
 
 
 @pytest.fixture

@@ -12,14 +12,16 @@ from celery import Celery
 from redis import Redis
 
 from shared.breaker import Breakers
+from shared.cache import ResponseCache
 from shared.celery_app import make_celery
 from shared.config import LoadedConfig, load_config
 from shared.health import HealthStore
 from shared.jobs import JobStore
 from shared.keys import Keys
+from shared.quota import ProviderQuotas
+from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
 from shared.settings import Settings
-from workers.fallback import LastGood
 from workers.providers.base import Adapter
 from workers.providers.registry import build_adapters
 
@@ -34,7 +36,9 @@ class WorkerContext:
     adapters: dict[str, Adapter]
     breakers: Breakers
     health: HealthStore
-    lastgood: LastGood
+    cache: ResponseCache
+    limiter: RateLimiter
+    quotas: ProviderQuotas
 
     @classmethod
     def build(cls, loaded: LoadedConfig) -> WorkerContext:
@@ -50,7 +54,9 @@ class WorkerContext:
             adapters=build_adapters(s.providers),
             breakers=Breakers(client, keys, s.breaker),
             health=HealthStore(client, keys),
-            lastgood=LastGood(client, keys, s.fallbacks),
+            cache=ResponseCache(client, keys, s.cache),
+            limiter=RateLimiter(client, keys),
+            quotas=ProviderQuotas(client, keys),
         )
 
 

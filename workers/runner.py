@@ -25,6 +25,7 @@ from redis.exceptions import NoScriptError
 
 from shared import metrics
 from shared.breaker import breaker_name
+from shared.cache import policy
 from shared.errors import (
     GatewayError,
     GatewayTimeout,
@@ -34,6 +35,7 @@ from shared.errors import (
 )
 from shared.jobs import EXPIRED, FAILED, QUEUED, RETRYING, SUCCEEDED, Begin, Job
 from shared.logs import request_id_var
+from shared.ratelimit import KeyLimits
 from shared.settings import Deployment
 from workers.backoff import decide
 from workers.classify import CONTEXT, classify, client_error
@@ -56,7 +58,7 @@ class Outcome:
     park_until: float | None = None  # set: park the job (status RETRYING or QUEUED) until then
     # A success still to record, with the result, in one pipeline: (breaker, probe token).
     breaker_success: tuple[str, str] | None = None
-    remember: bool = False  # keep the result as the request's last good answer
+    remember: bool = False  # store the result in the response cache
 
 
 def _failed(err: GatewayError, status: str = FAILED) -> Outcome:
@@ -146,11 +148,25 @@ class JobRunner:
         written = self._finish(job, token, outcome)
         if written == 1:
             metrics.JOBS_FINISHED.labels(outcome.status).inc()
+            self._correct_tokens(job, outcome)
         log.log(
             logging.DEBUG if outcome.status == SUCCEEDED else logging.INFO,
             "job finished",
             extra={"job_id": job.id, "status": outcome.status, "written": written},
         )
+
+    def _correct_tokens(self, job: Job, outcome: Outcome) -> None:
+        """Charge the key's tokens/min with the real usage instead of the admission estimate."""
+        tpm = KeyLimits.for_key(self.ctx.settings, job.owner).tpm
+        if not tpm:
+            return
+        usage = (outcome.fields.get("result") or {}).get("usage") or {}
+        provider_called = outcome.status == SUCCEEDED and not outcome.fields.get("cache")
+        actual = int(usage.get("total_tokens") or 0) if provider_called else 0
+        try:
+            self.ctx.limiter.adjust_tokens(job.owner, tpm, actual - job.tokens_estimate)
+        except Exception:  # accounting must never fail a finished job
+            log.warning("could not correct the tokens/min bucket", exc_info=True)
 
     def _finish(self, job: Job, token: str, outcome: Outcome) -> int:
         """Write the outcome; a success's bookkeeping rides in the same pipeline."""
@@ -161,8 +177,10 @@ class JobRunner:
             name, probe = outcome.breaker_success
             steps.append(lambda p: self.ctx.breakers.record(name, True, probe, pipe=p))
         if outcome.remember:
-            result = outcome.fields["result"]
-            steps.append(lambda p: self.ctx.lastgood.put(job.owner, job.request, result, pipe=p))
+            result, provider = outcome.fields["result"], outcome.fields.get("provider")
+            steps.append(
+                lambda p: self.ctx.cache.put(job.owner, job.request, result, provider, pipe=p)
+            )
 
         def finish(p: Pipeline | None) -> Any:
             if p is None:
@@ -199,6 +217,7 @@ class JobRunner:
         exhausted: list[str] = list(job.exhausted or [])
         last_error: GatewayError | None = None
         unavailable: list[str] = []
+        over_quota: list[float] = []  # waits until a skipped deployment's quota frees
         for dep in deployments:
             key = f"{dep.provider}/{dep.model}"
             adapter = self.ctx.adapters.get(dep.provider)
@@ -207,14 +226,22 @@ class JobRunner:
                 continue
             if len(attempts) >= s.retry.max_total_attempts:
                 break
+            grant = self.ctx.quotas.acquire(provider, f"{job.id}:{token}")
+            if not grant.allowed:  # routing skips a deployment over its provider's quota
+                metrics.QUOTA_DELAYS.labels(dep.provider, grant.limit).inc()
+                over_quota.append(grant.retry_after_s)
+                unavailable.append(f"{dep.provider}: over its {grant.limit} quota")
+                continue
             bname = breaker_name(dep.provider, dep.model, provider.breaker_per_model)
             admission = self.ctx.breakers.allow(bname, dep.provider)
             if not admission.allowed:
+                self.ctx.quotas.release(provider, grant, called=False)
                 why = "unhealthy" if admission.reason == "unhealthy" else "circuit open"
                 unavailable.append(f"{bname}: {why}")
                 continue
             time_left = job.deadline_at - time.time()
             if time_left <= 0:
+                self.ctx.quotas.release(provider, grant, called=False)
                 return _with(_expired(), attempts)
             started = time.time()
             try:
@@ -223,6 +250,7 @@ class JobRunner:
                         job.request, dep.model, min(provider.timeout_s, time_left)
                     )
             except ProviderCallError as err:
+                self.ctx.quotas.release(provider, grant, called=True)
                 cls = classify(err)
                 self.ctx.breakers.record(bname, not cls.breaker_failure, admission.probe_token)
                 attempts.append(self._attempt(dep, started, err, cls.name))
@@ -285,6 +313,10 @@ class JobRunner:
                     break
                 metrics.FALLBACKS.labels("alternative_provider").inc()
                 continue
+            except BaseException:
+                self.ctx.quotas.release(provider, grant, called=True)
+                raise
+            self.ctx.quotas.release(provider, grant, called=True)
             duration = time.time() - started
             metrics.PROVIDER_CALLS.labels(dep.provider, "success").inc()
             metrics.PROVIDER_LATENCY.labels(dep.provider).observe(duration)
@@ -298,9 +330,23 @@ class JobRunner:
                     "exhausted": exhausted,
                 },
                 breaker_success=(bname, admission.probe_token),
-                remember="cached_response" in s.fallbacks.order_for(job.model),
+                remember=self._cacheable(job),
             )
+        if over_quota:  # delayed, not failed: the job runs when a quota frees, or expires
+            due = time.time() + min(over_quota)
+            if due >= job.deadline_at:
+                return _with(_expired(), attempts)
+            return Outcome(QUEUED, {"attempts": attempts, "exhausted": exhausted}, park_until=due)
         return self._after_all_failed(job, attempts, last_error, unavailable)
+
+    def _cacheable(self, job: Job) -> bool:
+        """Store the answer for fresh hits (if the request is cacheable) or for the
+        cached-response fallback, unless the request said ``no-store``."""
+        s = self.ctx.settings
+        pol = policy(s.cache, job.request, (job.options or {}).get("cache"))
+        if not pol.store:
+            return False
+        return pol.lookup or "cached_response" in s.fallbacks.order_for(job.model)
 
     def _after_all_failed(
         self,
@@ -321,10 +367,10 @@ class JobRunner:
         base = {"attempts": attempts}
         for kind in s.fallbacks.order_for(job.model):
             if kind == "cached_response":
-                cached = self.ctx.lastgood.get(job.owner, job.request)
+                cached = self.ctx.cache.stale(job.owner, job.request)
                 if cached is not None:
                     metrics.FALLBACKS.labels("cached_response").inc()
-                    return Outcome(SUCCEEDED, {**base, "result": cached, "cache": "stale"})
+                    return Outcome(SUCCEEDED, {**base, "result": cached.result, "cache": "stale"})
             elif kind == "degraded" and s.fallbacks.degraded_answer:
                 metrics.FALLBACKS.labels("degraded").inc()
                 answer = degraded_completion(s.fallbacks.degraded_answer, job.model)

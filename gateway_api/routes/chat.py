@@ -8,9 +8,20 @@ from flask import Blueprint, Response, request
 
 from gateway_api.auth import authenticate
 from gateway_api.errors import error_response
+from gateway_api.limits import take
 from gateway_api.responses import accepted, completion, gateway_headers
 from gateway_api.services import current_services
-from gateway_api.submit import admit, json_body, parse_chat, resolve_deadline, submit
+from gateway_api.submit import (
+    admit_limited,
+    cached_completion,
+    cached_job,
+    idempotency_key,
+    intake,
+    json_body,
+    parse_chat,
+    resolve_deadline,
+    submit,
+)
 from shared.errors import GatewayTimeout
 from shared.jobs import Job, new_job_id
 
@@ -34,15 +45,23 @@ def chat_completions() -> Response:
     chat = parse_chat(services, raw)
     priority = chat.ext.get("priority", "interactive")
     deadline_s = resolve_deadline(services, chat.ext.get("deadline_s"))
+    got = intake(services, principal, chat)
+    job_id = new_job_id()
+    if got.hit is not None and not wants_async() and idempotency_key() is None:
+        take(services, principal, job_id, 0, new_job=False)  # a request, no job, no tokens
+        return cached_completion(got.hit)
 
     def create(job_id: str) -> Job:
-        return submit(services, principal, chat, priority, deadline_s, job_id=job_id)
+        if got.hit is not None:
+            return cached_job(services, principal, got, priority, deadline_s, None, job_id)
+        return submit(
+            services, principal, got.chat, priority, deadline_s, job_id=job_id, tokens=got.tokens
+        )
 
-    job_id = new_job_id()
     if wants_async():
-        return accepted(admit(services, principal, ROUTE, raw, job_id, create).job)
+        return accepted(admit_limited(services, principal, ROUTE, raw, job_id, got, create).job)
     with services.hub.expect(job_id) as waiter:  # before the publish: no notice is missed
-        admitted = admit(services, principal, ROUTE, raw, job_id, create)
+        admitted = admit_limited(services, principal, ROUTE, raw, job_id, got, create)
         job = admitted.job
         timeout = max(0.0, job.deadline_at - time.time()) + WAIT_GRACE_S
         if admitted.replayed:  # the same request again: the same job, the same answer

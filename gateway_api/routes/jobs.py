@@ -9,7 +9,15 @@ from gateway_api.auth import Principal, authenticate
 from gateway_api.responses import accepted, gateway_headers
 from gateway_api.schemas import JobCreateSchema, first_error
 from gateway_api.services import Services, current_services
-from gateway_api.submit import admit, json_body, parse_chat, resolve_deadline, submit
+from gateway_api.submit import (
+    admit_limited,
+    cached_job,
+    intake,
+    json_body,
+    parse_chat,
+    resolve_deadline,
+    submit,
+)
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.jobs import CANCELLED, Job, new_job_id
 
@@ -54,12 +62,25 @@ def create_job() -> Response:
     chat = parse_chat(services, valid["request"], param_prefix="request")
     deadline_s = resolve_deadline(services, valid.get("deadline_s") or chat.ext.get("deadline_s"))
 
+    got = intake(services, principal, chat)
+
     def create(job_id: str) -> Job:
+        if got.hit is not None:
+            return cached_job(
+                services, principal, got, valid["priority"], deadline_s, valid["metadata"], job_id
+            )
         return submit(
-            services, principal, chat, valid["priority"], deadline_s, valid["metadata"], job_id
+            services,
+            principal,
+            got.chat,
+            valid["priority"],
+            deadline_s,
+            valid["metadata"],
+            job_id,
+            tokens=got.tokens,
         )
 
-    job = admit(services, principal, "/v1/jobs", body, new_job_id(), create).job
+    job = admit_limited(services, principal, "/v1/jobs", body, new_job_id(), got, create).job
     return accepted(job)
 
 

@@ -12,6 +12,10 @@ if status == 'succeeded' or status == 'failed' or status == 'cancelled' or statu
   return -1
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[4])
+-- A delivery that ended by parking the job ended cleanly: queue.max_deliveries counts only the
+-- deliveries that vanished (a worker lost mid-job), so waiting for a quota or a backoff never
+-- exhausts it (attempts are capped by retry.max_total_attempts instead).
+redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
 if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 return 1

@@ -144,7 +144,7 @@ def rstack_module(
 def rstack(rstack_module: Stack, primary: MockProcess) -> Stack:
     """The module's stack, as new: primary up, breakers closed, health unknown, nothing parked."""
     r = rstack_module.redis
-    for pattern in ("gw:breaker:*", "gw:health:*", "gw:lastgood*"):
+    for pattern in ("gw:breaker:*", "gw:health:*", "gw:cache*", "gw:quota:*", "gw:rl:*"):
         for key in r.scan_iter(match=pattern):
             r.delete(key)
     wait_for(

@@ -1,0 +1,241 @@
+"""Admission control with real processes: per-key limits exact across several API processes,
+concurrent-job slots freed by real workers, provider quotas that delay instead of failing, and
+the response cache answering at the front door."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import CLIENT_KEY, OTHER_KEY, new_stack, sha
+from tests.stack import Stack
+
+H = {"Authorization": f"Bearer {CLIENT_KEY}"}
+OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
+
+
+def limited_auth(**limits: Any) -> dict[str, Any]:
+    return {
+        "keys": [
+            {"id": "limited", "key_sha256": sha(CLIENT_KEY), **limits},
+            {"id": "free", "key_sha256": sha(OTHER_KEY)},
+        ]
+    }
+
+
+def job(text: str, **mock: Any) -> dict[str, Any]:
+    return {"request": {"messages": [{"role": "user", "content": text}], "mock": mock}}
+
+
+@pytest.fixture
+def three_apis(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+) -> Iterator[tuple[Stack, list[str]]]:
+    """Three separate API servers (two gunicorn workers each) on one Redis; no worker."""
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "rl", auth=limited_auth(rpm=20))
+    try:
+        urls = []
+        for _ in range(3):
+            s.start_api(workers=2)
+            urls.append(s.api_url)
+        yield s, urls
+    finally:
+        s.stop()
+
+
+def test_rpm_is_exact_across_six_api_processes(three_apis: tuple[Stack, list[str]]) -> None:
+    stack, urls = three_apis
+    # Warm every process (connections, scripts) with a key that has no limit.
+    for url in urls:
+        for _ in range(4):
+            assert httpx.get(f"{url}/v1/models", headers=OTHER).status_code == 200
+
+    def post(i: int) -> httpx.Response:
+        return httpx.post(f"{urls[i % 3]}/v1/jobs", headers=H, json=job(f"burst {i}"), timeout=30)
+
+    started = time.time()
+    with ThreadPoolExecutor(48) as pool:
+        answers = list(pool.map(post, range(150)))
+    elapsed = time.time() - started
+    admitted = [a for a in answers if a.status_code == 202]
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(admitted) + len(refused) == 150, {a.status_code for a in answers}
+    # rpm 20: a burst of 20, then one every 3 s.
+    assert 20 <= len(admitted) <= 20 + int(elapsed / 3) + 1, (len(admitted), elapsed)
+    assert len(stack.redis.keys("gw:job:*")) == len(admitted)
+    err = refused[0]
+    assert err.json()["error"]["code"] == "rate_limit_exceeded"
+    assert err.json()["error"]["type"] == "rate_limit_error"
+    assert 1 <= int(err.headers["Retry-After"]) <= 3
+    for a in answers:
+        assert a.headers["x-ratelimit-limit-requests"] == "20"
+        assert "x-ratelimit-remaining-requests" in a.headers
+        assert "x-ratelimit-reset-requests" in a.headers
+
+    # No window boundary to game: after one interval exactly one more request gets in.
+    probe = post(0)
+    assert probe.status_code == 429
+    time.sleep(float(probe.headers["Retry-After"]) + 0.2)
+    with ThreadPoolExecutor(12) as pool:
+        again = list(pool.map(post, range(12)))
+    assert sum(1 for a in again if a.status_code == 202) == 1
+    # Reads carry the headers too and take nothing.
+    status = httpx.get(f"{urls[1]}/v1/jobs", headers=H)
+    assert status.status_code == 200 and status.headers["x-ratelimit-remaining-requests"] == "0"
+
+
+def test_concurrent_jobs_slot_frees_when_a_worker_finishes(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+) -> None:
+    s = new_stack(
+        tmp_path_factory, redis_server, mock_port, "conc", auth=limited_auth(max_concurrent=2)
+    )
+    try:
+        s.start_all()
+        first = [
+            httpx.post(f"{s.api_url}/v1/jobs", headers=H, json=job(f"slow {i}", latency_ms=1500))
+            for i in range(2)
+        ]
+        assert [a.status_code for a in first] == [202, 202]
+        third = httpx.post(f"{s.api_url}/v1/jobs", headers=H, json=job("third"))
+        assert third.status_code == 429 and third.json()["error"]["code"] == "rate_limit_exceeded"
+        assert "concurrent jobs" in third.json()["error"]["message"]
+        # Another key is not affected.
+        assert httpx.post(f"{s.api_url}/v1/jobs", headers=OTHER, json=job("x")).status_code == 202
+        s.wait_job(first[0].json()["id"], {"succeeded"}, headers=H)
+        fourth = httpx.post(f"{s.api_url}/v1/jobs", headers=H, json=job("fourth", latency_ms=3000))
+        assert fourth.status_code == 202
+        # A cancelled job frees its slot as well.
+        cancel = httpx.delete(f"{s.api_url}/v1/jobs/{fourth.json()['id']}", headers=H)
+        assert cancel.status_code in (200, 202)
+        assert httpx.post(f"{s.api_url}/v1/jobs", headers=H, json=job("fifth")).status_code == 202
+    finally:
+        s.stop()
+
+
+def test_tokens_per_minute_charged_by_estimate_then_real_usage(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+) -> None:
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "tpm", auth=limited_auth(tpm=2000))
+    try:
+        s.start_all()
+        body = {"messages": [{"role": "user", "content": "count me"}], "max_tokens": 1500}
+        first = httpx.post(f"{s.api_url}/v1/chat/completions", headers=H, json=body, timeout=30)
+        assert first.status_code == 200
+        # Charged ~1,500 up front (the cap); the mock's answer used a few tokens, so the
+        # worker gave most of it back.
+        used = first.json()["usage"]["total_tokens"]
+        assert used < 100
+        status = httpx.get(f"{s.api_url}/v1/jobs", headers=H)
+        remaining = int(status.headers["x-ratelimit-remaining-tokens"])
+        assert 2000 - used - 5 <= remaining <= 2000
+        big = {**body, "max_tokens": 5000}
+        too_large = httpx.post(f"{s.api_url}/v1/chat/completions", headers=H, json=big)
+        assert too_large.status_code == 429 and too_large.headers["x-should-retry"] == "false"
+    finally:
+        s.stop()
+
+
+def test_provider_quota_delays_jobs_instead_of_failing_them(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int, unique: str
+) -> None:
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "quota")
+    s.config["providers"]["mock"].update(rpm=20, max_concurrent=3)
+    s.config_path.write_text(__import__("yaml").safe_dump(s.config))
+    try:
+        s.start_all()
+        started = time.time()
+        ids = [
+            httpx.post(
+                f"{s.api_url}/v1/jobs", json=job(f"{unique} {i}", latency_ms=300, key=unique)
+            ).json()["id"]
+            for i in range(22)
+        ]
+        jobs = [s.wait_job(i, {"succeeded", "failed", "expired"}, timeout=40) for i in ids]
+        failed = [
+            (j["status"], j["error"], j["attempts"]) for j in jobs if j["status"] != "succeeded"
+        ]
+        assert not failed
+        assert all(len(j["attempts"]) == 1 for j in jobs)  # delayed, never a failed attempt
+        assert s.mock_calls(unique) == 22
+        calls = sorted(
+            (a["started_at"], a["started_at"] + a["duration_ms"] / 1000)
+            for j in jobs
+            for a in j["attempts"]
+        )
+        # max_concurrent 3: never more than three calls at once, fleet-wide.
+        peak = max(sum(1 for b, e in calls if b <= start < e) for start, _ in calls)
+        assert peak <= 3
+        # rpm 20: a burst of 20, then one every 3 s: the 22nd call starts >= 3 s after the 21st
+        # could, i.e. >= ~6 s after the burst.
+        assert calls[-1][0] - started >= 5.5
+    finally:
+        s.stop()
+
+
+def test_cache_hit_is_served_without_enqueuing(stack: Stack, unique: str) -> None:
+    body = {
+        "messages": [{"role": "user", "content": f"cache {unique}"}],
+        "temperature": 0,
+        "mock": {"key": unique},
+    }
+    url = f"{stack.api_url}/v1/chat/completions"
+    miss = httpx.post(url, headers=H, json=body, timeout=30)
+    assert miss.status_code == 200 and miss.headers["X-Gateway-Cache"] == "miss"
+    hit = httpx.post(url, headers=H, json=body, timeout=30)
+    assert hit.status_code == 200 and hit.headers["X-Gateway-Cache"] == "hit"
+    assert hit.json() == miss.json() and "X-Gateway-Job-Id" not in hit.headers
+    assert stack.mock_calls(unique) == 1
+    # Tenant namespace: another key does not see team-a's answer.
+    other = httpx.post(url, headers=OTHER, json=body, timeout=30)
+    assert other.headers["X-Gateway-Cache"] == "miss"
+    assert stack.mock_calls(unique) == 2
+    # no-cache skips the lookup; the answer is stored again.
+    fresh = httpx.post(url, headers={**H, "Cache-Control": "no-cache"}, json=body, timeout=30)
+    assert fresh.headers["X-Gateway-Cache"] == "miss" and stack.mock_calls(unique) == 3
+    # A job for a cached request is recorded as a hit, already succeeded, never enqueued.
+    accepted = httpx.post(f"{stack.api_url}/v1/jobs", headers=H, json={"request": body})
+    assert accepted.status_code == 202
+    record = accepted.json()
+    assert record["status"] == "succeeded" and record["cache"] == "hit"
+    assert record["result"] == fresh.json() and record["attempts"] == []
+    assert stack.mock_calls(unique) == 3
+    metrics = httpx.get(f"{stack.api_url}/metrics").text
+    assert 'gateway_cache_lookups_total{result="hit"}' in metrics
+
+
+def test_cache_skips_non_deterministic_and_no_store_requests(stack: Stack, unique: str) -> None:
+    url = f"{stack.api_url}/v1/chat/completions"
+    warm = {
+        "messages": [{"role": "user", "content": unique}],
+        "temperature": 0.7,
+        "mock": {"key": unique},
+    }
+    for _ in range(2):
+        assert (
+            httpx.post(url, headers=H, json=warm, timeout=30).headers["X-Gateway-Cache"] == "miss"
+        )
+    assert stack.mock_calls(unique) == 2
+    cold = {**warm, "temperature": 0, "gateway": {"cache": "no-store"}}
+    for _ in range(2):
+        assert (
+            httpx.post(url, headers=H, json=cold, timeout=30).headers["X-Gateway-Cache"] == "miss"
+        )
+    assert stack.mock_calls(unique) == 4
+    seeded = {**warm, "seed": 42, "temperature": 1}
+    headers = {**H, "Cache-Control": "no-store"}
+    for _ in range(2):
+        assert httpx.post(url, headers=headers, json=seeded, timeout=30).status_code == 200
+    assert stack.mock_calls(unique) == 6
+    # Without no-store the seeded request is stored, and max-age bounds what a hit may be.
+    assert httpx.post(url, headers=H, json=seeded, timeout=30).headers["X-Gateway-Cache"] == "miss"
+    time.sleep(1.2)
+    aged = httpx.post(url, headers={**H, "Cache-Control": "max-age=1"}, json=seeded, timeout=30)
+    assert aged.headers["X-Gateway-Cache"] == "miss"
+    hit = httpx.post(url, headers={**H, "Cache-Control": "max-age=60"}, json=seeded, timeout=30)
+    assert hit.headers["X-Gateway-Cache"] == "hit" and int(hit.headers["Age"]) >= 0
