@@ -4,7 +4,9 @@ Prints, each against a baseline measured in this same run:
 1. sync-path added latency, sequential: gateway p50/p99 minus the mock called directly;
 2. sync throughput at concurrency 64 (completions/s) and CPU ms per request;
 3. 2,000 jobs against a 200 ms upstream through one worker process (jobs/s; ideal is
-   concurrency / 0.2 s), and the worker's CPU ms per job.
+   concurrency / 0.2 s), and the worker's CPU ms per job;
+4. interactive latency under a 5,000-job batch backlog against the same requests on an idle
+   system, with the reserved interactive lane and without it.
 
 Every request has a distinct prompt (no cache hits); completions are counted, not enqueues.
 Run: ``make bench`` (or ``python bench/bench_gateway.py --quick``).
@@ -26,6 +28,7 @@ from typing import Any
 
 import httpx
 import redis
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -148,10 +151,31 @@ def concurrent(url: str, n: int, concurrency: int, **extra: Any) -> tuple[float,
     return dt, lat
 
 
-def submit_jobs(url: str, n: int, latency_ms: int) -> list[str]:
-    make = lambda i: {"request": body(f"job{i}", latency_ms=latency_ms)}  # noqa: E731
+def submit_jobs(url: str, n: int, latency_ms: int, priority: str = "normal") -> list[str]:
+    def make(i: int) -> dict[str, Any]:
+        return {"request": body(f"job{i}", latency_ms=latency_ms), "priority": priority}
+
     _, _, bodies = asyncio.run(_load(url, n, 32, make, 202))
     return [json.loads(b)["id"] for b in bodies]
+
+
+def interactive_latencies(url: str, n: int) -> list[float]:
+    """Sequential sync requests (interactive priority) with a 200 ms upstream, in ms."""
+    out = []
+    with httpx.Client(timeout=60) as client:
+        for i in range(n):
+            started = time.perf_counter()
+            resp = client.post(url, json=body(f"int{i}", latency_ms=200))
+            assert resp.status_code == 200, resp.text
+            out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def finished(r: redis.Redis, ids: list[str]) -> int:
+    pipe = r.pipeline(transaction=False)
+    for i in ids:
+        pipe.hget(f"gw:job:{i}", "status")
+    return sum(1 for s in pipe.execute() if s == "succeeded")
 
 
 def report(title: str, rows: list[tuple[str, str]]) -> None:
@@ -239,7 +263,10 @@ def main() -> int:
         t0 = time.perf_counter()
         ids = submit_jobs(f"{stack.api_url}/v1/jobs", n_jobs, 200)
         submit_s = time.perf_counter() - t0
-        cpu_w0 = 0.0
+        # One Celery process, as in earlier runs: normal jobs never go to the interactive lane,
+        # and its start-up must not land in the CPU figure.
+        stack.config["worker"]["interactive_share"] = 0.0
+        stack.config_path.write_text(yaml.safe_dump(stack.config))
         worker = stack.start_worker("worker-jobs", concurrency=500)
         cpu_w0 = cpu_seconds(worker.pid)
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
@@ -269,6 +296,43 @@ def main() -> int:
                     f"{statistics.median((b - a) * 1000 for a, b in times):.0f}",
                 ),
             ],
+        )
+        worker.stop()
+
+        # 4. interactive latency under a 5,000-job batch backlog, with and without the
+        # reserved interactive lane (worker.interactive_share), baseline = idle, same run
+        n_backlog = 1000 if args.quick else 5000
+        rows: list[tuple[str, str]] = []
+        for share in (0.1, 0.0):
+            stack.config["worker"]["interactive_share"] = share
+            stack.config_path.write_text(yaml.safe_dump(stack.config))
+            w = stack.start_worker(f"worker-prio-{share}", concurrency=500)
+            idle = interactive_latencies(gateway, 30)
+            w.stop()
+            batch_ids = submit_jobs(f"{stack.api_url}/v1/jobs", n_backlog, 200, "batch")
+            w = stack.start_worker(f"worker-prio-{share}-b", concurrency=500)
+            wait_for(lambda b=batch_ids: finished(r, b) >= 300, 120, "the backlog to be draining")
+            left_before = n_backlog - finished(r, batch_ids)
+            busy = interactive_latencies(gateway, 30)
+            left_after = n_backlog - finished(r, batch_ids)
+            wait_for(lambda b=batch_ids: finished(r, b) == n_backlog, 600, "drain", interval=0.5)
+            w.stop()
+            lane = f"lane {share:.0%}" if share else "no lane"
+            rows += [
+                (f"[{lane}] idle p50 / p99 (ms)", f"{pct(idle, 0.5):.0f} / {pct(idle, 0.99):.0f}"),
+                (
+                    f"[{lane}] under backlog p50 / p99 (ms)",
+                    f"{pct(busy, 0.5):.0f} / {pct(busy, 0.99):.0f}",
+                ),
+                (
+                    f"[{lane}] RATIO p50 backlog/idle  [target <= 2]",
+                    f"{pct(busy, 0.5) / pct(idle, 0.5):.2f}",
+                ),
+                (f"[{lane}] batch left before / after", f"{left_before} / {left_after}"),
+            ]
+        report(
+            f"4. interactive requests (200 ms upstream) under a {n_backlog}-job batch backlog",
+            rows,
         )
         print(
             "\nReference (../shared/reference/performance.md, same machine kind): a LiteLLM "

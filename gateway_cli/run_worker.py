@@ -9,6 +9,7 @@ import os
 import tempfile
 
 from gateway_cli.common import load_or_exit
+from gateway_cli.lanes import InteractiveLane, split
 from shared.celery_app import ALL_QUEUES
 from shared.logs import setup_logging
 
@@ -27,7 +28,19 @@ def run_worker(
     setup_logging(loglevel)
     from workers.celery_worker import app
 
-    effective = concurrency or loaded.settings.worker.concurrency
+    total = concurrency or loaded.settings.worker.concurrency
+    lane: InteractiveLane | None = None
+    effective = total
+    if queues is None:  # the default deployment: reserve interactive capacity
+        effective, reserved = split(total, loaded.settings.worker.interactive_share)
+        if reserved:
+            lane = InteractiveLane(
+                reserved,
+                config_path,
+                loglevel,
+                metrics_port + 1 if metrics_port else 0,
+                task_events,
+            )
     options = dict(app.conf.broker_transport_options)
     options["max_connections"] = max(options.get("max_connections", 0), effective * 2)
     app.conf.broker_transport_options = options
@@ -53,7 +66,24 @@ def run_worker(
         "--without-gossip",
         "--without-mingle",
     ]
-    app.worker_main(argv)
+    if lane is None:
+        app.worker_main(argv)
+        return 0
+    from celery import signals
+
+    from workers.lifecycle import spawn
+
+    def _stop_lane(**_: object) -> None:
+        lane.stop()
+
+    signals.worker_shutting_down.connect(_stop_lane, weak=False)
+    lane.start()
+    spawn(lane.supervise, "interactive-lane")
+    try:
+        app.worker_main(argv)
+    finally:
+        lane.stop()
+        lane.wait(loaded.settings.worker.shutdown_grace_s + 2)
     return 0
 
 

@@ -93,6 +93,7 @@ DEFAULTS: dict[str, Any] = {
         "lease_s": 15,
         "reaper_interval_s": 5,
         "heartbeat_s": 10,
+        "interactive_share": 0.1,
     },
     "health": {"interval_s": 30, "timeout_s": 5},
     "refresh": {"interval_s": 10, "http_source": None},

@@ -125,6 +125,7 @@ class WorkerSchema(_Strict):
     lease_s = fields.Float(required=True, validate=validate.Range(min=1, max=600))
     reaper_interval_s = fields.Float(required=True, validate=validate.Range(min=0.2, max=600))
     heartbeat_s = fields.Float(required=True, validate=validate.Range(min=1, max=600))
+    interactive_share = fields.Float(required=True, validate=validate.Range(min=0, max=0.9))
 
 
 class HealthSchema(_Strict):

@@ -74,6 +74,9 @@ class WorkerSettings:
     lease_s: float = 15  # a lost worker's job is taken over after at most lease_s + reaper interval
     reaper_interval_s: float = 5
     heartbeat_s: float = 10
+    # Share of the concurrency reserved for gateway.interactive (its own process): a batch
+    # backlog cannot delay interactive jobs. 0: one process serves every queue.
+    interactive_share: float = 0.1
 
 
 @dataclass(frozen=True)

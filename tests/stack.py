@@ -17,6 +17,7 @@ import redis
 import yaml
 
 from gateway_cli.embedded_redis import free_port
+from gateway_cli.lanes import split
 
 CLI = [sys.executable, "-m", "gateway_cli.main"]
 # The mock ignores it; the secrets test looks for it everywhere it must not be.
@@ -31,6 +32,13 @@ def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) 
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def port_open(port: int) -> bool:
@@ -169,7 +177,17 @@ class Stack:
                 lambda: self.worker_alive(proc.pid) or not proc.alive(), 30, f"{name} heartbeat"
             )
             assert proc.alive(), proc.tail()
+            if self.lane_expected(concurrency):
+                wait_for(
+                    lambda: any(self.worker_alive(c) for c in children(proc.pid)),
+                    30,
+                    f"{name}'s interactive lane heartbeat",
+                )
         return proc
+
+    def lane_expected(self, concurrency: int) -> bool:
+        share = self.config.get("worker", {}).get("interactive_share", 0.1)
+        return bool(split(concurrency, share)[1])
 
     def start_all(self) -> Stack:
         """A worker, beat and the API: the whole deployment."""

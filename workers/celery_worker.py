@@ -14,10 +14,14 @@ from shared.celery_app import (
     TASK_SWEEP_LEASES,
     TASK_SWEEP_PENDING,
 )
-from workers import tasks  # noqa: F401  (registers the tasks)
+from workers import (
+    broker_wakeup,
+    tasks,  # noqa: F401  (registers the tasks)
+)
 from workers.context import get_context
 from workers.lifecycle import schedule_forced_exit, start_heartbeat, test_providers
 
+broker_wakeup.install()
 ctx = get_context()
 app = ctx.celery
 _every = ctx.settings.worker.reaper_interval_s

@@ -80,10 +80,10 @@ def schedule_forced_exit(ctx: WorkerContext, grace_s: float) -> None:
         logging.shutdown()
         os._exit(0)
 
-    _spawn(force, "shutdown-grace")
+    spawn(force, "shutdown-grace")
 
 
-def _spawn(target: Callable[[], None], name: str) -> None:
+def spawn(target: Callable[[], None], name: str) -> None:
     """Start ``target`` in the background, also from a signal handler running in gevent's hub
     (where starting a thread would block and raise BlockingSwitchOutError)."""
     from gevent import monkey
@@ -115,4 +115,4 @@ def test_providers(ctx: WorkerContext) -> None:
         except Exception:
             log.warning("startup provider test failed", exc_info=True)
 
-    _spawn(run, "provider-test")
+    spawn(run, "provider-test")

@@ -87,7 +87,9 @@ def test_sigkilled_worker_jobs_are_recovered_by_another_worker(
     notices = Notices(stack.redis_url)
     victim = stack.start_worker("victim")
     keys = [f"{unique}-{i}" for i in range(IN_FLIGHT)]
-    ids = [submit(stack, k, latency_ms=3000) for k in keys]
+    # Calls long enough that none can finish between "all in flight" and the kill, however
+    # slowly the submissions and the worker's first deliveries go on a loaded machine.
+    ids = [submit(stack, k, latency_ms=8000) for k in keys]
     wait_for(
         lambda: all(stack.mock_calls(k) == 1 for k in keys),
         20,

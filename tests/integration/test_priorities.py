@@ -1,0 +1,126 @@
+"""Priorities with real workers: a batch backlog does not delay interactive jobs (the
+reserved interactive lane), batch still progresses, and the lane lives and dies with its
+worker."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway_cli.lanes import split
+from tests.conftest import new_stack
+from tests.stack import Stack, wait_for
+
+
+@pytest.fixture
+def pstack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+) -> Iterator[Stack]:
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "prio")
+    try:
+        s.start_beat()
+        s.start_api(workers=2)
+        yield s
+    finally:
+        s.stop()
+
+
+def test_split_reserves_a_share_for_interactive() -> None:
+    assert split(500, 0.1) == (450, 50)
+    assert split(20, 0.1) == (18, 2)
+    assert split(5, 0.1) == (4, 1)
+    assert split(1, 0.1) == (1, 0)
+    assert split(100, 0) == (100, 0)
+
+
+def interactive(stack: Stack, tag: str) -> float:
+    started = time.perf_counter()
+    resp = httpx.post(
+        f"{stack.api_url}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": tag}], "mock": {"latency_ms": 200}},
+        timeout=60,
+    )
+    assert resp.status_code == 200, resp.text
+    return time.perf_counter() - started
+
+
+def worker_pids(stack: Stack) -> set[int]:
+    return {int(k.rsplit(":", 1)[1]) for k in stack.redis.scan_iter(match="gw:worker:*")}
+
+
+def test_batch_backlog_does_not_delay_interactive_jobs(pstack: Stack, unique: str) -> None:
+    stack = pstack
+    worker = stack.start_worker(concurrency=20)  # 18 slots for every queue, 2 interactive only
+    wait_for(lambda: len(worker_pids(stack)) == 2, 30, "the worker and its interactive lane")
+    print("start", time.time())
+    idle = sorted(interactive(stack, f"idle {i}") for i in range(5))[2]
+    print("idle", idle, time.time())
+
+    def batch(i: int) -> str:
+        body = {
+            "request": {
+                "messages": [{"role": "user", "content": f"{unique} batch {i}"}],
+                "mock": {"latency_ms": 500},
+            },
+            "priority": "batch",
+        }
+        resp = httpx.post(f"{stack.api_url}/v1/jobs", json=body, timeout=30)
+        assert resp.status_code == 202
+        return str(resp.json()["id"])
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(batch, range(300)))  # ~8 s of work for the 18 shared slots
+    print("submitted", time.time())
+    busy = sorted(interactive(stack, f"busy {i}") for i in range(5))
+    done_meanwhile = sum(1 for i in ids if stack.redis.hget(f"gw:job:{i}", "status") == "succeeded")
+    backlog = sum(1 for i in ids if stack.redis.hget(f"gw:job:{i}", "status") == "queued")
+    assert backlog > 50, "the backlog must still be there while interactive jobs run"
+    assert busy[2] < 2 * idle + 0.1, (idle, busy)
+    assert done_meanwhile > 0, "batch jobs progress under interactive load"
+    wait_for(
+        lambda: all(stack.redis.hget(f"gw:job:{i}", "status") == "succeeded" for i in ids),
+        60,
+        "the batch backlog to drain",
+    )
+    print("drained", time.time())
+    assert worker.alive()
+
+
+def test_the_lane_stops_with_its_worker_and_is_restarted_if_it_dies(pstack: Stack) -> None:
+    stack = pstack
+    worker = stack.start_worker(concurrency=10)
+    pids = wait_for(
+        lambda: worker_pids(stack) if len(worker_pids(stack)) == 2 else None, 30, "lane"
+    )
+    lane_pid = (pids - {worker.pid}).pop()
+    os.kill(lane_pid, 9)  # the lane dies on its own: the worker starts a new one
+    wait_for(
+        lambda: len(worker_pids(stack) - {lane_pid}) == 2 and lane_pid not in _live(stack),
+        40,
+        "a new interactive lane",
+    )
+    new_lane = (worker_pids(stack) - {worker.pid, lane_pid}).pop()
+    assert interactive(stack, "after restart") < 5
+    took = worker.stop(timeout=15)
+    assert took < 10
+    wait_for(lambda: not _alive(new_lane), 10, "the lane to exit with its worker")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped) counts as gone.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _live(stack: Stack) -> set[int]:
+    return {p for p in worker_pids(stack) if _alive(p)}
