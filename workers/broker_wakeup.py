@@ -37,4 +37,4 @@ def install() -> None:
         return original(self, connection, timeout)
 
     drain_events._gateway_wakeup = True  # type: ignore[attr-defined]
-    transport.drain_events = drain_events
+    transport.drain_events = drain_events  # type: ignore[method-assign]
