@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from shared.celery_app import QUEUES
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
+# Set by a worker for its lane: the prometheus multiprocess directory they share.
+LANE_METRICS_ENV = "GATEWAY_LANE_METRICS_DIR"
 
 
 def split(concurrency: int, share: float) -> tuple[int, int]:
@@ -33,6 +36,13 @@ def split(concurrency: int, share: float) -> tuple[int, int]:
         return concurrency, 0
     reserved = min(concurrency - 1, max(1, round(concurrency * share)))
     return concurrency - reserved, reserved
+
+
+def _forget_metrics(pid: int) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
 
 
 def _die_with_parent() -> None:
@@ -49,7 +59,6 @@ class InteractiveLane:
         concurrency: int,
         config_path: str | None,
         loglevel: str,
-        metrics_port: int = 0,
         task_events: bool = False,
     ) -> None:
         self.argv = [
@@ -64,14 +73,16 @@ class InteractiveLane:
             "--loglevel",
             loglevel,
             *(["--config", config_path] if config_path else []),
-            *(["--metrics-port", str(metrics_port)] if metrics_port else []),
             *(["--task-events"] if task_events else []),
         ]
+        self.env = dict(os.environ)
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopping = False
 
     def start(self) -> InteractiveLane:
-        self.proc = subprocess.Popen(self.argv, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        self.proc = subprocess.Popen(  # noqa: PLW1509
+            self.argv, env=self.env, preexec_fn=_die_with_parent
+        )
         log.info("interactive lane started", extra={"pid": self.proc.pid})
         return self
 
@@ -82,6 +93,7 @@ class InteractiveLane:
             proc = self.proc
             if proc is not None and proc.poll() is not None and not self.stopping:
                 log.error("interactive lane exited (%s); restarting", proc.returncode)
+                _forget_metrics(proc.pid)
                 time.sleep(1.0)
                 if not self.stopping:
                     self.start()

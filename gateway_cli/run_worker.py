@@ -6,10 +6,11 @@ The caller (gateway_cli.main) has already run gevent's ``patch_all`` for the wor
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 from gateway_cli.common import load_or_exit
-from gateway_cli.lanes import InteractiveLane, split
+from gateway_cli.lanes import LANE_METRICS_ENV, InteractiveLane, split
 from shared.celery_app import ALL_QUEUES
 from shared.logs import setup_logging
 
@@ -22,11 +23,14 @@ def run_worker(
     metrics_port: int = 0,
     task_events: bool = False,
 ) -> int:
-    # One gevent process: its own metrics registry (the API's multiprocess dir is not ours).
+    # The API's multiprocess directory is not ours. A worker with an interactive lane shares a
+    # directory of its own with the lane, so its --metrics-port serves both processes' counts.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    lane_metrics = os.environ.pop(LANE_METRICS_ENV, None)
+    if lane_metrics:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = lane_metrics
     loaded = load_or_exit(config_path)
     setup_logging(loglevel)
-    from workers.celery_worker import app
 
     total = concurrency or loaded.settings.worker.concurrency
     lane: InteractiveLane | None = None
@@ -34,21 +38,25 @@ def run_worker(
     if queues is None:  # the default deployment: reserve interactive capacity
         effective, reserved = split(total, loaded.settings.worker.interactive_share)
         if reserved:
-            lane = InteractiveLane(
-                reserved,
-                config_path,
-                loglevel,
-                metrics_port + 1 if metrics_port else 0,
-                task_events,
-            )
+            lane = InteractiveLane(reserved, config_path, loglevel, task_events)
+            if metrics_port:
+                lane_metrics = tempfile.mkdtemp(prefix="llm-gateway-worker-metrics-")
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = lane_metrics
+                lane.env[LANE_METRICS_ENV] = lane_metrics
+    from workers.celery_worker import app  # after PROMETHEUS_MULTIPROC_DIR is settled
+
     options = dict(app.conf.broker_transport_options)
     options["max_connections"] = max(options.get("max_connections", 0), effective * 2)
     app.conf.broker_transport_options = options
 
     if metrics_port:
-        from prometheus_client import start_http_server
+        from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        registry = REGISTRY
+        if lane is not None and lane_metrics:  # this process and its lane, summed
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
 
     argv = [
         "worker",
@@ -84,6 +92,8 @@ def run_worker(
     finally:
         lane.stop()
         lane.wait(loaded.settings.worker.shutdown_grace_s + 2)
+        if lane_metrics:
+            shutil.rmtree(lane_metrics, ignore_errors=True)
     return 0
 
 

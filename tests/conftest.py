@@ -22,6 +22,10 @@ OTHER_KEY = "sk-test-other-" + "b" * 24
 ADMIN_KEY = "sk-test-admin-" + "c" * 24
 
 
+# The production default: a share of each worker's concurrency in its own interactive lane.
+LANE = {"interactive_share": 0.1}
+
+
 def sha(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -94,7 +98,15 @@ def session_stack(
     tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
 ) -> Iterator[Stack]:
     """A shared deployment with keys: one worker, beat and a gunicorn API."""
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "stack", auth=AUTH, db=1)
+    s = new_stack(
+        tmp_path_factory,
+        redis_server,
+        mock_port,
+        "stack",
+        auth=AUTH,
+        db=1,
+        worker=LANE,
+    )
     try:
         yield s.start_all()
     finally:

@@ -143,6 +143,10 @@ class Stack:
                 "reaper_interval_s": 0.5,
                 "heartbeat_s": 1,
                 "shutdown_grace_s": 3,
+                # One Celery process per worker, except where a test asks for the interactive
+                # lane (the session stack, tests/integration/test_priorities.py): on these
+                # 2-CPU machines a second process per worker doubles start-up and contention.
+                "interactive_share": 0.0,
             },
             "queue": {"max_deliveries": 5},
             # Retries quick; breakers that never trip here (tests/integration/test_resilience.py

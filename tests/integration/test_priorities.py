@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway_cli.embedded_redis import free_port
 from gateway_cli.lanes import split
-from tests.conftest import new_stack
+from tests.conftest import LANE, new_stack
 from tests.stack import Stack, wait_for
 
 
@@ -22,7 +23,7 @@ from tests.stack import Stack, wait_for
 def pstack(
     tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
 ) -> Iterator[Stack]:
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "prio")
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "prio", worker=LANE)
     try:
         s.start_beat()
         s.start_api(workers=2)
@@ -58,15 +59,13 @@ def test_batch_backlog_does_not_delay_interactive_jobs(pstack: Stack, unique: st
     stack = pstack
     worker = stack.start_worker(concurrency=20)  # 18 slots for every queue, 2 interactive only
     wait_for(lambda: len(worker_pids(stack)) == 2, 30, "the worker and its interactive lane")
-    print("start", time.time())
     idle = sorted(interactive(stack, f"idle {i}") for i in range(5))[2]
-    print("idle", idle, time.time())
 
     def batch(i: int) -> str:
         body = {
             "request": {
                 "messages": [{"role": "user", "content": f"{unique} batch {i}"}],
-                "mock": {"latency_ms": 500},
+                "mock": {"latency_ms": 1000},
             },
             "priority": "batch",
         }
@@ -75,20 +74,13 @@ def test_batch_backlog_does_not_delay_interactive_jobs(pstack: Stack, unique: st
         return str(resp.json()["id"])
 
     with ThreadPoolExecutor(16) as pool:
-        ids = list(pool.map(batch, range(300)))  # ~8 s of work for the 18 shared slots
-    print("submitted", time.time())
+        ids = list(pool.map(batch, range(200)))  # ~11 s of work for the 18 shared slots
     busy = sorted(interactive(stack, f"busy {i}") for i in range(5))
     done_meanwhile = sum(1 for i in ids if stack.redis.hget(f"gw:job:{i}", "status") == "succeeded")
     backlog = sum(1 for i in ids if stack.redis.hget(f"gw:job:{i}", "status") == "queued")
     assert backlog > 50, "the backlog must still be there while interactive jobs run"
-    assert busy[2] < 2 * idle + 0.1, (idle, busy)
+    assert busy[2] < 2 * idle, (idle, busy)
     assert done_meanwhile > 0, "batch jobs progress under interactive load"
-    wait_for(
-        lambda: all(stack.redis.hget(f"gw:job:{i}", "status") == "succeeded" for i in ids),
-        60,
-        "the batch backlog to drain",
-    )
-    print("drained", time.time())
     assert worker.alive()
 
 
@@ -124,3 +116,23 @@ def _alive(pid: int) -> bool:
 
 def _live(stack: Stack) -> set[int]:
     return {p for p in worker_pids(stack) if _alive(p)}
+
+
+def test_the_metrics_port_counts_the_lane_too(pstack: Stack) -> None:
+    stack = pstack
+    port = free_port()
+    stack.start_worker(concurrency=20, metrics_port=port)
+
+    def one(i: int) -> int:
+        body = {"messages": [{"role": "user", "content": f"m{i}"}], "mock": {"latency_ms": 300}}
+        return httpx.post(f"{stack.api_url}/v1/chat/completions", json=body, timeout=30).status_code
+
+    with ThreadPoolExecutor(40) as pool:
+        assert set(pool.map(one, range(40))) == {200}
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    finished = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('gateway_jobs_finished_total{status="succeeded"}')
+    ]
+    assert finished == [40.0]  # both processes' jobs, summed
