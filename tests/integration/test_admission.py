@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import CLIENT_KEY, OTHER_KEY, new_stack, sha
-from tests.stack import Stack
+from tests.stack import Stack, wait_for
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
@@ -239,3 +239,32 @@ def test_cache_skips_non_deterministic_and_no_store_requests(stack: Stack, uniqu
     assert aged.headers["X-Gateway-Cache"] == "miss"
     hit = httpx.post(url, headers={**H, "Cache-Control": "max-age=60"}, json=seeded, timeout=30)
     assert hit.headers["X-Gateway-Cache"] == "hit" and int(hit.headers["Age"]) >= 0
+
+
+def test_a_worker_killed_mid_call_does_not_leak_its_provider_slot(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int, unique: str
+) -> None:
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "quota-kill")
+    s.config["providers"]["mock"].update(max_concurrent=1, timeout_s=3)
+    s.config_path.write_text(__import__("yaml").safe_dump(s.config))
+    try:
+        s.start_beat()
+        s.start_api()
+        victim = s.start_worker("victim")
+        job_id = httpx.post(
+            f"{s.api_url}/v1/jobs", json=job(unique, latency_ms=2000, key=unique)
+        ).json()["id"]
+        wait_for(lambda: s.mock_calls(unique) == 1, 20, "the call in flight")
+        taken_at = time.time()
+        victim.kill()  # SIGKILL while holding the provider's only slot
+        s.start_worker("rescuer")
+        done = s.wait_job(job_id, {"succeeded", "failed", "expired"}, timeout=40)
+        assert done["status"] == "succeeded", done["error"]
+        assert s.mock_calls(unique) == 2
+        rerun = done["attempts"][-1]["started_at"]
+        # The dead call's slot was honoured until it expired (timeout 3 s + 5 s margin), then
+        # freed: the quota held, and nothing leaked.
+        assert rerun - taken_at >= 3 + 5 - 1.5
+        assert s.redis.zcard("gw:quota:mock:concurrent") == 0
+    finally:
+        s.stop()

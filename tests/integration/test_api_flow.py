@@ -231,9 +231,7 @@ def test_provider_auth_failure_is_502_and_marks_the_provider_unhealthy(
     assert "401" in health["last_error"]
     # Marked down by the failed call; a health probe (every 2 s here; the mock accepts any
     # key) may have marked it up again since, and then it checked after the failure.
-    assert health["healthy"] == "0" or float(health["checked_at"]) > float(
-        health["last_error_at"]
-    )
+    assert health["healthy"] == "0" or float(health["checked_at"]) > float(health["last_error_at"])
 
 
 def test_provider_failure_falls_back_to_the_next_deployment(stack: Stack, unique: str) -> None:
