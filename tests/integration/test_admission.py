@@ -5,12 +5,13 @@ the response cache answering at the front door."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.conftest import CLIENT_KEY, OTHER_KEY, new_stack, sha
 from tests.stack import Stack, wait_for
@@ -45,6 +46,26 @@ def three_apis(
             urls.append(s.api_url)
         yield s, urls
     finally:
+        s.stop()
+
+
+@pytest.fixture
+def quota_stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+) -> Iterator[Callable[..., Stack]]:
+    """A stack whose provider ``mock`` has these fleet-wide quota fields (processes not
+    started); stopped after the test."""
+    made: list[Stack] = []
+
+    def make(**provider: Any) -> Stack:
+        s = new_stack(tmp_path_factory, redis_server, mock_port, "quota")
+        s.config["providers"]["mock"].update(provider)
+        s.config_path.write_text(yaml.safe_dump(s.config))
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
         s.stop()
 
 
@@ -142,40 +163,33 @@ def test_tokens_per_minute_charged_by_estimate_then_real_usage(
 
 
 def test_provider_quota_delays_jobs_instead_of_failing_them(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int, unique: str
+    quota_stack: Callable[..., Stack], unique: str
 ) -> None:
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "quota")
-    s.config["providers"]["mock"].update(rpm=20, max_concurrent=3)
-    s.config_path.write_text(__import__("yaml").safe_dump(s.config))
-    try:
-        s.start_all()
-        started = time.time()
-        ids = [
-            httpx.post(
-                f"{s.api_url}/v1/jobs", json=job(f"{unique} {i}", latency_ms=300, key=unique)
-            ).json()["id"]
-            for i in range(22)
-        ]
-        jobs = [s.wait_job(i, {"succeeded", "failed", "expired"}, timeout=40) for i in ids]
-        failed = [
-            (j["status"], j["error"], j["attempts"]) for j in jobs if j["status"] != "succeeded"
-        ]
-        assert not failed
-        assert all(len(j["attempts"]) == 1 for j in jobs)  # delayed, never a failed attempt
-        assert s.mock_calls(unique) == 22
-        calls = sorted(
-            (a["started_at"], a["started_at"] + a["duration_ms"] / 1000)
-            for j in jobs
-            for a in j["attempts"]
-        )
-        # max_concurrent 3: never more than three calls at once, fleet-wide.
-        peak = max(sum(1 for b, e in calls if b <= start < e) for start, _ in calls)
-        assert peak <= 3
-        # rpm 20: a burst of 20, then one every 3 s: the 22nd call starts >= 3 s after the 21st
-        # could, i.e. >= ~6 s after the burst.
-        assert calls[-1][0] - started >= 5.5
-    finally:
-        s.stop()
+    s = quota_stack(rpm=20, max_concurrent=3)
+    s.start_all()
+    started = time.time()
+    ids = [
+        httpx.post(
+            f"{s.api_url}/v1/jobs", json=job(f"{unique} {i}", latency_ms=300, key=unique)
+        ).json()["id"]
+        for i in range(22)
+    ]
+    jobs = [s.wait_job(i, {"succeeded", "failed", "expired"}, timeout=40) for i in ids]
+    failed = [(j["status"], j["error"], j["attempts"]) for j in jobs if j["status"] != "succeeded"]
+    assert not failed
+    assert all(len(j["attempts"]) == 1 for j in jobs)  # delayed, never a failed attempt
+    assert s.mock_calls(unique) == 22
+    calls = sorted(
+        (a["started_at"], a["started_at"] + a["duration_ms"] / 1000)
+        for j in jobs
+        for a in j["attempts"]
+    )
+    # max_concurrent 3: never more than three calls at once, fleet-wide.
+    peak = max(sum(1 for b, e in calls if b <= start < e) for start, _ in calls)
+    assert peak <= 3
+    # rpm 20: a burst of 20, then one every 3 s: the 22nd call starts >= 3 s after the 21st
+    # could, i.e. >= ~6 s after the burst.
+    assert calls[-1][0] - started >= 5.5
 
 
 def test_cache_hit_is_served_without_enqueuing(stack: Stack, unique: str) -> None:
@@ -242,29 +256,24 @@ def test_cache_skips_non_deterministic_and_no_store_requests(stack: Stack, uniqu
 
 
 def test_a_worker_killed_mid_call_does_not_leak_its_provider_slot(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int, unique: str
+    quota_stack: Callable[..., Stack], unique: str
 ) -> None:
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "quota-kill")
-    s.config["providers"]["mock"].update(max_concurrent=1, timeout_s=3)
-    s.config_path.write_text(__import__("yaml").safe_dump(s.config))
-    try:
-        s.start_beat()
-        s.start_api()
-        victim = s.start_worker("victim")
-        job_id = httpx.post(
-            f"{s.api_url}/v1/jobs", json=job(unique, latency_ms=2000, key=unique)
-        ).json()["id"]
-        wait_for(lambda: s.mock_calls(unique) == 1, 20, "the call in flight")
-        taken_at = time.time()
-        victim.kill()  # SIGKILL while holding the provider's only slot
-        s.start_worker("rescuer")
-        done = s.wait_job(job_id, {"succeeded", "failed", "expired"}, timeout=40)
-        assert done["status"] == "succeeded", done["error"]
-        assert s.mock_calls(unique) == 2
-        rerun = done["attempts"][-1]["started_at"]
-        # The dead call's slot was honoured until it expired (timeout 3 s + 5 s margin), then
-        # freed: the quota held, and nothing leaked.
-        assert rerun - taken_at >= 3 + 5 - 1.5
-        assert s.redis.zcard("gw:quota:mock:concurrent") == 0
-    finally:
-        s.stop()
+    s = quota_stack(max_concurrent=1, timeout_s=3)
+    s.start_beat()
+    s.start_api()
+    victim = s.start_worker("victim")
+    job_id = httpx.post(
+        f"{s.api_url}/v1/jobs", json=job(unique, latency_ms=2000, key=unique)
+    ).json()["id"]
+    wait_for(lambda: s.mock_calls(unique) == 1, 20, "the call in flight")
+    taken_at = time.time()
+    victim.kill()  # SIGKILL while holding the provider's only slot
+    s.start_worker("rescuer")
+    done = s.wait_job(job_id, {"succeeded", "failed", "expired"}, timeout=40)
+    assert done["status"] == "succeeded", done["error"]
+    assert s.mock_calls(unique) == 2
+    rerun = done["attempts"][-1]["started_at"]
+    # The dead call's slot was honoured until it expired (timeout 3 s + 5 s margin), then
+    # freed: the quota held, and nothing leaked.
+    assert rerun - taken_at >= 3 + 5 - 1.5
+    assert s.redis.zcard("gw:quota:mock:concurrent") == 0
