@@ -343,10 +343,12 @@ class JobRunner:
         """Store the answer for fresh hits (if the request is cacheable) or for the
         cached-response fallback, unless the request said ``no-store``."""
         s = self.ctx.settings
-        pol = policy(s.cache, job.request, (job.options or {}).get("cache"))
-        if not pol.store:
+        if (job.options or {}).get("cache") == "no-store":
             return False
-        return pol.lookup or "cached_response" in s.fallbacks.order_for(job.model)
+        # no-cache only skipped this request's lookup: its answer may serve the next one.
+        return policy(s.cache, job.request).lookup or "cached_response" in s.fallbacks.order_for(
+            job.model
+        )
 
     def _after_all_failed(
         self,

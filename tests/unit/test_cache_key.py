@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from shared.cache import cache_digest, parse_cache_control, policy
+from shared.config import load_config
+from shared.jobs import Job
 from shared.ratelimit import estimate_tokens, format_duration
-from shared.settings import CacheSettings
+from shared.settings import CacheSettings, Settings
+from workers.runner import JobRunner
 
 BASE = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
 
@@ -68,3 +74,38 @@ def test_durations_read_like_openai() -> None:
     assert format_duration(1.5) == "1.5s"
     assert format_duration(360) == "6m0s"
     assert format_duration(0) == "0s"
+
+
+def _job(options: dict[str, str] | None, **request: object) -> Job:
+    body = {**BASE, **request}
+    return Job(
+        id="job_x",
+        owner="t",
+        status="running",
+        priority="interactive",
+        model="glm-4.6",
+        request=body,
+        created_at=0,
+        deadline_at=1,
+        options=options,
+    )
+
+
+def _settings(doc: dict[str, Any]) -> Settings:
+    return load_config(env={}, overrides=doc).settings
+
+
+def test_the_worker_stores_what_a_later_request_may_hit() -> None:
+    doc: dict[str, Any] = {
+        "providers": {"p": {"type": "mock", "base_url": "http://x"}},
+        "models": {"glm-4.6": [{"provider": "p", "model": "m"}]},
+        "fallbacks": {"order": ["alternative_provider"]},  # no stale fallback to store for
+    }
+    runner = JobRunner(SimpleNamespace(settings=_settings(doc), store=None))  # type: ignore[arg-type]
+    assert runner._cacheable(_job(None))
+    assert runner._cacheable(_job({"cache": "no-cache"}))  # skipped the lookup, still stored
+    assert not runner._cacheable(_job({"cache": "no-store"}))
+    assert not runner._cacheable(_job(None, temperature=0.7))  # not deterministic
+    doc["fallbacks"] = {"order": ["alternative_provider", "cached_response"]}
+    runner = JobRunner(SimpleNamespace(settings=_settings(doc), store=None))  # type: ignore[arg-type]
+    assert runner._cacheable(_job(None, temperature=0.7))  # kept for the stale fallback
