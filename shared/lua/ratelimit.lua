@@ -23,9 +23,9 @@ local function tat_of(key)
   return v
 end
 
--- Returns the TAT after taking cost (or nil when refused), and the wait until it could be.
-local function gcra(key, limit, cost)
-  local tat = tat_of(key)
+-- From the current TAT: the TAT after taking cost (or nil when refused), and the wait until
+-- it could be taken.
+local function gcra(tat, limit, cost)
   local new_tat = tat + cost * period / limit
   local allow_at = new_tat - period
   if allow_at > now then return nil, allow_at - now end
@@ -41,7 +41,7 @@ local rpm_tat, tpm_tat
 if rpm > 0 then
   rpm_tat = tat_of(KEYS[1])
   if consume then
-    local new, wait = gcra(KEYS[1], rpm, 1)
+    local new, wait = gcra(rpm_tat, rpm, 1)
     if new then rpm_tat = new else reason, retry = 'rpm', wait end
   end
 end
@@ -51,7 +51,7 @@ if tpm > 0 then
     if tokens > tpm then
       reason = 'too_large'
     else
-      local new, wait = gcra(KEYS[2], tpm, tokens)
+      local new, wait = gcra(tpm_tat, tpm, tokens)
       if new then tpm_tat = new else reason, retry = 'tpm', wait end
     end
   end
