@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from gateway_api import limits
+from gateway_api import limits, openapi
 from gateway_api.errors import register_error_handlers
 from gateway_api.routes import chat, health, jobs, models
 from gateway_api.routes import metrics as metrics_routes
@@ -64,6 +64,6 @@ def create_app(
         return resp
 
     register_error_handlers(app)
-    for module in (chat, jobs, models, health, metrics_routes):
+    for module in (chat, jobs, models, health, metrics_routes, openapi):
         app.register_blueprint(module.bp)
     return app

@@ -1,0 +1,258 @@
+"""``GET /openapi.json`` (OpenAPI 3, built with apispec from the marshmallow schemas that
+validate the requests) and ``GET /docs`` (a browsable page of it). Neither needs a key."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Response, jsonify
+
+from gateway_api import openapi_schemas as out
+from gateway_api import schemas as inp
+
+bp = Blueprint("openapi", __name__)
+
+_ERRORS = {
+    "400": "Invalid request (the OpenAI envelope names the `param`)",
+    "401": "Missing or unknown API key",
+    "404": "Unknown model or job",
+    "409": "Conflict (a job that already ended; an Idempotency-Key still being accepted)",
+    "413": "Body over `limits.max_body_bytes`",
+    "422": "An Idempotency-Key reused with another body",
+    "429": "Over this key's limits (`Retry-After`), or the provider's quota was exhausted",
+    "502": "The provider failed",
+    "503": "Queue full (`Retry-After`), no healthy provider, or the broker unreachable",
+    "504": "The job's deadline passed (the job id is in the error)",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    resp: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ref(name)}},
+    }
+    if headers:
+        resp["headers"] = headers
+    return resp
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {c: _json("Error", _ERRORS[c]) for c in codes}
+
+
+_GATEWAY_HEADERS = {
+    "X-Gateway-Job-Id": {"schema": {"type": "string"}, "description": "the job's id"},
+    "X-Gateway-Provider": {"schema": {"type": "string"}, "description": "who answered"},
+    "X-Gateway-Cache": {"schema": {"type": "string", "enum": ["hit", "stale", "miss"]}},
+    "x-ratelimit-remaining-requests": {"schema": {"type": "string"}},
+}
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "Same key and body within 24 h: the same job (and answer).",
+}
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_CHAT_EXAMPLE = {
+    "model": "glm-4.6",
+    "messages": [{"role": "user", "content": "Hello"}],
+    "temperature": 0.2,
+    "gateway": {"priority": "interactive", "deadline_s": 60},
+}
+_OPEN: dict[str, Any] = {"security": []}  # no key needed
+
+
+def _paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/v1/chat/completions": {
+            "post": {
+                "summary": "OpenAI-compatible chat completion (enqueued, waited for)",
+                "parameters": [
+                    _IDEMPOTENCY,
+                    {
+                        "name": "Prefer",
+                        "in": "header",
+                        "schema": {"type": "string", "enum": ["respond-async"]},
+                        "description": "respond-async: 202 and the job instead of waiting",
+                    },
+                    {"name": "Cache-Control", "in": "header", "schema": {"type": "string"}},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("ChatCompletionRequest"),
+                            "example": _CHAT_EXAMPLE,
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("ChatCompletion", "The provider's answer", _GATEWAY_HEADERS),
+                    "202": _json("Job", "Accepted (Prefer: respond-async)"),
+                    **_errors("400", "401", "404", "409", "413", "422", "429", "502", "503", "504"),
+                },
+            }
+        },
+        "/v1/jobs": {
+            "post": {
+                "summary": "Submit a job",
+                "parameters": [_IDEMPOTENCY],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("JobCreate"),
+                            "example": {
+                                "request": _CHAT_EXAMPLE,
+                                "priority": "batch",
+                                "metadata": {"batch": "nightly-42"},
+                            },
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json("Job", "Accepted; `Location: /v1/jobs/{id}`"),
+                    **_errors("400", "401", "404", "409", "413", "422", "429", "503"),
+                },
+            },
+            "get": {
+                "summary": "This key's jobs, newest first",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "after", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {"200": _json("JobList", "A page of jobs"), **_errors("400", "401")},
+            },
+        },
+        "/v1/jobs/{job_id}": {
+            "get": {
+                "summary": "A job (long-poll with wait=N seconds)",
+                "parameters": [
+                    _JOB_ID,
+                    {"name": "wait", "in": "query", "schema": {"type": "number"}},
+                ],
+                "responses": {
+                    "200": _json("Job", "The job"),
+                    **_errors("400", "401", "404"),
+                },
+            },
+            "delete": {
+                "summary": "Cancel a job",
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "202": _json("Job", "Cancelled"),
+                    "200": _json("Job", "Already cancelled"),
+                    **_errors("401", "404", "409"),
+                },
+            },
+        },
+        "/v1/models": {
+            "get": {
+                "summary": "The configured models (OpenAI list format)",
+                "responses": {"200": _json("ModelList", "Models"), **_errors("401")},
+            }
+        },
+        "/v1/health": {
+            "get": {
+                "summary": "Gateway, workers, providers, queues, uptime, metrics summary",
+                "responses": {"200": _json("Status", "Status"), **_errors("401")},
+            }
+        },
+        "/health/live": {
+            "get": {**_OPEN, "summary": "Liveness", "responses": {"200": _json("Status", "Up")}}
+        },
+        "/health/ready": {
+            "get": {
+                **_OPEN,
+                "summary": "Readiness (Redis, broker, config); `degraded` with reasons",
+                "responses": {
+                    "200": _json("Status", "Ready"),
+                    "503": _json("Status", "Not ready"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                **_OPEN,
+                "summary": "Prometheus text format (behind metrics.token when set)",
+                "responses": {
+                    "200": {
+                        "description": "Metrics",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **_errors("401"),
+                },
+            }
+        },
+    }
+
+
+@cache
+def build_spec(version: str = "0.1.0") -> dict[str, Any]:
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title="llm-gateway",
+        version=version,
+        openapi_version="3.0.3",
+        plugins=[plugin],
+        info={
+            "description": "A queue-based gateway for Z.ai, OpenAI and OpenAI-compatible "
+            "providers. Errors use the OpenAI envelope."
+        },
+    )
+    for field, kind in (
+        (inp.StrictFloat, ("number", None)),
+        (inp.StrictInt, ("integer", None)),
+        (inp.StrictBool, ("boolean", None)),
+        (inp.Content, (None, None)),
+        (inp.Stop, (None, None)),
+        (inp.ToolChoice, (None, None)),
+    ):
+        plugin.map_to_openapi_type(field, *kind)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for name, schema in (
+        ("ChatCompletionRequest", inp.ChatCompletionSchema),
+        ("JobCreate", inp.JobCreateSchema),
+        ("Error", out.ErrorSchema),
+        ("ChatCompletion", out.ChatCompletionAnswerSchema),
+        ("Job", out.JobSchema),
+        ("JobList", out.JobListSchema),
+        ("ModelList", out.ModelListSchema),
+        ("Status", out.StatusSchema),
+    ):
+        spec.components.schema(name, schema=schema)
+    for path, operations in _paths().items():
+        spec.path(path=path, operations=operations)
+    doc = spec.to_dict()
+    doc["security"] = [{"bearer": []}]
+    return doc
+
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>llm-gateway API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"><p>The API description is <a href="/openapi.json">/openapi.json</a>
+(OpenAPI 3). This page renders it with Swagger UI when unpkg.com is reachable.</p></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>if (window.SwaggerUIBundle) {
+  SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});
+}</script></body></html>
+"""
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Response:
+    return jsonify(build_spec())
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    return Response(_PAGE, mimetype="text/html")

@@ -1,0 +1,96 @@
+"""Marshmallow schemas of the answers, for the OpenAPI document only (the answers themselves
+are built from the job record and the provider's body)."""
+
+from __future__ import annotations
+
+from marshmallow import INCLUDE, Schema, fields, validate
+
+from gateway_api.schemas import PRIORITIES
+
+STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled", "expired")
+
+
+class ErrorObjectSchema(Schema):
+    message = fields.Str(required=True)
+    type = fields.Str(required=True)
+    code = fields.Str(required=True, allow_none=True)
+    param = fields.Str(required=True, allow_none=True)
+    job_id = fields.Str()
+
+
+class ErrorSchema(Schema):
+    """The OpenAI error envelope: every error the gateway answers has this shape."""
+
+    error = fields.Nested(ErrorObjectSchema, required=True)
+
+
+class ChatCompletionAnswerSchema(Schema):
+    """The provider's ``chat.completion``, passed through (OpenAI's shape)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.Str(required=True)
+    object = fields.Str(required=True)
+    created = fields.Int(required=True)
+    model = fields.Str(required=True)
+    choices = fields.List(fields.Dict(), required=True)
+    usage = fields.Dict(allow_none=True)
+
+
+class AttemptSchema(Schema):
+    provider = fields.Str(required=True)
+    model = fields.Str(required=True)
+    started_at = fields.Float(required=True)
+    duration_ms = fields.Float(required=True)
+    outcome = fields.Str(
+        required=True, validate=validate.OneOf(["success", "error", "timeout", "cancelled"])
+    )
+    error = fields.Dict(allow_none=True)
+
+
+class JobSchema(Schema):
+    id = fields.Str(required=True)
+    object = fields.Str(required=True, validate=validate.Equal("job"))
+    status = fields.Str(required=True, validate=validate.OneOf(STATUSES))
+    priority = fields.Str(required=True, validate=validate.OneOf(PRIORITIES))
+    created_at = fields.Float(required=True)
+    started_at = fields.Float(required=True, allow_none=True)
+    finished_at = fields.Float(required=True, allow_none=True)
+    deadline_at = fields.Float(required=True)
+    config_version = fields.Str(required=True)
+    provider = fields.Str(required=True, allow_none=True)
+    model = fields.Str(required=True)
+    cache = fields.Str(required=True, allow_none=True, validate=validate.OneOf(["hit", "stale"]))
+    degraded = fields.Bool(required=True)
+    attempts = fields.List(fields.Nested(AttemptSchema), required=True)
+    result = fields.Nested(ChatCompletionAnswerSchema, required=True, allow_none=True)
+    error = fields.Nested(ErrorObjectSchema, required=True, allow_none=True)
+    metadata = fields.Dict(required=True)
+
+
+class JobListSchema(Schema):
+    object = fields.Str(required=True, validate=validate.Equal("list"))
+    data = fields.List(fields.Nested(JobSchema), required=True)
+    has_more = fields.Bool(required=True)
+    first_id = fields.Str(required=True, allow_none=True)
+    last_id = fields.Str(required=True, allow_none=True)
+
+
+class ModelSchema(Schema):
+    id = fields.Str(required=True)
+    object = fields.Str(required=True)
+    created = fields.Int(required=True)
+    owned_by = fields.Str(required=True)
+
+
+class ModelListSchema(Schema):
+    object = fields.Str(required=True)
+    data = fields.List(fields.Nested(ModelSchema), required=True)
+
+
+class StatusSchema(Schema):
+    """Health pages: open-ended objects (see DESIGN.md)."""
+
+    class Meta:
+        unknown = INCLUDE
