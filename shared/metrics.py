@@ -16,6 +16,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (
     0.001,
@@ -80,14 +81,38 @@ QUOTA_DELAYS = Counter(
     "Jobs delayed because every deployment was over its provider quota, by provider",
     ["provider", "limit"],
 )
+QUEUE_WAIT = Histogram(
+    "gateway_queue_wait_seconds",
+    "From a job's creation to its first start on a worker, by priority",
+    ["priority"],
+    buckets=_LATENCY_BUCKETS,
+)
+JOB_DURATION = Histogram(
+    "gateway_job_duration_seconds",
+    "End to end: from a job's creation to its terminal state, by priority and status",
+    ["priority", "status"],
+    buckets=_LATENCY_BUCKETS,
+)
+TOKENS = Counter(
+    "gateway_tokens_total",
+    "Tokens the providers reported (usage), by provider, public model, API key id and kind",
+    ["provider", "model", "key_id", "kind"],
+)
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text for this process, or for all processes in multiprocess mode."""
+def render(extra: Collector | None = None) -> tuple[bytes, str]:
+    """The exposition text for this process, or for all processes in multiprocess mode, plus
+    ``extra`` (values read at scrape time, such as queue depths)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    if extra is not None:
+        scraped = CollectorRegistry()
+        scraped.register(extra)
+        body += generate_latest(scraped)
+    return body, CONTENT_TYPE_LATEST

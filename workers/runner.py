@@ -111,6 +111,8 @@ class JobRunner:
             if job is None:
                 return
             request_id_var.set(job.request_id)
+            if begun.deliveries == 1:
+                metrics.QUEUE_WAIT.labels(job.priority).observe(time.time() - job.created_at)
             if begun.outcome is Begin.EXHAUSTED:
                 outcome = _failed(
                     GatewayError(
@@ -148,12 +150,29 @@ class JobRunner:
         written = self._finish(job, token, outcome)
         if written == 1:
             metrics.JOBS_FINISHED.labels(outcome.status).inc()
+            metrics.JOB_DURATION.labels(job.priority, outcome.status).observe(
+                time.time() - job.created_at
+            )
+            if outcome.remember:
+                metrics.CACHE_STORES.inc()
+            self._count_tokens(job, outcome)
             self._correct_tokens(job, outcome)
         log.log(
             logging.DEBUG if outcome.status == SUCCEEDED else logging.INFO,
             "job finished",
             extra={"job_id": job.id, "status": outcome.status, "written": written},
         )
+
+    @staticmethod
+    def _count_tokens(job: Job, outcome: Outcome) -> None:
+        provider = outcome.fields.get("provider")
+        usage = (outcome.fields.get("result") or {}).get("usage") or {}
+        if outcome.status != SUCCEEDED or not provider or outcome.fields.get("cache"):
+            return
+        for kind in ("prompt", "completion"):
+            n = usage.get(f"{kind}_tokens")
+            if isinstance(n, int) and n > 0:
+                metrics.TOKENS.labels(provider, job.model, job.owner, kind).inc(n)
 
     def _correct_tokens(self, job: Job, outcome: Outcome) -> None:
         """Charge the key's tokens/min with the real usage instead of the admission estimate."""

@@ -98,7 +98,7 @@ def _serving(providers: dict[str, dict[str, Any]]) -> bool:
     return not providers
 
 
-def _queue_depths(services: Services) -> dict[str, int | None]:
+def queue_depths(services: Services) -> dict[str, int | None]:
     s = services.settings
     if s.broker_url != s.redis_url:
         return {p: None for p in QUEUES}
@@ -161,7 +161,7 @@ def status() -> Response:
         "config_version": services.settings.version,
         "gateway": {"redis": "ok" if redis_ok else why, "waiters": services.hub.waiting},
         "workers": {"count": len(workers), "processes": workers},
-        "queues": _queue_depths(services) if redis_ok else {},
+        "queues": queue_depths(services) if redis_ok else {},
         "providers": providers,
     }
     return jsonify(body)

@@ -130,9 +130,18 @@ def test_the_metrics_port_counts_the_lane_too(pstack: Stack) -> None:
     with ThreadPoolExecutor(40) as pool:
         assert set(pool.map(one, range(40))) == {200}
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-    finished = [
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith('gateway_jobs_finished_total{status="succeeded"}')
-    ]
-    assert finished == [40.0]  # both processes' jobs, summed
+
+    def values(prefix: str) -> list[float]:
+        return [float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith(prefix)]
+
+    assert values('gateway_jobs_finished_total{status="succeeded"}') == [40.0]  # both, summed
+    assert values('gateway_queue_wait_seconds_count{priority="interactive"}') == [40.0]
+    assert values(
+        'gateway_job_duration_seconds_count{priority="interactive",status="succeeded"}'
+    ) == [40.0]
+    # Every answer is stored (for the cached-response fallback).
+    assert values("gateway_cache_stores_total ") == [40.0]
+    prompt = values('gateway_tokens_total{key_id="anonymous",kind="prompt",model="mock-model"')
+    assert prompt and prompt[0] > 0
+    api = httpx.get(f"{stack.api_url}/metrics").text
+    assert 'gateway_queue_depth{priority="batch"}' in api
