@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
+from flask_cors import CORS
 
 from gateway_api import limits, openapi
 from gateway_api.errors import register_error_handlers
@@ -20,6 +21,29 @@ from shared.config import LoadedConfig, build, load_config
 from shared.logs import request_id_var
 
 log = logging.getLogger(__name__)
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "Prefer",
+    "Cache-Control",
+    "X-Request-ID",
+]
+CORS_EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "X-Gateway-Job-Id",
+    "X-Gateway-Provider",
+    "X-Gateway-Cache",
+    "X-Gateway-Degraded",
+    "Location",
+    "Retry-After",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -63,6 +87,15 @@ def create_app(
             metrics.HTTP_LATENCY.labels(route).observe(time.perf_counter() - g.started)
         return resp
 
+    origins = (loaded.settings.raw.get("cors") or {}).get("allowed_origins") or []
+    if origins:  # off unless configured
+        CORS(
+            app,
+            resources={r"/v1/*": {"origins": origins}},
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
     register_error_handlers(app)
     for module in (chat, jobs, models, health, metrics_routes, openapi):
         app.register_blueprint(module.bp)

@@ -98,6 +98,7 @@ DEFAULTS: dict[str, Any] = {
     "health": {"interval_s": 30, "timeout_s": 5},
     "refresh": {"interval_s": 10, "http_source": None},
     "metrics": {"token": None},
+    "cors": {"allowed_origins": []},
     "redis": {"url": DEFAULT_REDIS_URL, "prefix": "gw"},
     "broker": {"url": None},
 }

@@ -147,6 +147,13 @@ class MetricsSchema(_Strict):
     token = fields.Str(allow_none=True)
 
 
+class CorsSchema(_Strict):
+    # Browsers may call /v1/* from these origins ("*" for any); empty: CORS off.
+    allowed_origins = fields.List(
+        fields.Str(validate=validate.Regexp(r"^(\*|https?://[^/\s]+)$")), required=True
+    )
+
+
 class RedisSchema(_Strict):
     url = fields.Str(required=True, validate=validate.Regexp(r"^(redis|rediss|unix|sentinel)://"))
     prefix = fields.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$"))
@@ -175,6 +182,7 @@ class ConfigSchema(_Strict):
     health = fields.Nested(HealthSchema, required=True)
     refresh = fields.Nested(RefreshSchema, required=True)
     metrics = fields.Nested(MetricsSchema, required=True)
+    cors = fields.Nested(CorsSchema, required=True)
     redis = fields.Nested(RedisSchema, required=True)
     broker = fields.Nested(BrokerSchema, required=True)
 

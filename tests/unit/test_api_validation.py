@@ -15,6 +15,7 @@ from gateway_api import submit as submit_module
 from gateway_api.app import create_app
 from gateway_api.services import Services
 from shared.config import load_config
+from shared.errors import ConfigError
 from tests.conftest import AUTH, CLIENT_KEY
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
@@ -291,3 +292,33 @@ def test_an_idempotency_key_is_released_when_its_job_is_refused(
     assert accepted.status_code == 202  # the refused attempt did not keep the key
     again = client.post("/v1/jobs", json={"request": OK}, headers=keyed)
     assert again.get_json()["id"] == accepted.get_json()["id"]
+
+
+def test_cors_is_off_unless_configured(enqueued: list[tuple[str, str]]) -> None:
+    origin = {"Origin": "https://app.example.com"}
+    off = make_app().test_client().get("/v1/models", headers={**H, **origin})
+    assert off.status_code == 200 and "Access-Control-Allow-Origin" not in off.headers
+    client = make_app(cors={"allowed_origins": ["https://app.example.com"]}).test_client()
+    on = client.get("/v1/models", headers={**H, **origin})
+    assert on.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "X-Gateway-Job-Id" in on.headers["Access-Control-Expose-Headers"]
+    other = client.get("/v1/models", headers={**H, "Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    preflight = client.options(
+        "/v1/chat/completions",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,idempotency-key",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "idempotency-key" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    # Never on the operator's paths.
+    assert "Access-Control-Allow-Origin" not in client.get("/metrics", headers=origin).headers
+
+
+def test_cors_origins_are_validated() -> None:
+    with pytest.raises(ConfigError, match="cors.allowed_origins"):
+        make_app(cors={"allowed_origins": ["not an origin"]})
