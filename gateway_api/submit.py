@@ -175,6 +175,26 @@ def cached_job(
     return job
 
 
+def creator(
+    services: Services,
+    principal: Principal,
+    got: Intake,
+    priority: str,
+    deadline_s: float,
+    metadata: dict[str, Any] | None = None,
+) -> Callable[[str], Job]:
+    """What makes the job for ``admit``: a finished job for a cache hit, else a queued one."""
+
+    def create(job_id: str) -> Job:
+        if got.hit is not None:
+            return cached_job(services, principal, got, priority, deadline_s, metadata, job_id)
+        return submit(
+            services, principal, got.chat, priority, deadline_s, metadata, job_id, got.tokens
+        )
+
+    return create
+
+
 def cached_completion(entry: Entry) -> Response:
     """The sync answer to a cache hit (no job was made)."""
     resp = jsonify(entry.result)

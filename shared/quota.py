@@ -64,6 +64,3 @@ class ProviderQuotas:
             self.r.zrem(self.keys.quota(provider.name, "concurrent"), grant.member)
         if not called and provider.rpm:
             self._adjust(keys=[self.keys.quota(provider.name, "rpm")], args=[provider.rpm, -1])
-
-    def in_flight(self, provider: str) -> int:
-        return int(self.r.zcard(self.keys.quota(provider, "concurrent")))

@@ -14,16 +14,15 @@ from gateway_api.services import current_services
 from gateway_api.submit import (
     admit_limited,
     cached_completion,
-    cached_job,
+    creator,
     idempotency_key,
     intake,
     json_body,
     parse_chat,
     resolve_deadline,
-    submit,
 )
 from shared.errors import GatewayTimeout
-from shared.jobs import Job, new_job_id
+from shared.jobs import new_job_id
 
 bp = Blueprint("chat", __name__)
 ROUTE = "/v1/chat/completions"
@@ -51,12 +50,7 @@ def chat_completions() -> Response:
         take(services, principal, job_id, 0, new_job=False)  # a request, no job, no tokens
         return cached_completion(got.hit)
 
-    def create(job_id: str) -> Job:
-        if got.hit is not None:
-            return cached_job(services, principal, got, priority, deadline_s, None, job_id)
-        return submit(
-            services, principal, got.chat, priority, deadline_s, job_id=job_id, tokens=got.tokens
-        )
+    create = creator(services, principal, got, priority, deadline_s)
 
     if wants_async():
         return accepted(admit_limited(services, principal, ROUTE, raw, job_id, got, create).job)

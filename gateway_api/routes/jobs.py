@@ -11,12 +11,11 @@ from gateway_api.schemas import JobCreateSchema, first_error
 from gateway_api.services import Services, current_services
 from gateway_api.submit import (
     admit_limited,
-    cached_job,
+    creator,
     intake,
     json_body,
     parse_chat,
     resolve_deadline,
-    submit,
 )
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.jobs import CANCELLED, Job, new_job_id
@@ -64,22 +63,7 @@ def create_job() -> Response:
 
     got = intake(services, principal, chat)
 
-    def create(job_id: str) -> Job:
-        if got.hit is not None:
-            return cached_job(
-                services, principal, got, valid["priority"], deadline_s, valid["metadata"], job_id
-            )
-        return submit(
-            services,
-            principal,
-            got.chat,
-            valid["priority"],
-            deadline_s,
-            valid["metadata"],
-            job_id,
-            tokens=got.tokens,
-        )
-
+    create = creator(services, principal, got, valid["priority"], deadline_s, valid["metadata"])
     job = admit_limited(services, principal, "/v1/jobs", body, new_job_id(), got, create).job
     return accepted(job)
 
