@@ -10,7 +10,7 @@ from flask import Response, g
 
 from gateway_api.auth import Principal
 from gateway_api.services import Services
-from shared import metrics
+from shared import metrics, stats
 from shared.errors import RateLimited
 from shared.ratelimit import KeyLimits, Verdict
 
@@ -81,6 +81,7 @@ def take(
     g.ratelimit = verdict
     if not verdict.allowed:
         metrics.RATE_LIMITED.labels(verdict.reason).inc()
+        services.stats.add(stats.RATE_LIMITED)
         raise _refusal(verdict, tokens)
     return Taken(
         services,

@@ -169,7 +169,7 @@ class ChatCompletionSchema(Schema):
     )
     temperature = StrictFloat(allow_none=True, validate=validate.Range(min=0, max=2))
     top_p = StrictFloat(allow_none=True, validate=validate.Range(min=0, max=1))
-    n = StrictInt(allow_none=True, validate=validate.Range(min=1, max=128))
+    n = StrictInt(allow_none=True, validate=validate.Range(min=1))
     stop = Stop(allow_none=True)
     max_tokens = StrictInt(allow_none=True, validate=validate.Range(min=1))
     max_completion_tokens = StrictInt(allow_none=True, validate=validate.Range(min=1))

@@ -21,6 +21,7 @@ from shared.keys import Keys
 from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
 from shared.settings import Settings
+from shared.stats import FleetStats
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Services:
     health: HealthStore
     limiter: RateLimiter
     cache: ResponseCache
+    stats: FleetStats
     started_at: float
 
     @property
@@ -59,6 +61,7 @@ class Services:
             health=HealthStore(client, keys),
             limiter=RateLimiter(client, keys),
             cache=ResponseCache(client, keys, s.cache),
+            stats=FleetStats(client, keys),
             started_at=time.time(),
         )
 

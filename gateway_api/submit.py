@@ -16,11 +16,12 @@ from typing import Any
 from flask import Response, jsonify, request
 from marshmallow import ValidationError
 
+from gateway_api import request_limits
 from gateway_api.auth import Principal
 from gateway_api.limits import take
 from gateway_api.schemas import ChatCompletionSchema, first_error
 from gateway_api.services import Services
-from shared import metrics
+from shared import metrics, stats
 from shared.cache import Entry, policy
 from shared.celery_app import enqueue
 from shared.errors import (
@@ -65,11 +66,7 @@ def parse_chat(services: Services, body: Any, param_prefix: str = "") -> ChatReq
         full = f"{param_prefix}.{param}" if param_prefix else param
         raise InvalidRequest(f"{full}: {message}", param=full) from exc
     s = services.settings
-    if len(valid["messages"]) > s.limits.max_messages:
-        raise InvalidRequest(
-            f"messages: at most {s.limits.max_messages} messages are accepted",
-            param="messages",
-        )
+    request_limits.check(valid, s.limits, param_prefix)
     if valid.get("stream"):
         raise InvalidRequest(
             "stream: true is not supported by this gateway yet; use stream: false",
@@ -137,6 +134,8 @@ def intake(services: Services, principal: Principal, chat: ChatRequest) -> Intak
     if pol.lookup:
         hit = services.cache.fresh(principal.key_id, chat.body, pol.max_age_s)
         metrics.CACHE_LOOKUPS.labels("hit" if hit else "miss").inc()
+        if hit:
+            services.stats.add(stats.CACHE_HITS)
     return Intake(chat, hit, 0 if hit else estimate_tokens(chat.body))
 
 

@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "limits": {
         "max_body_bytes": 10 * 1024 * 1024,
         "max_messages": 2048,
+        "max_content_chars": 4 * 1024 * 1024,
+        "max_n": 128,
+        "max_tokens": 1_000_000,
         "default_rpm": None,
         "default_tpm": None,
         "default_max_concurrent": None,

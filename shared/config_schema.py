@@ -62,6 +62,9 @@ class AuthSchema(_Strict):
 class LimitsSchema(_Strict):
     max_body_bytes = fields.Int(required=True, validate=validate.Range(min=1024))
     max_messages = fields.Int(required=True, validate=_POSITIVE)
+    max_content_chars = fields.Int(required=True, validate=_POSITIVE)
+    max_n = fields.Int(required=True, validate=_POSITIVE)
+    max_tokens = fields.Int(required=True, validate=_POSITIVE)
     default_rpm = fields.Int(allow_none=True, validate=_POSITIVE)
     default_tpm = fields.Int(allow_none=True, validate=_POSITIVE)
     default_max_concurrent = fields.Int(allow_none=True, validate=_POSITIVE)

@@ -198,7 +198,12 @@ class JobStore:
                 provider=job.provider,
             )
         res = self._create(
-            keys=[self.keys.job(job.id), self.keys.owner_jobs(job.owner), self.keys.pending],
+            keys=[
+                self.keys.job(job.id),
+                self.keys.owner_jobs(job.owner),
+                self.keys.pending,
+                self.keys.stats,
+            ],
             args=[
                 job.id,
                 job.created_at,
@@ -241,7 +246,7 @@ class JobStore:
     def terminate(self, job_id: str, status: str, error: GatewayError) -> tuple[str, str | None]:
         """Make a job terminal without a lease. Returns (outcome, previous terminal status)."""
         res = self._terminate(
-            keys=[self.keys.job(job_id), self.keys.pending],
+            keys=[self.keys.job(job_id), self.keys.pending, self.keys.stats],
             args=[
                 status,
                 time.time(),
@@ -301,7 +306,12 @@ class JobStore:
         self, job_id: str, token: str, status: str, fields: dict[str, Any], pipe: Pipeline | None
     ) -> Any:
         return self._finish(
-            keys=[self.keys.job(job_id), self.keys.lease(job_id), self.keys.inflight],
+            keys=[
+                self.keys.job(job_id),
+                self.keys.lease(job_id),
+                self.keys.inflight,
+                self.keys.stats,
+            ],
             args=[
                 token,
                 job_id,

@@ -47,6 +47,12 @@ class Keys:
         """Sorted set: parked jobs (retry backoff, waiting for recovery) scored by due time."""
         return f"{self.prefix}:due"
 
+    @property
+    def stats(self) -> str:
+        """Hash: fleet-wide event counts (jobs by terminal status, retries, fallbacks by kind,
+        cache hits, rate-limited requests) for the ``/v1/health`` metric summary."""
+        return f"{self.prefix}:stats"
+
     def breaker(self, name: str) -> str:
         """Hash: a circuit breaker's state, open_until, consecutive failures, opens."""
         return f"{self.prefix}:breaker:{name}"

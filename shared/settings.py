@@ -49,6 +49,9 @@ class AuthSettings:
 class LimitsSettings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_messages: int = 2048
+    max_content_chars: int = 4 * 1024 * 1024
+    max_n: int = 128
+    max_tokens: int = 1_000_000
     default_rpm: int | None = None
     default_tpm: int | None = None
     default_max_concurrent: int | None = None

@@ -22,6 +22,7 @@ from shared.quota import ProviderQuotas
 from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
 from shared.settings import Settings
+from shared.stats import FleetStats
 from workers.providers.base import Adapter
 from workers.providers.registry import build_adapters
 
@@ -39,6 +40,7 @@ class WorkerContext:
     cache: ResponseCache
     limiter: RateLimiter
     quotas: ProviderQuotas
+    stats: FleetStats
 
     @classmethod
     def build(cls, loaded: LoadedConfig) -> WorkerContext:
@@ -57,6 +59,7 @@ class WorkerContext:
             cache=ResponseCache(client, keys, s.cache),
             limiter=RateLimiter(client, keys),
             quotas=ProviderQuotas(client, keys),
+            stats=FleetStats(client, keys),
         )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
-from shared import metrics
+from shared import metrics, stats
 from shared.breaker import breaker_name
 from shared.cache import policy
 from shared.errors import (
@@ -300,6 +300,7 @@ class JobRunner:
                         job.id, token, keeper, {"attempts": attempts, "exhausted": exhausted}
                     )
                     metrics.FALLBACKS.labels("larger_context").inc()
+                    self.ctx.stats.add(stats.fallback("larger_context"))
                     continue
                 if not cls.retry_same and not cls.fallback:
                     return _with(_failed(last_error), attempts)
@@ -317,6 +318,7 @@ class JobRunner:
                 )
                 if retry.retry and len(attempts) < s.retry.max_total_attempts:
                     metrics.RETRIES.labels(dep.provider, cls.name).inc()
+                    self.ctx.stats.add(stats.RETRIES)
                     return Outcome(
                         RETRYING,
                         {"attempts": attempts, "exhausted": exhausted},
@@ -331,6 +333,7 @@ class JobRunner:
                 if "alternative_provider" not in s.fallbacks.order_for(job.model):
                     break
                 metrics.FALLBACKS.labels("alternative_provider").inc()
+                self.ctx.stats.add(stats.fallback("alternative_provider"))
                 continue
             except BaseException:
                 self.ctx.quotas.release(provider, grant, called=True)
@@ -391,9 +394,11 @@ class JobRunner:
                 cached = self.ctx.cache.stale(job.owner, job.request)
                 if cached is not None:
                     metrics.FALLBACKS.labels("cached_response").inc()
+                    self.ctx.stats.add(stats.fallback("cached_response"))
                     return Outcome(SUCCEEDED, {**base, "result": cached.result, "cache": "stale"})
             elif kind == "degraded" and s.fallbacks.degraded_answer:
                 metrics.FALLBACKS.labels("degraded").inc()
+                self.ctx.stats.add(stats.fallback("degraded"))
                 answer = degraded_completion(s.fallbacks.degraded_answer, job.model)
                 return Outcome(SUCCEEDED, {**base, "result": answer, "degraded": True})
         return Outcome(

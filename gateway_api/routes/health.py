@@ -16,6 +16,7 @@ from flask import Blueprint, Response, jsonify
 
 from gateway_api.auth import authenticate
 from gateway_api.services import Services, current_services
+from shared import stats
 from shared.breaker import breaker_name
 from shared.celery_app import QUEUES
 
@@ -62,20 +63,30 @@ def _workers(services: Services) -> list[dict[str, Any]]:
     return out
 
 
-def _providers(services: Services, workers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    s = services.settings
-    health, breakers = services.health, services.breakers
-    out: dict[str, dict[str, Any]] = {}
+def breaker_states(services: Services) -> dict[str, str | dict[str, str]]:
+    """Each provider's breaker state, or with ``breaker_per_model`` a state per model."""
+    s, breakers = services.settings, services.breakers
+    out: dict[str, str | dict[str, str]] = {}
     for name, p in s.providers.items():
-        breaker: Any
         if p.breaker_per_model:
             models = sorted(
                 {d.model for deps in s.models.values() for d in deps if d.provider == name}
             )
-            breaker = {m: breakers.state(breaker_name(name, m, True))["state"] for m in models}
+            out[name] = {
+                m: str(breakers.state(breaker_name(name, m, True))["state"]) for m in models
+            }
         else:
-            breaker = breakers.state(name)["state"]
-        h = health.get(name)
+            out[name] = str(breakers.state(name)["state"])
+    return out
+
+
+def _providers(services: Services, workers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    s = services.settings
+    states = breaker_states(services)
+    out: dict[str, dict[str, Any]] = {}
+    for name, p in s.providers.items():
+        breaker = states[name]
+        h = services.health.get(name)
         out[name] = {
             "type": p.type,
             "healthy": h["healthy"],
@@ -163,5 +174,26 @@ def status() -> Response:
         "workers": {"count": len(workers), "processes": workers},
         "queues": queue_depths(services) if redis_ok else {},
         "providers": providers,
+        "metrics": metric_summary(services.stats.read()) if redis_ok else {},
     }
     return jsonify(body)
+
+
+def metric_summary(counts: dict[str, int]) -> dict[str, Any]:
+    """The fleet-wide counts (``shared.stats``) shaped for the status page."""
+    jobs = {
+        status: counts.get(f"jobs_{status}", 0)
+        for status in ("submitted", "succeeded", "failed", "cancelled", "expired")
+    }
+    ended = jobs["succeeded"] + jobs["failed"] + jobs["expired"]
+    return {
+        "since": counts.get("since"),
+        "jobs": jobs,
+        "success_rate": round(jobs["succeeded"] / ended, 4) if ended else None,
+        "retries": counts.get(stats.RETRIES, 0),
+        "fallbacks": {
+            k.removeprefix("fallback_"): v for k, v in counts.items() if k.startswith("fallback_")
+        },
+        "cache_hits": counts.get(stats.CACHE_HITS, 0),
+        "rate_limited": counts.get(stats.RATE_LIMITED, 0),
+    }

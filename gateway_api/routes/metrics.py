@@ -9,9 +9,10 @@ from flask import Blueprint, Response, request
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gateway_api.routes.health import queue_depths
+from gateway_api.routes.health import breaker_states, queue_depths
 from gateway_api.services import Services, current_services
 from shared import metrics
+from shared.breaker import CLOSED, HALF_OPEN, OPEN
 from shared.errors import AuthenticationFailed
 
 bp = Blueprint("metrics", __name__)
@@ -24,22 +25,39 @@ def scrape() -> Response:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), str(token).encode()):
             raise AuthenticationFailed("A metrics token is required.")
-    body, content_type = metrics.render(QueueDepths(current_services()))
+    body, content_type = metrics.render(ScrapedState(current_services()))
     return Response(body, content_type=content_type)
 
 
-class QueueDepths(Collector):
-    """``gateway_queue_depth{priority}``: messages waiting in each priority's queue, read from
-    the broker at scrape time (omitted when the broker is not this Redis)."""
+class ScrapedState(Collector):
+    """State read from Redis at scrape time, the same from every API process:
+
+    - ``gateway_queue_depth{priority}``: jobs waiting in each priority's queue (omitted when
+      the broker is not this Redis);
+    - ``gateway_breaker_state{provider, model, state}``: 1 for each breaker's current state
+      (``closed``, ``open``, ``half_open``) and 0 for the others; ``model`` is empty unless the
+      provider has ``breaker_per_model``.
+    """
 
     def __init__(self, services: Services) -> None:
         self.services = services
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily(
+        depth = GaugeMetricFamily(
             "gateway_queue_depth", "Jobs waiting in each priority's queue", labels=["priority"]
         )
-        for priority, depth in queue_depths(self.services).items():
-            if depth is not None:
-                family.add_metric([priority], depth)
-        yield family
+        for priority, n in queue_depths(self.services).items():
+            if n is not None:
+                depth.add_metric([priority], n)
+        yield depth
+        breaker = GaugeMetricFamily(
+            "gateway_breaker_state",
+            "Circuit breaker state per provider (and model): 1 for the current state",
+            labels=["provider", "model", "state"],
+        )
+        for provider, state in breaker_states(self.services).items():
+            per_model = state if isinstance(state, dict) else {"": state}
+            for model, current in per_model.items():
+                for each in (CLOSED, OPEN, HALF_OPEN):
+                    breaker.add_metric([provider, model, each], 1.0 if current == each else 0.0)
+        yield breaker

@@ -1,6 +1,6 @@
 -- create.lua: admit and create a job in one step (so queue.max_depth is exact however many
 -- API processes submit at once).
--- KEYS[1] job hash   KEYS[2] owner index zset   KEYS[3] pending zset
+-- KEYS[1] job hash   KEYS[2] owner index zset   KEYS[3] pending zset   KEYS[4] fleet stats hash
 -- ARGV[1] job id   ARGV[2] created_at (s)   ARGV[3] record TTL (s)   ARGV[4] max depth
 -- ARGV[5] max age of the oldest queued job (s)   ARGV[6] "1": a queued job (subject to the
 -- limits, tracked as pending) / "0": already terminal (a cache hit)   then field, value pairs
@@ -19,5 +19,9 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], created, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', created - tonumber(ARGV[3]))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-if ARGV[6] == '1' then redis.call('ZADD', KEYS[3], created, ARGV[1]) end
+if ARGV[6] == '1' then
+  redis.call('ZADD', KEYS[3], created, ARGV[1])
+  redis.call('HSETNX', KEYS[4], 'since', math.floor(created))
+  redis.call('HINCRBY', KEYS[4], 'jobs_submitted', 1)
+end
 return {'ok'}

@@ -1,5 +1,5 @@
 -- terminate.lua: make a job terminal without a lease (cancel; a failed publish).
--- KEYS[1] job hash   KEYS[2] pending zset
+-- KEYS[1] job hash   KEYS[2] pending zset   KEYS[3] fleet stats hash
 -- ARGV[1] new status   ARGV[2] now (s)   ARGV[3] error JSON   ARGV[4] done channel   ARGV[5] job id
 -- ARGV[6] record TTL (s)
 -- Returns {"missing"} | {"terminal", status} | {"ok"}. A worker still running the job keeps
@@ -12,5 +12,7 @@ end
 redis.call('ZREM', KEYS[2], ARGV[5])
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'error', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('HSETNX', KEYS[3], 'since', math.floor(tonumber(ARGV[2])))
+redis.call('HINCRBY', KEYS[3], 'jobs_' .. ARGV[1], 1)
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return {'ok'}

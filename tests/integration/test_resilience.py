@@ -526,6 +526,7 @@ def test_worker_metrics_count_retries_fallbacks_and_breaker_transitions(
     s.start_worker(metrics_port=port)
     s.start_beat()  # the due sweep republishes parked retries
     s.start_api()
+    before = httpx.get(f"{s.api_url}/v1/health").json()["metrics"]
     chat(s, {"messages": msg(unique), "mock": {"status": 503, "fail_times": 1, "key": unique}})
     chat(
         s,
@@ -559,6 +560,21 @@ def test_worker_metrics_count_retries_fallbacks_and_breaker_transitions(
         == 3
     )
     assert _counter(text, "gateway_provider_call_duration_seconds_count", provider="backup") >= 2
+
+    # The API's scrape reads each breaker's state from Redis: the same from every API process.
+    api = httpx.get(f"{s.api_url}/metrics").text
+    assert _counter(api, "gateway_breaker_state", provider="primary", state="open") == 1
+    assert _counter(api, "gateway_breaker_state", provider="primary", state="closed") == 0
+    assert _counter(api, "gateway_breaker_state", provider="backup", state="closed") == 1
+
+    # /v1/health sums the whole fleet's events (counted in Redis, not per process).
+    after = httpx.get(f"{s.api_url}/v1/health").json()["metrics"]
+    jobs = {k: after["jobs"][k] - before["jobs"][k] for k in after["jobs"]}
+    assert jobs == {"submitted": 6, "succeeded": 3, "failed": 3, "cancelled": 0, "expired": 0}
+    assert after["retries"] - before["retries"] >= 1
+    fallbacks = after["fallbacks"].get("alternative_provider", 0)
+    assert fallbacks - before["fallbacks"].get("alternative_provider", 0) >= 2
+    assert 0 < after["success_rate"] < 1
 
 
 def test_context_window_errors_fall_back_only_to_a_larger_context_model(

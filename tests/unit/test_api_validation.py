@@ -107,6 +107,65 @@ def test_invalid_bodies_answer_400_naming_the_field(
     assert enqueued == []
 
 
+LIMITED = {
+    "max_body_bytes": 1024 * 1024,
+    "max_messages": 3,
+    "max_content_chars": 100,
+    "max_n": 4,
+    "max_tokens": 500,
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "bound"),
+    [
+        ({**OK, "messages": [{"role": "user", "content": "x" * 101}]}, "messages", "100"),
+        (
+            {
+                **OK,
+                "messages": [
+                    {"role": "system", "content": "y" * 60},
+                    {"role": "user", "content": [{"type": "text", "text": "z" * 41}]},
+                ],
+            },
+            "messages",
+            "limits.max_content_chars",
+        ),
+        ({**OK, "n": 5}, "n", "limits.max_n"),
+        ({**OK, "max_tokens": 501}, "max_tokens", "limits.max_tokens"),
+        ({**OK, "max_completion_tokens": 10**9}, "max_completion_tokens", "at most 500"),
+        ({**OK, "messages": [{"role": "user", "content": "x"}] * 4}, "messages", "max_messages"),
+    ],
+)
+def test_configured_request_bounds_answer_400(
+    enqueued: list[tuple[str, str]], body: dict[str, Any], param: str, bound: str
+) -> None:
+    client = make_app(limits=LIMITED).test_client()
+    resp = client.post("/v1/chat/completions", json=body, headers=H)
+    assert resp.status_code == 400, resp.get_json()
+    e = err(resp)
+    assert (e["type"], e["param"]) == ("invalid_request_error", param)
+    assert bound in e["message"]
+    jobs = client.post("/v1/jobs", json={"request": body}, headers=H)
+    assert jobs.status_code == 400
+    assert err(jobs)["param"] == f"request.{param}"
+    assert enqueued == []
+
+
+def test_requests_at_the_bounds_are_accepted(enqueued: list[tuple[str, str]]) -> None:
+    client = make_app(limits=LIMITED).test_client()
+    body = {
+        **OK,
+        "messages": [{"role": "user", "content": "x" * 100}],
+        "n": 4,
+        "max_tokens": 500,
+        "max_completion_tokens": 500,
+    }
+    resp = client.post("/v1/chat/completions", json=body, headers={**H, "Prefer": "respond-async"})
+    assert resp.status_code == 202, resp.get_json()
+    assert len(enqueued) == 1
+
+
 def test_unknown_model_is_404_model_not_found(client: FlaskClient) -> None:
     resp = client.post("/v1/chat/completions", json={**OK, "model": "nope"}, headers=H)
     assert resp.status_code == 404
