@@ -13,11 +13,12 @@ from flask_cors import CORS
 
 from gateway_api import limits, openapi
 from gateway_api.errors import register_error_handlers
-from gateway_api.routes import chat, health, jobs, models
+from gateway_api.routes import admin, chat, health, jobs, models
 from gateway_api.routes import metrics as metrics_routes
 from gateway_api.services import Services
 from shared import metrics
 from shared.config import LoadedConfig, build, load_config
+from shared.live_config import ConfigSources, ConfigWatcher
 from shared.logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,29 @@ def _as_loaded(config: LoadedConfig | dict[str, Any] | None) -> LoadedConfig:
 
 
 def create_app(
-    config: LoadedConfig | dict[str, Any] | None = None, services: Services | None = None
+    config: LoadedConfig | dict[str, Any] | None = None,
+    services: Services | None = None,
+    live: bool = False,
 ) -> Flask:
-    """``config``: a LoadedConfig, a full config document, or None (file + environment)."""
+    """``config``: a LoadedConfig, a full config document, or None (file + environment).
+    ``live``: every layer (file, environment, Redis, HTTP source), refreshed while serving."""
+    if live:
+        sources = ConfigSources()
+        services = Services.build(sources.load(), sources=sources)
+        services.watcher = ConfigWatcher(sources, services.loaded, services.apply)
     loaded = services.loaded if services else _as_loaded(config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = loaded.settings.limits.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["gateway"] = services or Services.build(loaded)
+    services = services or Services.build(loaded)
+    app.extensions["gateway"] = services
+
+    def _retune(new: LoadedConfig) -> None:
+        app.config["MAX_CONTENT_LENGTH"] = new.settings.limits.max_body_bytes
+
+    services.listeners.append(_retune)
+    if services.watcher is not None:
+        services.watcher.start()
     if not loaded.settings.auth.keys:
         log.warning(
             "AUTH DISABLED: no API keys are configured; every request is accepted. "
@@ -97,6 +113,6 @@ def create_app(
             max_age=600,
         )
     register_error_handlers(app)
-    for module in (chat, jobs, models, health, metrics_routes, openapi):
+    for module in (chat, jobs, models, health, metrics_routes, openapi, admin):
         app.register_blueprint(module.bp)
     return app

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flask import g, request
 
-from shared.errors import AuthenticationFailed
+from shared.errors import AuthenticationFailed, PermissionDenied
 from shared.settings import ApiKey, Settings
 
 ANONYMOUS = "anonymous"
@@ -55,4 +55,25 @@ def authenticate(settings: Settings) -> Principal:
     if key is None:
         raise AuthenticationFailed("Incorrect API key provided.")
     g.principal = Principal(key.id, key)
+    return g.principal
+
+
+def authenticate_admin(settings: Settings) -> Principal:
+    """``/admin/*``: an admin key (``auth.admin_keys``); a client key gets 403. With no admin
+    keys configured the admin API is closed to everyone."""
+    if not settings.auth.admin_keys:
+        raise PermissionDenied(
+            "The admin API is disabled: configure auth.admin_keys.", code="admin_disabled"
+        )
+    token = _bearer()
+    if token is None:
+        raise AuthenticationFailed(
+            "Missing API key: send 'Authorization: Bearer <admin key>'.", code="missing_api_key"
+        )
+    admin = match_key(token, settings.auth.admin_keys)
+    if admin is None:
+        if match_key(token, settings.auth.keys) is not None:
+            raise PermissionDenied("This API key is not an admin key.")
+        raise AuthenticationFailed("Incorrect API key provided.")
+    g.principal = Principal(admin.id, admin)
     return g.principal

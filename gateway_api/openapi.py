@@ -18,6 +18,7 @@ bp = Blueprint("openapi", __name__)
 _ERRORS = {
     "400": "Invalid request (the OpenAI envelope names the `param`)",
     "401": "Missing or unknown API key",
+    "403": "Not an admin key (admin paths), or the admin API has no keys configured",
     "404": "Unknown model or job",
     "409": "Conflict (a job that already ended; an Idempotency-Key still being accepted)",
     "413": "Body over `limits.max_body_bytes`",
@@ -179,6 +180,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 },
             }
         },
+        **_admin_paths(),
         "/metrics": {
             "get": {
                 **_OPEN,
@@ -189,6 +191,70 @@ def _paths() -> dict[str, dict[str, Any]]:
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     },
                     **_errors("401"),
+                },
+            }
+        },
+    }
+
+
+_ADMIN_INVALID = {
+    "422": _json(
+        "Error",
+        "The config it would make is invalid: `param` names the first field, `errors` all",
+    )
+}
+
+
+def _admin_paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/admin/config": {
+            "get": {
+                "summary": "The merged config (secrets redacted) with each value's source",
+                "responses": {"200": _json("AdminConfig", "The config"), **_errors("401", "403")},
+            },
+            "patch": {
+                "summary": "A JSON merge patch (RFC 7396) to the Redis layer, validated",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/merge-patch+json": {
+                            "schema": {"type": "object"},
+                            "example": {"providers": {"z-ai": {"timeout_s": 30}}},
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("AdminConfig", "Stored as a new version; the merged config"),
+                    **_errors("400", "401", "403", "409"),
+                    **_ADMIN_INVALID,
+                },
+            },
+        },
+        "/admin/config/versions": {
+            "get": {
+                "summary": "The Redis layer's kept versions, newest first",
+                "responses": {
+                    "200": _json("AdminConfigVersions", "Versions"),
+                    **_errors("401", "403"),
+                },
+            }
+        },
+        "/admin/config/rollback": {
+            "post": {
+                "summary": "Make an earlier version's layer current again (as a new version)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("AdminRollback"),
+                            "example": {"version": 3},
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("AdminConfig", "Rolled back; the merged config"),
+                    **_errors("400", "401", "403", "404", "409"),
+                    **_ADMIN_INVALID,
                 },
             }
         },
@@ -227,6 +293,9 @@ def build_spec(version: str = "0.1.0") -> dict[str, Any]:
         ("JobList", out.JobListSchema),
         ("ModelList", out.ModelListSchema),
         ("Status", out.StatusSchema),
+        ("AdminConfig", out.AdminConfigSchema),
+        ("AdminConfigVersions", out.AdminConfigVersionsSchema),
+        ("AdminRollback", out.AdminRollbackSchema),
     ):
         spec.components.schema(name, schema=schema)
     for path, operations in _paths().items():

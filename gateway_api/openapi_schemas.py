@@ -94,3 +94,35 @@ class StatusSchema(Schema):
 
     class Meta:
         unknown = INCLUDE
+
+
+class AdminConfigSchema(Schema):
+    version = fields.Str(required=True, metadata={"description": "hash of the merged config"})
+    redis_version = fields.Int(required=True, metadata={"description": "0: no Redis layer"})
+    config = fields.Dict(required=True, metadata={"description": "merged, secrets as ***"})
+    sources = fields.Dict(
+        keys=fields.Str(),
+        values=fields.Str(),
+        required=True,
+        metadata={"description": "dotted path -> default|file|env|...|redis|http"},
+    )
+    written_version = fields.Int(metadata={"description": "the version a write stored"})
+
+
+class AdminConfigVersionSchema(Schema):
+    version = fields.Int(required=True)
+    created_at = fields.Float(required=True)
+    actor = fields.Str(required=True)
+    note = fields.Str(required=True)
+    current = fields.Bool(required=True)
+    layer = fields.Dict(required=True, metadata={"description": "the Redis layer, redacted"})
+
+
+class AdminConfigVersionsSchema(Schema):
+    object = fields.Str(required=True)
+    current = fields.Int(required=True)
+    data = fields.List(fields.Nested(AdminConfigVersionSchema), required=True)
+
+
+class AdminRollbackSchema(Schema):
+    version = fields.Int(required=True, validate=validate.Range(min=0))

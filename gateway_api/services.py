@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from celery import Celery
 from flask import current_app
@@ -18,6 +19,7 @@ from shared.health import HealthStore
 from shared.idempotency import IdempotencyKeys
 from shared.jobs import JobStore
 from shared.keys import Keys
+from shared.live_config import ConfigSources, ConfigWatcher
 from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
 from shared.settings import Settings
@@ -39,16 +41,42 @@ class Services:
     cache: ResponseCache
     stats: FleetStats
     started_at: float
+    sources: ConfigSources  # every config layer, to validate and reload
+    watcher: ConfigWatcher | None = None  # live refresh (the served API; not in-process tests)
+    listeners: list[Callable[[LoadedConfig], None]] = field(default_factory=list)
 
     @property
     def settings(self) -> Settings:
         return self.loaded.settings
 
+    def apply(self, new: LoadedConfig) -> None:
+        """Serve ``new`` from now on: swap the settings every request reads, retune the parts
+        built from them (connections to Redis and the broker stay: those need a restart)."""
+        s = new.settings
+        self.breakers.s = s.breaker
+        self.cache.s = s.cache
+        self.store.ttl = int(s.queue.result_ttl_s)
+        self.loaded = new
+        for listener in self.listeners:
+            listener(new)
+
+    def reload(self) -> LoadedConfig:
+        """Pick up the stored config now (after this process changed it)."""
+        if self.watcher is not None:
+            self.watcher.refresh()
+        else:
+            self.apply(self.sources.load())
+        return self.loaded
+
     @classmethod
-    def build(cls, loaded: LoadedConfig, client: Redis | None = None) -> Services:
+    def build(
+        cls, loaded: LoadedConfig, client: Redis | None = None, sources: ConfigSources | None = None
+    ) -> Services:
         s = loaded.settings
         client = client or make_redis(s.redis_url)
         keys = Keys(s.redis_prefix)
+        if sources is None:  # built from a given document: that document is the static layer
+            sources = ConfigSources(client=client, static=[("config", loaded.document)])
         return cls(
             loaded=loaded,
             redis=client,
@@ -63,6 +91,7 @@ class Services:
             cache=ResponseCache(client, keys, s.cache),
             stats=FleetStats(client, keys),
             started_at=time.time(),
+            sources=sources,
         )
 
 

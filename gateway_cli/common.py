@@ -6,8 +6,9 @@ import ipaddress
 import os
 import sys
 
-from shared.config import LoadedConfig, load_config
+from shared.config import LoadedConfig
 from shared.errors import ConfigError
+from shared.live_config import ConfigSources
 
 
 def is_loopback(host: str) -> bool:
@@ -20,11 +21,12 @@ def is_loopback(host: str) -> bool:
 
 
 def load_or_exit(config_path: str | None) -> LoadedConfig:
-    """Validate before starting anything; publish the path for child processes."""
+    """Validate every layer (the Redis layer and the HTTP source too) before starting
+    anything; publish the path for child processes."""
     if config_path:
         os.environ["GATEWAY_CONFIG_FILE"] = os.path.abspath(config_path)
     try:
-        return load_config()
+        return ConfigSources().load()
     except ConfigError as exc:
         print(f"llm-gateway: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc

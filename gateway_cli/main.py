@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?")
     show = config_sub.add_parser("show", help="the merged config, redacted, with sources")
     show.add_argument("file", nargs="?")
+    set_ = config_sub.add_parser(
+        "set", help="change one value in the Redis layer (validated; every process reloads)"
+    )
+    set_.add_argument("path", help='dotted path; quote a name with dots: models."glm-4.6"')
+    set_.add_argument("value", help="JSON (30, true, null deletes, {...}) or a plain string")
+    push = config_sub.add_parser("push", help="replace the Redis layer with a file (validated)")
+    push.add_argument("layer_file", help="YAML, JSON or TOML; keep secrets as ${VAR}")
     return parser
 
 
@@ -116,10 +123,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return new_key()
     if args.command == "config":
-        from gateway_cli.config_cmd import check, show
+        from gateway_cli import config_cmd
 
+        if args.config_command == "set":
+            return config_cmd.set_value(args.config, args.path, args.value)
+        if args.config_command == "push":
+            return config_cmd.push(args.config, args.layer_file)
         target = args.file or args.config
-        return check(target) if args.config_command == "check" else show(target)
+        return (
+            config_cmd.check(target) if args.config_command == "check" else config_cmd.show(target)
+        )
     return 2
 
 

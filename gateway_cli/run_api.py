@@ -42,7 +42,7 @@ class GatewayServer(BaseApplication):
     def load(self) -> Any:
         from gateway_api.app import create_app
 
-        return create_app()
+        return create_app(live=True)
 
 
 def run_api(config_path: str | None, host: str, port: int, workers: int) -> int:

@@ -5,7 +5,7 @@ defaults; the file (``--config`` or ``GATEWAY_CONFIG_FILE``; YAML, JSON or TOML,
 ``${VAR}`` and ``${VAR:-default}``); the original design's environment names
 (``ZAI_API_KEY``, ``OPENAI_API_KEY``, ``LITELLM_PROXY_URL``, ``REDIS_URL``,
 ``CELERY_BROKER_URL``...); ``GATEWAY__SECTION__KEY`` variables; the ``GATEWAY_CONFIG`` JSON
-document. (The Redis layer and the HTTP source come with live refresh.)
+document; the Redis layer and the HTTP source (``shared.live_config``).
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ class LoadedConfig:
     settings: Settings
     document: dict[str, Any]  # merged and validated
     sources: dict[str, str]  # dotted path -> the layer that set it
+    redis_version: int = 0  # the Redis layer's version in force (0: none)
 
 
 def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -253,7 +254,7 @@ def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _default_models(doc: dict[str, Any]) -> None:
+def default_models(doc: dict[str, Any]) -> None:
     """With no models configured, offer each provider's well-known models (mock: every name)."""
     if doc.get("models"):
         return
@@ -268,14 +269,10 @@ def _default_models(doc: dict[str, Any]) -> None:
         doc["default_model"] = next(iter(models))
 
 
-def load_config(
-    path: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> LoadedConfig:
-    """Merge every layer, validate the result, build Settings. Raises ConfigError."""
-    env = os.environ if env is None else env
-    path = path or env.get("GATEWAY_CONFIG_FILE") or None
+def static_layers(
+    path: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """defaults, the file, the environment's three layers: what a process knows on its own."""
     layers: list[tuple[str, dict[str, Any]]] = [("default", DEFAULTS)]
     if path:
         layers.append(("file", substitute_env(read_file(path), env)))
@@ -285,16 +282,38 @@ def load_config(
     layers.append(("env", env_named_layer(env, merged_so_far)))
     layers.append(("env:GATEWAY__", env_override_layer(env)))
     layers.append(("env:GATEWAY_CONFIG", env_json_layer(env)))
-    if overrides:
-        layers.append(("override", dict(overrides)))
+    return layers
 
+
+def merge_layers(layers: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The deep merge of ``layers`` in order, and the layer that set each dotted path."""
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, layer in layers:
         merged = deep_merge(merged, layer)
         for dotted in _flatten(layer):
             sources[dotted] = name
-    _default_models(merged)
+    return merged, sources
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    extra_layers: list[tuple[str, dict[str, Any]]] | None = None,
+) -> LoadedConfig:
+    """Merge every layer, validate the result, build Settings. Raises ConfigError.
+
+    ``extra_layers`` (the Redis layer, the HTTP source: ``shared.live_config``) go above the
+    environment's; ``overrides`` above everything."""
+    env = os.environ if env is None else env
+    path = path or env.get("GATEWAY_CONFIG_FILE") or None
+    layers = static_layers(path, env)
+    layers += extra_layers or []
+    if overrides:
+        layers.append(("override", dict(overrides)))
+    merged, sources = merge_layers(layers)
+    default_models(merged)
     return build(merged, sources)
 
 
@@ -391,3 +410,24 @@ def redact(doc: Any) -> Any:
     if isinstance(doc, str):
         return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", doc)
     return doc
+
+
+def value_sources(loaded: LoadedConfig) -> dict[str, str]:
+    """Each dotted path of the merged config and the layer its value came from."""
+    out: dict[str, str] = {}
+    for path in _flatten(loaded.document):
+        parts = path.split(".")
+        while parts and ".".join(parts) not in loaded.sources:
+            parts.pop()
+        out[path] = loaded.sources.get(".".join(parts), "default") if parts else "default"
+    return out
+
+
+def describe(loaded: LoadedConfig) -> dict[str, Any]:
+    """What ``GET /admin/config`` and ``config show`` print: redacted, with sources."""
+    return {
+        "version": loaded.settings.version,
+        "redis_version": loaded.redis_version,
+        "config": redact(loaded.document),
+        "sources": value_sources(loaded),
+    }

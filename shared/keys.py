@@ -53,6 +53,26 @@ class Keys:
         cache hits, rate-limited requests) for the ``/v1/health`` metric summary."""
         return f"{self.prefix}:stats"
 
+    @property
+    def config_versions(self) -> str:
+        """Hash: version number -> JSON record of the Redis config layer (layer, actor, time)."""
+        return f"{self.prefix}:config:versions"
+
+    @property
+    def config_current(self) -> str:
+        """String: the version number of the Redis config layer in force."""
+        return f"{self.prefix}:config:current"
+
+    @property
+    def config_seq(self) -> str:
+        """Counter: the last version number given out."""
+        return f"{self.prefix}:config:seq"
+
+    @property
+    def config_channel(self) -> str:
+        """Pub/sub channel: a new version number, so every process reloads at once."""
+        return f"{self.prefix}:config:changed"
+
     def breaker(self, name: str) -> str:
         """Hash: a circuit breaker's state, open_until, consecutive failures, opens."""
         return f"{self.prefix}:breaker:{name}"

@@ -99,6 +99,13 @@ TOKENS = Counter(
     ["provider", "model", "key_id", "kind"],
 )
 
+CONFIG_RELOADS = Counter(
+    "gateway_config_reloads_total",
+    "Config refreshes that changed something: applied, refused (invalid; the old config "
+    "serves on) or http_source_error (its last answer kept)",
+    ["result"],
+)
+
 
 def render(extra: Collector | None = None) -> tuple[bytes, str]:
     """The exposition text for this process, or for all processes in multiprocess mode, plus

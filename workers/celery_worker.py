@@ -48,6 +48,7 @@ _heartbeat_stop = None
 def _on_ready(**_: Any) -> None:
     global _heartbeat_stop
     _heartbeat_stop = start_heartbeat(ctx)
+    ctx.watch()
     test_providers(ctx)
 
 

@@ -5,8 +5,9 @@ Built lazily on first use in each process (after gevent has patched, after any f
 
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from celery import Celery
 from redis import Redis
@@ -14,10 +15,11 @@ from redis import Redis
 from shared.breaker import Breakers
 from shared.cache import ResponseCache
 from shared.celery_app import make_celery
-from shared.config import LoadedConfig, load_config
+from shared.config import LoadedConfig
 from shared.health import HealthStore
 from shared.jobs import JobStore
 from shared.keys import Keys
+from shared.live_config import ConfigSources, ConfigWatcher
 from shared.quota import ProviderQuotas
 from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
@@ -25,6 +27,8 @@ from shared.settings import Settings
 from shared.stats import FleetStats
 from workers.providers.base import Adapter
 from workers.providers.registry import build_adapters
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,9 +45,39 @@ class WorkerContext:
     limiter: RateLimiter
     quotas: ProviderQuotas
     stats: FleetStats
+    loaded: LoadedConfig
+    sources: ConfigSources | None = None
+    watcher: ConfigWatcher | None = field(default=None, repr=False)
+
+    def apply(self, new: LoadedConfig) -> None:
+        """Use ``new`` for every job from now on. Only providers whose settings changed get a
+        new adapter (connection pool); the old one serves the calls already using it and is
+        closed once they have had time to finish. Worker concurrency, Redis and the broker
+        keep their values until a restart."""
+        s, old = new.settings, self.settings
+        changed = {n for n, p in s.providers.items() if old.providers.get(n) != p}
+        gone = set(old.providers) - set(s.providers)
+        adapters = dict(self.adapters)
+        retired = [adapters.pop(n) for n in changed | gone if n in adapters]
+        adapters.update(build_adapters({n: s.providers[n] for n in changed}))
+        self.adapters = adapters
+        self.breakers.s = s.breaker
+        self.cache.s = s.cache
+        self.store.ttl = int(s.queue.result_ttl_s)
+        self.settings, self.loaded = s, new
+        if retired:
+            grace = max((p.timeout_s for p in old.providers.values()), default=60) + 5
+            timer = threading.Timer(grace, _close, args=(retired,))
+            timer.daemon = True
+            timer.start()
+
+    def watch(self) -> None:
+        """Start live refresh (once per process)."""
+        if self.watcher is None and self.sources is not None:
+            self.watcher = ConfigWatcher(self.sources, self.loaded, self.apply).start()
 
     @classmethod
-    def build(cls, loaded: LoadedConfig) -> WorkerContext:
+    def build(cls, loaded: LoadedConfig, sources: ConfigSources | None = None) -> WorkerContext:
         s = loaded.settings
         client = make_redis(s.redis_url, max_connections=max(16, s.worker.concurrency // 4))
         keys = Keys(s.redis_prefix)
@@ -60,7 +94,17 @@ class WorkerContext:
             limiter=RateLimiter(client, keys),
             quotas=ProviderQuotas(client, keys),
             stats=FleetStats(client, keys),
+            loaded=loaded,
+            sources=sources,
         )
+
+
+def _close(adapters: list[Adapter]) -> None:
+    for adapter in adapters:
+        try:
+            adapter.close()
+        except Exception:
+            log.warning("closing a retired adapter failed", exc_info=True)
 
 
 _lock = threading.Lock()
@@ -68,9 +112,10 @@ _context: WorkerContext | None = None
 
 
 def get_context() -> WorkerContext:
-    """The process's context, from GATEWAY_CONFIG_FILE and the environment."""
+    """The process's context, from every config layer (file, environment, Redis, HTTP)."""
     global _context
     with _lock:
         if _context is None:
-            _context = WorkerContext.build(load_config())
+            sources = ConfigSources()
+            _context = WorkerContext.build(sources.load(), sources)
         return _context
