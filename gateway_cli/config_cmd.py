@@ -72,8 +72,8 @@ def _parse_value(raw: str) -> Any:
 def _write(
     config: str | None, change: Callable[[dict[str, Any]], dict[str, Any]], note: str
 ) -> int:
-    sources = ConfigSources(config)
     try:
+        sources = ConfigSources(config)
         version = sources.write(change, "cli", note)
     except ConfigError as exc:
         return _errors(exc)

@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     set_.add_argument("value", help="JSON (30, true, null deletes, {...}) or a plain string")
     push = config_sub.add_parser("push", help="replace the Redis layer with a file (validated)")
     push.add_argument("layer_file", help="YAML, JSON or TOML; keep secrets as ${VAR}")
+    for each in (check, show, set_, push):  # `config set P V --config F` reads naturally too
+        each.add_argument(
+            "--config", default=argparse.SUPPRESS, help="config file (YAML, JSON or TOML)"
+        )
     return parser
 
 
