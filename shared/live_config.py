@@ -22,7 +22,6 @@ import httpx
 from redis import Redis
 from redis.exceptions import RedisError
 
-from shared import metrics
 from shared.config import (
     LoadedConfig,
     build,
@@ -40,6 +39,14 @@ log = logging.getLogger(__name__)
 HTTP_TIMEOUT_S = 5.0
 # Changing these needs a restart: they say where the fleet's state lives.
 RESTART_ONLY = ("redis", "broker")
+# Applied, but only a restart puts these to use (pool size, beat's schedule, CORS set-up).
+ON_RESTART = (
+    ("worker", "concurrency"),
+    ("worker", "interactive_share"),
+    ("worker", "reaper_interval_s"),
+    ("health", "interval_s"),
+    ("cors", "allowed_origins"),
+)
 
 
 @dataclass
@@ -157,7 +164,7 @@ class ConfigSources:
             except ConfigError:
                 if strict_http or self.remote.http_layer is None:
                     raise
-                metrics.CONFIG_RELOADS.labels("http_source_error").inc()
+                _count("http_source_error")
                 log.warning("config: HTTP source failed; keeping its last answer", exc_info=True)
         extra = [("redis", substitute_env(layer, self.env))]
         if self.remote.http_layer is not None:
@@ -181,8 +188,28 @@ class ConfigSources:
         return version
 
 
+def _count(result: str) -> None:
+    # Imported here, not at the top: ``llm-gateway api`` loads the config in the gunicorn
+    # master before it sets PROMETHEUS_MULTIPROC_DIR, and prometheus-client picks its
+    # (multiprocess or not) value store when shared.metrics is first imported.
+    from shared import metrics
+
+    metrics.CONFIG_RELOADS.labels(result).inc()
+
+
 def restart_only_changes(old: LoadedConfig, new: LoadedConfig) -> list[str]:
     return [k for k in RESTART_ONLY if old.document.get(k) != new.document.get(k)]
+
+
+def on_restart_changes(old: LoadedConfig, new: LoadedConfig) -> list[str]:
+    def value(doc: dict[str, Any], section: str, key: str) -> Any:
+        return (doc.get(section) or {}).get(key)
+
+    return [
+        f"{section}.{key}"
+        for section, key in ON_RESTART
+        if value(old.document, section, key) != value(new.document, section, key)
+    ]
 
 
 class ConfigWatcher:
@@ -225,8 +252,11 @@ class ConfigWatcher:
                 new.redis_version,
                 extra={"config_version": new.settings.version},
             )
+            later = on_restart_changes(self.current, new)
+            if later:
+                log.warning("config: %s changed; takes effect on restart", ", ".join(later))
             self.current, self.last_error = new, None
-            metrics.CONFIG_RELOADS.labels("applied").inc()
+            _count("applied")
             return "applied"
 
     def _refuse(self, errors: dict[str, list[str]]) -> str:
@@ -237,7 +267,7 @@ class ConfigWatcher:
                 "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(errors.items())),
             )
         self.last_error = errors
-        metrics.CONFIG_RELOADS.labels("refused").inc()
+        _count("refused")
         return "refused"
 
     def start(self) -> ConfigWatcher:

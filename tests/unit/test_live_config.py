@@ -368,3 +368,23 @@ def test_patch_and_rollback_bodies_are_checked(admin_app: FlaskClient) -> None:
     assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "version"
     missing = admin_app.post("/admin/config/rollback", json={"version": 99}, headers=ADMIN)
     assert missing.status_code == 404
+
+
+def test_file_edits_apply_live_but_moving_redis_needs_a_restart(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    base = {k: v for k, v in BASE.items() if k != "auth"}
+    path.write_text(json.dumps({**base, "queue": {"deadline_s": 30}}))
+    sources = ConfigSources(path, env={}, client=fakeredis.FakeRedis(decode_responses=True))
+    watcher = ConfigWatcher(sources, sources.load(), lambda new: None)
+
+    path.write_text(json.dumps({**base, "queue": {"deadline_s": 31}, "worker": {"concurrency": 9}}))
+    assert watcher.refresh() == "applied"
+    assert watcher.current.settings.queue.deadline_s == 31
+    assert "worker.concurrency changed; takes effect on restart" in caplog.text
+
+    path.write_text(json.dumps({**base, "redis": {"prefix": "elsewhere"}}))
+    assert watcher.refresh() == "refused"
+    assert watcher.last_error == {"redis": ["changing this needs a restart"]}
+    assert watcher.current.settings.queue.deadline_s == 31
