@@ -107,6 +107,10 @@ class AdminConfigSchema(Schema):
         metadata={"description": "dotted path -> default|file|env|...|redis|http"},
     )
     written_version = fields.Int(metadata={"description": "the version a write stored"})
+    refused = fields.Dict(
+        allow_none=True,
+        metadata={"description": "field errors of the last refused refresh in this process"},
+    )
 
 
 class AdminConfigVersionSchema(Schema):

@@ -169,7 +169,8 @@ class Stack:
         return proc
 
     def worker_alive(self, pid: int) -> bool:
-        return any(k.endswith(f":{pid}") for k in self.redis.scan_iter(match="gw:worker:*"))
+        prefix = self.config["redis"]["prefix"]
+        return any(k.endswith(f":{pid}") for k in self.redis.scan_iter(match=f"{prefix}:worker:*"))
 
     def start_worker(
         self, name: str = "worker", concurrency: int = 100, wait: bool = True, metrics_port: int = 0

@@ -54,7 +54,10 @@ def _write(services: Services, change: Any, actor: str, note: str) -> Response:
 @bp.get("/admin/config")
 def show() -> Response:
     services, _ = _admin()
-    return jsonify(describe(services.loaded))
+    body = describe(services.loaded)
+    # Why the last refresh was refused (this process serves on with the config above).
+    body["refused"] = services.watcher.last_error if services.watcher else None
+    return jsonify(body)
 
 
 @bp.patch("/admin/config")

@@ -45,15 +45,28 @@ def log_count(stack: Stack, name: str, text: str) -> int:
     )
 
 
+# Pub/sub channels are server-wide, not per database: this stack's own prefix keeps other
+# stacks of the session (same server, same default prefix) off its channel.
+P = "live"
+
+
 def subscribers(stack: Stack) -> int:
-    return int(stack.redis.execute_command("PUBSUB", "NUMSUB", "gw:config:changed")[1])
+    return int(stack.redis.execute_command("PUBSUB", "NUMSUB", f"{P}:config:changed")[1])
 
 
 @pytest.fixture
 def live(
     tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
 ) -> Iterator[Stack]:
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "live", auth=AUTH, refresh=SLOW_POLL)
+    s = new_stack(
+        tmp_path_factory,
+        redis_server,
+        mock_port,
+        "live",
+        auth=AUTH,
+        refresh=SLOW_POLL,
+        redis={"prefix": P},
+    )
     s.start_worker(concurrency=20)
     s.start_api(workers=2)
     # Every process listens for changes before the test makes one (two API, one worker).
@@ -95,15 +108,16 @@ def test_admin_changes_reach_every_process_at_once_and_bad_ones_are_refused(live
     # logs why, and serves on with the config it has.
     ghost = {**patch, "models": {"live-alias": [{"provider": "ghost", "model": "x"}]}}
     record = {"layer": ghost, "created_at": time.time(), "actor": "test", "note": "raw"}
-    live.redis.hset("gw:config:versions", "2", json.dumps(record))
-    live.redis.set("gw:config:current", 2)
-    live.redis.set("gw:config:seq", 2)
-    live.redis.publish("gw:config:changed", "2")
+    live.redis.hset(f"{P}:config:versions", "2", json.dumps(record))
+    live.redis.set(f"{P}:config:current", 2)
+    live.redis.set(f"{P}:config:seq", 2)
+    live.redis.publish(f"{P}:config:changed", "2")
     wait_for(lambda: log_count(live, "worker", "change refused") >= 1, 10, "the worker's refusal")
     wait_for(lambda: log_count(live, "api", "change refused") >= 2, 10, "the APIs' refusals")
     assert every_process_serves(live, "live-alias", 200, tries=6)
     shown = httpx.get(f"{live.api_url}/admin/config", headers=ADMIN).json()
     assert shown["version"] == version
+    assert "models.live-alias.0.provider" in shown["refused"]
 
     # Rollback to no Redis layer at all: the alias is gone everywhere.
     back = httpx.post(f"{live.api_url}/admin/config/rollback", json={"version": 0}, headers=ADMIN)
