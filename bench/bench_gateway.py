@@ -6,7 +6,9 @@ Prints, each against a baseline measured in this same run:
 3. 2,000 jobs against a 200 ms upstream through one worker process (jobs/s; ideal is
    concurrency / 0.2 s), and the worker's CPU ms per job;
 4. interactive latency under a 5,000-job batch backlog against the same requests on an idle
-   system, with the reserved interactive lane and without it.
+   system, with the reserved interactive lane and without it;
+5. streaming (``stream: true``): time to the first content chunk through the gateway against
+   the mock streaming directly (sequential).
 
 Every request has a distinct prompt (no cache hits); completions are counted, not enqueues.
 Run: ``make bench`` (or ``python bench/bench_gateway.py --quick``).
@@ -81,6 +83,27 @@ def sequential(url: str, n: int) -> list[float]:
             elapsed = (time.perf_counter() - started) * 1000
             assert resp.status_code == 200, resp.text
             out.append(elapsed)
+    return out
+
+
+def first_token(url: str, n: int) -> list[float]:
+    """Sequential streamed requests: ms until the first chunk with content arrives (the
+    rest of each stream is read too, so the connection is reused cleanly)."""
+    out = []
+    with httpx.Client(timeout=30, transport=httpx.HTTPTransport(socket_options=NODELAY)) as client:
+        for i in range(n):
+            payload = {**body(f"st{i}"), "stream": True}
+            started = time.perf_counter()
+            first = None
+            with client.stream("POST", url, json=payload) as resp:
+                assert resp.status_code == 200, resp.read()
+                for line in resp.iter_lines():
+                    if first is None and line.startswith("data: {"):
+                        choices = json.loads(line[6:]).get("choices") or [{}]
+                        if (choices[0].get("delta") or {}).get("content"):
+                            first = (time.perf_counter() - started) * 1000
+            assert first is not None, "no content chunk"
+            out.append(first)
     return out
 
 
@@ -226,6 +249,22 @@ def main() -> int:
                 (
                     "ADDED p50 / p99 (ms)  [target p50 <= 5]",
                     f"{pct(g, 0.5) - pct(d, 0.5):.2f} / {pct(g, 0.99) - pct(d, 0.99):.2f}",
+                ),
+            ],
+        )
+
+        # 5 (run here, while the sync worker is up). streaming: first content chunk
+        first_token(gateway, 30)  # warm up
+        fd = first_token(direct, n_seq // 2)
+        fg = first_token(gateway, n_seq // 2)
+        report(
+            f"5. streaming, time to the first content chunk ({n_seq // 2} sequential each)",
+            [
+                ("mock direct p50 / p99 (ms)", f"{pct(fd, 0.5):.2f} / {pct(fd, 0.99):.2f}"),
+                ("gateway p50 / p99 (ms)", f"{pct(fg, 0.5):.2f} / {pct(fg, 0.99):.2f}"),
+                (
+                    "ADDED p50 / p99 (ms)  [target p50 <= 5]",
+                    f"{pct(fg, 0.5) - pct(fd, 0.5):.2f} / {pct(fg, 0.99) - pct(fd, 0.99):.2f}",
                 ),
             ],
         )

@@ -69,6 +69,12 @@ _CHAT_EXAMPLE = {
     "gateway": {"priority": "interactive", "deadline_s": 60},
 }
 _OPEN: dict[str, Any] = {"security": []}  # no key needed
+_SSE_CONTENT: dict[str, Any] = {"text/event-stream": {"schema": {"type": "string"}}}
+_SSE: dict[str, Any] = {
+    "description": "`chat.completion.chunk` events (each with an `id:`), then `data: [DONE]`; "
+    'a failure after the first chunk is an `{"error": ...}` event',
+    "content": _SSE_CONTENT,
+}
 
 
 def _paths() -> dict[str, dict[str, Any]]:
@@ -96,7 +102,13 @@ def _paths() -> dict[str, dict[str, Any]]:
                     },
                 },
                 "responses": {
-                    "200": _json("ChatCompletion", "The provider's answer", _GATEWAY_HEADERS),
+                    "200": {
+                        **_json("ChatCompletion", "The provider's answer", _GATEWAY_HEADERS),
+                        "content": {
+                            "application/json": {"schema": _ref("ChatCompletion")},
+                            **_SSE_CONTENT,
+                        },
+                    },
                     "202": _json("Job", "Accepted (Prefer: respond-async)"),
                     **_errors("400", "401", "404", "409", "413", "422", "429", "502", "503", "504"),
                 },
@@ -154,6 +166,24 @@ def _paths() -> dict[str, dict[str, Any]]:
                     **_errors("401", "404", "409"),
                 },
             },
+        },
+        "/v1/jobs/{job_id}/stream": {
+            "get": {
+                "summary": "(Re)attach to a job's answer as Server-Sent Events",
+                "parameters": [
+                    _JOB_ID,
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "schema": {"type": "string", "pattern": r"^\d{1,20}-\d{1,20}$"},
+                        "description": "resume after this event (the `id:` of an event)",
+                    },
+                ],
+                "responses": {
+                    "200": _SSE,
+                    **_errors("400", "401", "404", "502", "503", "504"),
+                },
+            }
         },
         "/v1/models": {
             "get": {

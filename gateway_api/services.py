@@ -30,6 +30,7 @@ from shared.stats import FleetStats
 class Services:
     loaded: LoadedConfig
     redis: Redis
+    stream_redis: Redis  # for blocking stream reads: one connection per open stream
     keys: Keys
     store: JobStore
     celery: Celery
@@ -73,6 +74,7 @@ class Services:
         cls, loaded: LoadedConfig, client: Redis | None = None, sources: ConfigSources | None = None
     ) -> Services:
         s = loaded.settings
+        given = client is not None
         client = client or make_redis(s.redis_url)
         keys = Keys(s.redis_prefix)
         if sources is None:  # built from a given document: that document is the static layer
@@ -80,6 +82,7 @@ class Services:
         return cls(
             loaded=loaded,
             redis=client,
+            stream_redis=client if given else make_redis(s.redis_url, max_connections=4096),
             keys=keys,
             store=JobStore(client, keys, s.queue.result_ttl_s),
             celery=make_celery(s),

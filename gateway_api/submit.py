@@ -67,12 +67,6 @@ def parse_chat(services: Services, body: Any, param_prefix: str = "") -> ChatReq
         raise InvalidRequest(f"{full}: {message}", param=full) from exc
     s = services.settings
     request_limits.check(valid, s.limits, param_prefix)
-    if valid.get("stream"):
-        raise InvalidRequest(
-            "stream: true is not supported by this gateway yet; use stream: false",
-            code="unsupported_parameter",
-            param="stream",
-        )
     model = valid.get("model") or s.default_model
     if not model:
         raise InvalidRequest("model: a model is required", param="model")

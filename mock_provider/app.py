@@ -14,6 +14,9 @@ Directives ride in the request body as ``"mock": {...}`` (the OpenAI SDK's ``ext
 - ``content``: the answer text; ``finish_reason``: override (e.g. Z.ai's ``sensitive``).
 - ``malformed``: answer 200 with a body that is not a chat completion.
 - ``chunk_delay_ms``: delay between stream chunks (``stream: true``).
+- ``stream_cut_after``: a stream that stops after N content chunks (no finish_reason, no
+  ``[DONE]``): a connection lost mid-answer.
+- ``stream_error_after``: a stream that sends N content chunks, then an ``error`` event.
 """
 
 from __future__ import annotations
@@ -113,7 +116,14 @@ def _completion(zai: bool, model: str, content: str, prompt: str, finish: str) -
 
 
 def _stream(
-    zai: bool, model: str, content: str, finish: str, delay_s: float, usage: bool
+    zai: bool,
+    model: str,
+    content: str,
+    finish: str,
+    delay_s: float,
+    usage: bool,
+    cut_after: int | None = None,
+    error_after: int | None = None,
 ) -> Iterable[bytes]:
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     words = content.split(" ")
@@ -131,6 +141,12 @@ def _stream(
 
     yield chunk({"role": "assistant", "content": ""}, None)
     for i, word in enumerate(words):
+        if i == cut_after:
+            return
+        if i == error_after:
+            error = _error_body(zai, 500, "1234" if zai else "server_error", "mock stream failure")
+            yield f"data: {json.dumps(error)}\n\n".encode()
+            return
         if delay_s:
             time.sleep(delay_s)
         yield chunk({"content": word if i == 0 else " " + word}, None)
@@ -214,7 +230,17 @@ def make_app(state: MockState) -> Callable[[dict[str, Any], StartResponse], Iter
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
             delay = float(directive.get("chunk_delay_ms", 0)) / 1000
             start("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
-            return _stream(zai, model, content, finish, delay, usage)
+            cut, err = directive.get("stream_cut_after"), directive.get("stream_error_after")
+            return _stream(
+                zai,
+                model,
+                content,
+                finish,
+                delay,
+                usage,
+                int(cut) if cut is not None else None,
+                int(err) if err is not None else None,
+            )
         return _json(start, 200, _completion(zai, model, content, prompt, finish))
 
     return app

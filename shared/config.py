@@ -102,6 +102,7 @@ DEFAULTS: dict[str, Any] = {
     "refresh": {"interval_s": 10, "http_source": None},
     "metrics": {"token": None},
     "cors": {"allowed_origins": []},
+    "streaming": {"ttl_s": 3600, "cancel_on_disconnect": False},
     "redis": {"url": DEFAULT_REDIS_URL, "prefix": "gw"},
     "broker": {"url": None},
 }

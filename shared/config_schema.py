@@ -157,6 +157,11 @@ class CorsSchema(_Strict):
     )
 
 
+class StreamingSchema(_Strict):
+    ttl_s = fields.Int(required=True, validate=validate.Range(min=10))
+    cancel_on_disconnect = fields.Bool(required=True)
+
+
 class RedisSchema(_Strict):
     url = fields.Str(required=True, validate=validate.Regexp(r"^(redis|rediss|unix|sentinel)://"))
     prefix = fields.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$"))
@@ -186,6 +191,7 @@ class ConfigSchema(_Strict):
     refresh = fields.Nested(RefreshSchema, required=True)
     metrics = fields.Nested(MetricsSchema, required=True)
     cors = fields.Nested(CorsSchema, required=True)
+    streaming = fields.Nested(StreamingSchema, required=True)
     redis = fields.Nested(RedisSchema, required=True)
     broker = fields.Nested(BrokerSchema, required=True)
 

@@ -47,6 +47,11 @@ class Keys:
         """Sorted set: parked jobs (retry backoff, waiting for recovery) scored by due time."""
         return f"{self.prefix}:due"
 
+    def stream(self, job_id: str) -> str:
+        """Stream: a streamed job's chunks as the worker received them, then a done or error
+        entry; expires ``streaming.ttl_s`` after the last entry."""
+        return f"{self.prefix}:stream:{job_id}"
+
     @property
     def stats(self) -> str:
         """Hash: fleet-wide event counts (jobs by terminal status, retries, fallbacks by kind,

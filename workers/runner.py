@@ -44,6 +44,7 @@ from workers.fallback import degraded_completion
 from workers.inflight import IN_FLIGHT
 from workers.lease import ACTIVE, LeaseKeeper
 from workers.providers.base import ProviderCallError
+from workers.streaming import StreamRelay
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class JobRunner:
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
         self.store = ctx.store
+        self.relay: StreamRelay | None = None  # set for a `stream: true` job
 
     def run(self, job_id: str) -> None:
         s = self.ctx.settings
@@ -111,6 +113,14 @@ class JobRunner:
             if job is None:
                 return
             request_id_var.set(job.request_id)
+            if self._streamed(job):
+                self.relay = StreamRelay(
+                    self.ctx.redis,
+                    self.ctx.keys,
+                    job.id,
+                    job.request,
+                    int((s.raw.get("streaming") or {}).get("ttl_s") or 3600),
+                )
             if begun.deliveries == 1:
                 metrics.QUEUE_WAIT.labels(job.priority).observe(time.time() - job.created_at)
             if begun.outcome is Begin.EXHAUSTED:
@@ -123,6 +133,16 @@ class JobRunner:
                 )
             elif time.time() >= job.deadline_at:
                 outcome = _expired()
+            elif self._streamed(job) and self.relay is not None and self.relay.already_started():
+                # A worker died mid-stream: the client holds part of an answer that cannot be
+                # taken back, so starting over would garble it. The stream ends with an error.
+                self.relay.emitted = 1
+                outcome = _failed(
+                    ProviderFailed(
+                        "the worker running this stream was lost after chunks were sent",
+                        code="stream_interrupted",
+                    )
+                )
             else:
                 outcome = self._execute(job, token, keeper)
             self._conclude(job, token, outcome)
@@ -131,6 +151,10 @@ class JobRunner:
         finally:
             keeper.stop()
             ACTIVE.remove(job_id)
+
+    @staticmethod
+    def _streamed(job: Job) -> bool:
+        return bool((job.request or {}).get("stream"))
 
     def _conclude(self, job: Job, token: str, outcome: Outcome) -> None:
         if outcome.park_until is not None:
@@ -148,6 +172,11 @@ class JobRunner:
             )
             return
         written = self._finish(job, token, outcome)
+        if written == 1 and self.relay is not None and self.relay.emitted:
+            if outcome.status == SUCCEEDED:
+                self.relay.finish()
+            else:
+                self.relay.fail(outcome.fields.get("error"))
         if written == 1:
             metrics.JOBS_FINISHED.labels(outcome.status).inc()
             metrics.JOB_DURATION.labels(job.priority, outcome.status).observe(
@@ -265,9 +294,11 @@ class JobRunner:
             started = time.time()
             try:
                 with IN_FLIGHT.call(dep.provider):
-                    result = adapter.complete(
-                        job.request, dep.model, min(provider.timeout_s, time_left)
-                    )
+                    timeout = min(provider.timeout_s, time_left)
+                    if self.relay is not None:
+                        result = adapter.stream(job.request, dep.model, timeout, self.relay.emit)
+                    else:
+                        result = adapter.complete(job.request, dep.model, timeout)
             except ProviderCallError as err:
                 self.ctx.quotas.release(provider, grant, called=True)
                 cls = classify(err)
@@ -286,6 +317,10 @@ class JobRunner:
                     },
                 )
                 last_error = client_error(err, cls, dep.provider)
+                if self.relay is not None and self.relay.emitted:
+                    # Chunks already reached the client: neither a retry nor a fallback can
+                    # continue that answer. The stream ends with this error.
+                    return _with(_failed(last_error), attempts)
                 if cls is CONTEXT and any(d.larger_context for d in deployments):
                     # Only a model marked larger-context can take a prompt this long: every
                     # other deployment is done with for this job (kept across parked retries).

@@ -1,4 +1,5 @@
-"""POST /v1/chat/completions: OpenAI-compatible; enqueues at interactive priority and waits."""
+"""POST /v1/chat/completions: OpenAI-compatible; enqueues at interactive priority and waits
+(or, with ``stream: true``, relays the answer as Server-Sent Events as it arrives)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from gateway_api.errors import error_response
 from gateway_api.limits import take
 from gateway_api.responses import accepted, completion, gateway_headers
 from gateway_api.services import current_services
+from gateway_api.streaming import START, stream_hit, stream_response
 from gateway_api.submit import (
     admit_limited,
     cached_completion,
@@ -46,14 +48,18 @@ def chat_completions() -> Response:
     deadline_s = resolve_deadline(services, chat.ext.get("deadline_s"))
     got = intake(services, principal, chat)
     job_id = new_job_id()
+    streamed = bool(chat.body.get("stream"))
     if got.hit is not None and not wants_async() and idempotency_key() is None:
         take(services, principal, job_id, 0, new_job=False)  # a request, no job, no tokens
-        return cached_completion(got.hit)
+        return stream_hit(got.hit, chat.body) if streamed else cached_completion(got.hit)
 
     create = creator(services, principal, got, priority, deadline_s)
 
     if wants_async():
         return accepted(admit_limited(services, principal, ROUTE, raw, job_id, got, create).job)
+    if streamed:
+        job = admit_limited(services, principal, ROUTE, raw, job_id, got, create).job
+        return stream_response(services, job, START, job.deadline_at + WAIT_GRACE_S)
     with services.hub.expect(job_id) as waiter:  # before the publish: no notice is missed
         admitted = admit_limited(services, principal, ROUTE, raw, job_id, got, create)
         job = admitted.job

@@ -9,6 +9,7 @@ from gateway_api.auth import Principal, authenticate
 from gateway_api.responses import accepted, gateway_headers
 from gateway_api.schemas import JobCreateSchema, first_error
 from gateway_api.services import Services, current_services
+from gateway_api.streaming import START, stream_response, valid_event_id
 from gateway_api.submit import (
     admit_limited,
     creator,
@@ -24,6 +25,7 @@ bp = Blueprint("jobs", __name__)
 _CREATE = JobCreateSchema()
 MAX_WAIT_S = 60.0
 MAX_PAGE = 100
+STREAM_WAIT_GRACE_S = 2.0
 
 
 def _own_job(services: Services, principal: Principal, job_id: str) -> Job:
@@ -119,3 +121,18 @@ def cancel_job(job_id: str) -> Response:
     resp = jsonify(job.to_public())
     resp.status_code = 202 if outcome == "ok" else 200
     return gateway_headers(resp, job)
+
+
+@bp.get("/v1/jobs/<job_id>/stream")
+def stream_job(job_id: str) -> Response:
+    """(Re)attach to a job's stream from the start, or after ``Last-Event-ID``."""
+    services = current_services()
+    principal = authenticate(services.settings)
+    job = _own_job(services, principal, job_id)
+    after = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or START
+    if not valid_event_id(after):
+        raise InvalidRequest(
+            "Last-Event-ID: an event id this stream sent (like 1700000000000-0)",
+            param="Last-Event-ID",
+        )
+    return stream_response(services, job, after, job.deadline_at + STREAM_WAIT_GRACE_S)

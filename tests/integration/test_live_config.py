@@ -67,12 +67,14 @@ def live(
         refresh=SLOW_POLL,
         redis={"prefix": P},
     )
-    s.start_worker(concurrency=20)
-    s.start_api(workers=2)
-    # Every process listens for changes before the test makes one (two API, one worker).
-    wait_for(lambda: subscribers(s) == 3, 20, "three processes on the change channel")
-    yield s
-    s.stop()
+    try:
+        s.start_worker(concurrency=20)
+        s.start_api(workers=2)
+        # Every process listens for changes before the test makes one (two API, one worker).
+        wait_for(lambda: subscribers(s) == 3, 20, "three processes on the change channel")
+        yield s
+    finally:
+        s.stop()
 
 
 def test_admin_changes_reach_every_process_at_once_and_bad_ones_are_refused(live: Stack) -> None:

@@ -89,7 +89,10 @@ def err(resp: Any) -> dict[str, Any]:
         ({**OK, "response_format": {"type": "xml"}}, "response_format.type"),
         ({**OK, "response_format": {"type": "json_schema"}}, "response_format.json_schema"),
         ({**OK, "stream": "yes"}, "stream"),
-        ({**OK, "stream": True}, "stream"),
+        (
+            {**OK, "stream": True, "stream_options": {"include_usage": "yes"}},
+            "stream_options.include_usage",
+        ),
         ({**OK, "gateway": {"priority": "urgent"}}, "gateway.priority"),
         ({**OK, "gateway": {"surprise": 1}}, "gateway.surprise"),
         ({**OK, "messages": [{"role": "user", "content": "x"}] * 4}, "messages"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +34,14 @@ class Adapter(Protocol):
     name: str
 
     def complete(self, body: dict[str, Any], model: str, timeout: float) -> dict[str, Any]: ...
+
+    def stream(
+        self,
+        body: dict[str, Any],
+        model: str,
+        timeout: float,
+        emit: Callable[[dict[str, Any]], None],
+    ) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 

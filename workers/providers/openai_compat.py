@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from shared.chunks import Assembler
 from shared.settings import ProviderSettings
 from workers.providers.base import ProviderCallError, error_message, parse_retry_after
 from workers.providers.pool import ShardedClient
+from workers.providers.sse import sse_data
 
 # Gateway-only fields never sent upstream.
 _GATEWAY_FIELDS = ("gateway",)
@@ -51,6 +54,18 @@ class OpenAICompatAdapter:
         data.setdefault("object", "chat.completion")
         return data
 
+    def stream_body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        out = self.build_body(body, model)
+        out["stream"] = True
+        # Always ask for usage (tokens are counted and corrected from it); the client gets
+        # the usage chunk only if it asked (workers.streaming).
+        out["stream_options"] = {**(out.get("stream_options") or {}), "include_usage": True}
+        return out
+
+    def normalize_chunk(self, chunk: dict[str, Any], model: str) -> dict[str, Any]:
+        chunk.setdefault("object", "chat.completion.chunk")
+        return chunk
+
     # -- the call ---------------------------------------------------------------------------
     def complete(self, body: dict[str, Any], model: str, timeout: float) -> dict[str, Any]:
         payload = json.dumps(self.build_body(body, model), separators=(",", ":"))
@@ -82,6 +97,59 @@ class OpenAICompatAdapter:
                 "malformed", "the answer has no choices list", status=resp.status_code
             )
         return self.normalize(data, model)
+
+    def stream(
+        self,
+        body: dict[str, Any],
+        model: str,
+        timeout: float,
+        emit: Callable[[dict[str, Any]], None],
+    ) -> dict[str, Any]:
+        """Call in streaming mode: ``emit`` each chunk as it arrives; return the assembled
+        ``chat.completion``. A stream that ends before every choice has a finish_reason, or
+        that carries an error event, raises ProviderCallError (after whatever was emitted)."""
+        payload = json.dumps(self.stream_body(body, model), separators=(",", ":"))
+        assembler = Assembler()
+        try:
+            with self.pool.pick().stream(
+                "POST",
+                self.url,
+                content=payload,
+                headers=self._headers,
+                timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            ) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise self.parse_error(resp)
+                for data in sse_data(resp.iter_lines()):
+                    if data.strip() == "[DONE]":
+                        break
+                    chunk = self._parse_chunk(data, resp.status_code)
+                    chunk = self.normalize_chunk(chunk, model)
+                    assembler.feed(chunk)
+                    emit(chunk)
+        except httpx.TimeoutException as exc:
+            raise ProviderCallError("timeout", f"the stream stalled for {timeout:.1f}s") from exc
+        except httpx.TransportError as exc:
+            raise ProviderCallError("connect", f"{type(exc).__name__}: {exc}") from exc
+        if not assembler.finished:
+            raise ProviderCallError("malformed", "the stream ended without a finish_reason")
+        return self.normalize(assembler.result(), model)
+
+    @staticmethod
+    def _parse_chunk(data: str, status: int) -> dict[str, Any]:
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise ProviderCallError(
+                "malformed", "a stream event is not JSON", status=status
+            ) from exc
+        if not isinstance(chunk, dict):
+            raise ProviderCallError("malformed", "a stream event is not an object", status=status)
+        if "error" in chunk and "choices" not in chunk:
+            message, code = error_message(chunk, "the provider reported an error mid-stream")
+            raise ProviderCallError("http", message, status=502, code=code)
+        return chunk
 
     def close(self) -> None:
         self.pool.close()

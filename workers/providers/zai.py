@@ -64,7 +64,20 @@ class ZaiAdapter(OpenAICompatAdapter):
             out["user_id"] = user
         return out
 
-    def normalize(self, data: dict[str, Any], model: str) -> dict[str, Any]:
+    def stream_body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        out = self.build_body(body, model)  # no stream_options: Z.ai sends usage at the end
+        out["stream"] = True
+        return out
+
+    def normalize_chunk(self, chunk: dict[str, Any], model: str) -> dict[str, Any]:
+        self._refuse_sensitive(chunk)
+        chunk.setdefault("object", "chat.completion.chunk")
+        chunk.setdefault("id", chunk.get("request_id") or "chatcmpl-zai")
+        chunk.setdefault("model", model)
+        return chunk
+
+    @staticmethod
+    def _refuse_sensitive(data: dict[str, Any]) -> None:
         for choice in data.get("choices") or []:
             if isinstance(choice, dict) and choice.get("finish_reason") == "sensitive":
                 raise ProviderCallError(
@@ -73,6 +86,9 @@ class ZaiAdapter(OpenAICompatAdapter):
                     status=200,
                     code="1301",
                 )
+
+    def normalize(self, data: dict[str, Any], model: str) -> dict[str, Any]:
+        self._refuse_sensitive(data)
         data.setdefault("object", "chat.completion")
         data.setdefault("id", data.get("request_id") or "chatcmpl-zai")
         data.setdefault("model", model)

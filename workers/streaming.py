@@ -1,0 +1,60 @@
+"""The worker's half of streaming: each chunk a provider streams is appended to the job's
+Redis Stream as it arrives, for any API process to relay (``gateway_api.streaming``).
+
+Entries are ``{"k": kind, "d": JSON}``: ``chunk`` (a ``chat.completion.chunk``), then
+``done``, or ``error`` (the stored error) when the stream broke after chunks were sent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis import Redis
+
+from shared.chunks import usage_chunk
+from shared.keys import Keys
+
+CHUNK, DONE, ERROR = "chunk", "done", "error"
+
+
+class StreamRelay:
+    def __init__(self, client: Redis, keys: Keys, job_id: str, request: dict[str, Any], ttl_s: int):
+        self.r, self.key, self.ttl = client, keys.stream(job_id), int(ttl_s)
+        self.include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        self.emitted = 0  # chunks the client may have seen: after one, no retry is invisible
+        self.usage: dict[str, Any] | None = None
+        self._template: dict[str, Any] | None = None
+
+    def already_started(self) -> bool:
+        """An earlier delivery (a worker lost mid-stream) sent chunks already."""
+        return bool(self.r.xlen(self.key))
+
+    def emit(self, chunk: dict[str, Any]) -> None:
+        """One provider chunk: usage is held for the end (OpenAI sends it last, in a chunk of
+        its own, and only when the client asked); everything else goes out at once."""
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage
+        if not chunk.get("choices"):
+            return
+        out = {k: v for k, v in chunk.items() if k != "usage"}
+        if self.include_usage:
+            out["usage"] = None
+        self._template = self._template or out
+        self._add(CHUNK, out)
+        self.emitted += 1
+
+    def finish(self) -> None:
+        if self.include_usage and self.usage is not None and self._template is not None:
+            self._add(CHUNK, usage_chunk(self._template, self.usage))
+        self._add(DONE, None)
+
+    def fail(self, stored_error: Any) -> None:
+        self._add(ERROR, stored_error)
+
+    def _add(self, kind: str, data: Any) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xadd(self.key, {"k": kind, "d": json.dumps(data, separators=(",", ":"))})
+        pipe.expire(self.key, self.ttl)
+        pipe.execute()
