@@ -192,3 +192,23 @@ def test_a_burst_of_jobs_all_complete_without_broker_errors(
     wait_for(all_succeeded, 90, "every job of the burst", interval=0.5)
     log = worker.log_path.read_text()
     assert "MaxConnectionsError" not in log and "Couldn't ack" not in log
+
+
+def test_sigterm_stops_a_worker_whose_redis_is_gone(
+    tmp_path_factory: pytest.TempPathFactory, mock_port: int
+) -> None:
+    """Celery's warm shutdown waits on a broker it cannot reach; the worker leaves anyway
+    once worker.shutdown_grace_s (3 s here) is over."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("doomed-redis"), appendonly=False).start()
+    s = Stack(tmp_path_factory.mktemp("orphan"), f"{server.url[:-2]}/0", mock_port)
+    try:
+        worker = s.start_worker(concurrency=10)
+        server.stop()
+        time.sleep(1)
+        assert worker.alive()
+        took = worker.stop(timeout=20)
+        assert worker.popen.returncode is not None
+        assert took < 10, f"took {took:.1f}s; {worker.tail()}"
+    finally:
+        s.stop()
+        server.stop()
