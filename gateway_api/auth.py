@@ -42,15 +42,20 @@ def match_key(token: str, keys: tuple[ApiKey, ...]) -> ApiKey | None:
     return found
 
 
+def _required_bearer(what: str) -> str:
+    token = _bearer()
+    if token is None:
+        raise AuthenticationFailed(
+            f"Missing API key: send 'Authorization: Bearer <{what}>'.", code="missing_api_key"
+        )
+    return token
+
+
 def authenticate(settings: Settings) -> Principal:
     if not settings.auth.keys:
         g.principal = Principal(ANONYMOUS, None)
         return g.principal
-    token = _bearer()
-    if token is None:
-        raise AuthenticationFailed(
-            "Missing API key: send 'Authorization: Bearer <key>'.", code="missing_api_key"
-        )
+    token = _required_bearer("key")
     key = match_key(token, settings.auth.keys)
     if key is None:
         raise AuthenticationFailed("Incorrect API key provided.")
@@ -65,11 +70,7 @@ def authenticate_admin(settings: Settings) -> Principal:
         raise PermissionDenied(
             "The admin API is disabled: configure auth.admin_keys.", code="admin_disabled"
         )
-    token = _bearer()
-    if token is None:
-        raise AuthenticationFailed(
-            "Missing API key: send 'Authorization: Bearer <admin key>'.", code="missing_api_key"
-        )
+    token = _required_bearer("admin key")
     admin = match_key(token, settings.auth.admin_keys)
     if admin is None:
         if match_key(token, settings.auth.keys) is not None:

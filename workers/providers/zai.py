@@ -70,11 +70,7 @@ class ZaiAdapter(OpenAICompatAdapter):
         return out
 
     def normalize_chunk(self, chunk: dict[str, Any], model: str) -> dict[str, Any]:
-        self._refuse_sensitive(chunk)
-        chunk.setdefault("object", "chat.completion.chunk")
-        chunk.setdefault("id", chunk.get("request_id") or "chatcmpl-zai")
-        chunk.setdefault("model", model)
-        return chunk
+        return self._openai_shape(chunk, model, "chat.completion.chunk")
 
     @staticmethod
     def _refuse_sensitive(data: dict[str, Any]) -> None:
@@ -88,8 +84,12 @@ class ZaiAdapter(OpenAICompatAdapter):
                 )
 
     def normalize(self, data: dict[str, Any], model: str) -> dict[str, Any]:
+        return self._openai_shape(data, model, "chat.completion")
+
+    def _openai_shape(self, data: dict[str, Any], model: str, kind: str) -> dict[str, Any]:
+        """An answer or a chunk: blocked content refused; ``object``, ``id``, ``model`` set."""
         self._refuse_sensitive(data)
-        data.setdefault("object", "chat.completion")
+        data.setdefault("object", kind)
         data.setdefault("id", data.get("request_id") or "chatcmpl-zai")
         data.setdefault("model", model)
         return data
