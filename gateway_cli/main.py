@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys = cmd("keys", "API key helpers")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("new", help="print a fresh key and its SHA-256 for auth.keys")
+    keys_sub.add_parser(
+        "secret-key", help="print a fresh GATEWAY_SECRET_KEY (seals secrets in the Redis layer)"
+    )
 
     config = cmd("config", "configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -123,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             args.embedded_redis,
         )
     if args.command == "keys":
-        from gateway_cli.keys_cmd import new_key
+        from gateway_cli.keys_cmd import new_key, new_secret_key
 
-        return new_key()
+        return new_secret_key() if args.keys_command == "secret-key" else new_key()
     if args.command == "config":
         from gateway_cli import config_cmd
 

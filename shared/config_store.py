@@ -21,6 +21,7 @@ from redis import Redis
 from shared.config import SECRET_FIELDS
 from shared.errors import ConfigError
 from shared.keys import Keys
+from shared.secret_box import is_sealed
 
 KEEP_VERSIONS = 100
 _REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
@@ -76,9 +77,10 @@ def _paths(doc: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def check_layer(layer: Any, source: str) -> None:
-    """What a dynamic layer may hold. The Redis layer never stores a secret in clear (only a
-    ``${VAR}`` reference each process resolves from its own environment), and neither dynamic
-    layer may move the gateway to another Redis or broker."""
+    """What a dynamic layer may hold. The Redis layer never stores a secret in clear (a
+    ``${VAR}`` reference each process resolves from its own environment, or a value sealed
+    with ``GATEWAY_SECRET_KEY``), and neither dynamic layer may move the gateway to another
+    Redis or broker."""
     if not isinstance(layer, Mapping):
         raise ConfigError({source: ["must be a JSON object"]})
     forbidden = _NOT_IN_REDIS if source == "redis" else _NOT_IN_HTTP
@@ -90,10 +92,12 @@ def check_layer(layer: Any, source: str) -> None:
             ]
         leaf = path.rsplit(".", 1)[-1]
         secret = source == "redis" and leaf in SECRET_FIELDS and value is not None
-        if secret and not (isinstance(value, str) and _REFERENCE.match(value)):
+        stored_safely = isinstance(value, str) and (_REFERENCE.match(value) or is_sealed(value))
+        if secret and not stored_safely:
             errors[path] = [
-                "secrets are not stored in Redis; give a ${VAR} reference to an "
-                "environment variable every process has"
+                "secrets are not stored in Redis in clear: give a ${VAR} reference to an "
+                "environment variable every process has, or set GATEWAY_SECRET_KEY where "
+                "the change is made so it is stored sealed"
             ]
     if errors:
         raise ConfigError(errors)

@@ -23,6 +23,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from shared.config import (
+    SECRET_FIELDS,
     LoadedConfig,
     build,
     default_models,
@@ -34,6 +35,7 @@ from shared.config_store import ConfigStore, check_layer
 from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.redis_client import make_redis
+from shared.secret_box import box_from, open_secrets, seal_secrets
 
 log = logging.getLogger(__name__)
 HTTP_TIMEOUT_S = 5.0
@@ -75,6 +77,7 @@ class ConfigSources:
         self._client = client
         self._http = http
         self.remote = _Remote()
+        self.box = box_from(self.env)  # GATEWAY_SECRET_KEY: seals and opens stored secrets
         base, _ = merge_layers(self.static_layers())
         self.keys = Keys(str((base.get("redis") or {}).get("prefix") or "gw"))
         self._redis_url = str((base.get("redis") or {}).get("url"))
@@ -155,7 +158,7 @@ class ConfigSources:
         if fetch:
             self.read_redis_layer()
         layer = (self.remote.redis_layer or {}) if redis_layer is None else redis_layer
-        source = self._http_source(substitute_env(layer, self.env))
+        source = self._http_source(substitute_env(open_secrets(layer, self.box), self.env))
         if source is None:
             self.remote.http_layer = None
         elif fetch or self.remote.http_layer is None:
@@ -166,7 +169,7 @@ class ConfigSources:
                     raise
                 _count("http_source_error")
                 log.warning("config: HTTP source failed; keeping its last answer", exc_info=True)
-        extra = [("redis", substitute_env(layer, self.env))]
+        extra = [("redis", substitute_env(open_secrets(layer, self.box), self.env))]
         if self.remote.http_layer is not None:
             extra.append(("http", substitute_env(self.remote.http_layer, self.env)))
         merged, sources = merge_layers(self.static_layers() + extra)
@@ -183,8 +186,14 @@ class ConfigSources:
         def validate(layer: dict[str, Any]) -> None:
             self.load(redis_layer=layer, fetch=False)
 
+        box = self.box
+
+        def sealed(layer: dict[str, Any]) -> dict[str, Any]:
+            new = change(layer)
+            return seal_secrets(new, box, SECRET_FIELDS) if box is not None else new
+
         self.read_redis_layer()
-        version, _ = self.store().update(change, actor, note, validate)
+        version, _ = self.store().update(sealed, actor, note, validate)
         return version
 
 

@@ -21,6 +21,7 @@ from shared import metrics
 from shared.config_store import KEEP_VERSIONS, ConfigStore, check_layer, merge_patch
 from shared.errors import ConfigError
 from shared.live_config import ConfigSources, ConfigWatcher
+from shared.secret_box import new_key as new_secret_key
 from tests.conftest import ADMIN_KEY, AUTH, CLIENT_KEY
 
 PROVIDER_SECRET = "sk-provider-secret-" + "9" * 20
@@ -105,6 +106,34 @@ def test_a_secret_reference_is_stored_and_resolved_by_each_process() -> None:
     assert worker.load().settings.providers["p"].api_key == "resolved-key"
     api = sources_for(client=client)  # no P_KEY here: the key stays unknown to this process
     assert api.load().settings.providers["p"].api_key is None
+
+
+def test_with_a_secret_key_a_literal_secret_is_stored_sealed() -> None:
+    key = new_secret_key()
+    client = fakeredis.FakeRedis(decode_responses=True)
+    writer = sources_for(client=client, env={"GATEWAY_SECRET_KEY": key})
+    patch = {"providers": {"p": {"api_key": "sk-live-literal-123"}}}
+    writer.write(lambda layer: merge_patch(layer, patch), "t", "sealed")
+    raw = json.dumps(client.hgetall(writer.keys.config_versions))
+    assert "sk-live-literal-123" not in raw and "enc:v1:" in raw
+    # A worker with the key opens it; the API without it gets no value; a wrong key is an
+    # error naming the field (the process keeps its config, as for any bad refresh).
+    worker = sources_for(client=client, env={"GATEWAY_SECRET_KEY": key})
+    assert worker.load().settings.providers["p"].api_key == "sk-live-literal-123"
+    assert sources_for(client=client).load().settings.providers["p"].api_key is None
+    wrong = sources_for(client=client, env={"GATEWAY_SECRET_KEY": new_secret_key()})
+    with pytest.raises(ConfigError) as info:
+        wrong.load()
+    assert "providers.p.api_key" in info.value.errors
+    # Without a key where the change is made, a literal is refused (422 on the admin API).
+    with pytest.raises(ConfigError):
+        sources_for(client=client).write(lambda layer: merge_patch(layer, patch), "t", "x")
+
+
+def test_a_bad_secret_key_is_reported_clearly() -> None:
+    with pytest.raises(ConfigError) as info:
+        sources_for(env={"GATEWAY_SECRET_KEY": "not-a-key"})
+    assert "GATEWAY_SECRET_KEY" in info.value.errors
 
 
 # -- precedence --------------------------------------------------------------------------------
