@@ -44,8 +44,8 @@ def sse(data: str, event_id: str | None = None) -> bytes:
     return f"{head}data: {data}\n\n".encode()
 
 
-def error_event(err: GatewayError, job_id: str) -> bytes:
-    return sse(json.dumps(err.envelope(job_id), separators=(",", ":")))
+def error_event(err: GatewayError, job_id: str, event_id: str | None = None) -> bytes:
+    return sse(json.dumps(err.envelope(job_id), separators=(",", ":")), event_id)
 
 
 def _include_usage(request: dict[str, Any] | None) -> bool:
@@ -102,7 +102,7 @@ def relay(services: Services, job: Job, entries: Entries) -> Iterator[bytes]:
                         if isinstance(stored, dict)
                         else GatewayError("The stream failed.", code="stream_failed", status=502)
                     )
-                    yield sse(json.dumps(err.envelope(job.id), separators=(",", ":")), entry_id)
+                    yield error_event(err, job.id, entry_id)
                     return
             entries = _read(services, key, last, BLOCK_MS)
             if entries:

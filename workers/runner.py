@@ -133,10 +133,9 @@ class JobRunner:
                 )
             elif time.time() >= job.deadline_at:
                 outcome = _expired()
-            elif self._streamed(job) and self.relay is not None and self.relay.already_started():
+            elif self.relay is not None and self.relay.count_earlier():
                 # A worker died mid-stream: the client holds part of an answer that cannot be
                 # taken back, so starting over would garble it. The stream ends with an error.
-                self.relay.emitted = 1
                 outcome = _failed(
                     ProviderFailed(
                         "the worker running this stream was lost after chunks were sent",

@@ -26,9 +26,11 @@ class StreamRelay:
         self.usage: dict[str, Any] | None = None
         self._template: dict[str, Any] | None = None
 
-    def already_started(self) -> bool:
-        """An earlier delivery (a worker lost mid-stream) sent chunks already."""
-        return bool(self.r.xlen(self.key))
+    def count_earlier(self) -> int:
+        """Entries an earlier delivery of the job (a worker lost mid-stream) already sent:
+        the client may hold them, so they count as emitted."""
+        self.emitted = int(self.r.xlen(self.key))
+        return self.emitted
 
     def emit(self, chunk: dict[str, Any]) -> None:
         """One provider chunk: usage is held for the end (OpenAI sends it last, in a chunk of
