@@ -23,7 +23,7 @@ from gateway_api.errors import error_response
 from gateway_api.responses import completion, gateway_headers, job_error
 from gateway_api.services import Services
 from shared.cache import Entry
-from shared.chunks import from_completion
+from shared.chunks import from_completion, wants_usage
 from shared.errors import GatewayError, GatewayTimeout, from_stored
 from shared.jobs import CANCELLED, SUCCEEDED, Job
 
@@ -46,10 +46,6 @@ def sse(data: str, event_id: str | None = None) -> bytes:
 
 def error_event(err: GatewayError, job_id: str, event_id: str | None = None) -> bytes:
     return sse(json.dumps(err.envelope(job_id), separators=(",", ":")), event_id)
-
-
-def _include_usage(request: dict[str, Any] | None) -> bool:
-    return bool(((request or {}).get("stream_options") or {}).get("include_usage"))
 
 
 def _read(services: Services, key: str, after: str, block_ms: int | None) -> Entries:
@@ -183,14 +179,14 @@ def stream_response(services: Services, job: Job, after: str, wait_until: float)
         )
         return gateway_headers(event_stream(tail), ended)
     if ended.status == SUCCEEDED and ended.result is not None:
-        body = replay(ended.result, _include_usage(ended.request))
+        body = replay(ended.result, wants_usage(ended.request))
         return gateway_headers(event_stream(body), ended)
     return completion(ended)
 
 
 def stream_hit(entry: Entry, request: dict[str, Any]) -> Response:
     """A cache hit for a streamed request: the stored answer, as a stream."""
-    resp = event_stream(replay(entry.result, _include_usage(request)))
+    resp = event_stream(replay(entry.result, wants_usage(request)))
     resp.headers["X-Gateway-Cache"] = "hit"
     if entry.provider:
         resp.headers["X-Gateway-Provider"] = entry.provider

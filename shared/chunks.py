@@ -93,6 +93,11 @@ def _chunk(completion: dict[str, Any], choices: list[dict[str, Any]]) -> dict[st
     }
 
 
+def wants_usage(request: dict[str, Any] | None) -> bool:
+    """Did the request ask for the final usage chunk (``stream_options.include_usage``)?"""
+    return bool(((request or {}).get("stream_options") or {}).get("include_usage"))
+
+
 def usage_chunk(template: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
     """The final chunk ``stream_options.include_usage`` asks for: no choices, the usage."""
     return {**_chunk(template, []), "usage": usage}

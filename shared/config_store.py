@@ -103,6 +103,11 @@ def check_layer(layer: Any, source: str) -> None:
         raise ConfigError(errors)
 
 
+def _version(number: int, text: str) -> Version:
+    record = json.loads(text)
+    return Version(number, record["layer"], record["created_at"], record["actor"], record["note"])
+
+
 class Conflict(Exception):
     """Another writer made a new version first."""
 
@@ -121,10 +126,7 @@ class ConfigStore:
         raw = self.r.hget(self.keys.config_versions, str(number))
         if not raw:
             return None
-        record = json.loads(str(raw))
-        return Version(
-            number, record["layer"], record["created_at"], record["actor"], record["note"]
-        )
+        return _version(number, str(raw))
 
     def current(self) -> Version | None:
         number = self.current_number()
@@ -132,18 +134,7 @@ class ConfigStore:
 
     def versions(self) -> list[Version]:
         raw: dict[str, str] = self.r.hgetall(self.keys.config_versions)  # type: ignore[assignment]
-        out = []
-        for number, text in raw.items():
-            record = json.loads(text)
-            out.append(
-                Version(
-                    int(number),
-                    record["layer"],
-                    record["created_at"],
-                    record["actor"],
-                    record["note"],
-                )
-            )
+        out = [_version(int(number), text) for number, text in raw.items()]
         return sorted(out, key=lambda v: v.number, reverse=True)
 
     def put(self, layer: Mapping[str, Any], base: int, actor: str, note: str) -> int:

@@ -139,8 +139,11 @@ class ConfigSources:
         check_layer(layer, "http")
         return dict(layer)
 
-    def _http_source(self, redis_layer: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        merged, _ = merge_layers(self.static_layers() + [("redis", dict(redis_layer))])
+    @staticmethod
+    def _http_source(
+        layers: list[tuple[str, dict[str, Any]]],
+    ) -> Mapping[str, Any] | None:
+        merged, _ = merge_layers(layers)
         source = (merged.get("refresh") or {}).get("http_source")
         return source if isinstance(source, Mapping) and source.get("url") else None
 
@@ -158,7 +161,10 @@ class ConfigSources:
         if fetch:
             self.read_redis_layer()
         layer = (self.remote.redis_layer or {}) if redis_layer is None else redis_layer
-        source = self._http_source(substitute_env(open_secrets(layer, self.box), self.env))
+        # The file and environment are read once, the Redis layer resolved once, per load.
+        static = self.static_layers()
+        resolved = ("redis", substitute_env(open_secrets(layer, self.box), self.env))
+        source = self._http_source([*static, resolved])
         if source is None:
             self.remote.http_layer = None
         elif fetch or self.remote.http_layer is None:
@@ -169,10 +175,10 @@ class ConfigSources:
                     raise
                 _count("http_source_error")
                 log.warning("config: HTTP source failed; keeping its last answer", exc_info=True)
-        extra = [("redis", substitute_env(open_secrets(layer, self.box), self.env))]
+        extra = [resolved]
         if self.remote.http_layer is not None:
             extra.append(("http", substitute_env(self.remote.http_layer, self.env)))
-        merged, sources = merge_layers(self.static_layers() + extra)
+        merged, sources = merge_layers(static + extra)
         default_models(merged)
         return replace(build(merged, sources), redis_version=self.remote.redis_version)
 
@@ -192,7 +198,6 @@ class ConfigSources:
             new = change(layer)
             return seal_secrets(new, box, SECRET_FIELDS) if box is not None else new
 
-        self.read_redis_layer()
         version, _ = self.store().update(sealed, actor, note, validate)
         return version
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from redis import Redis
 
-from shared.chunks import usage_chunk
+from shared.chunks import usage_chunk, wants_usage
 from shared.keys import Keys
 
 CHUNK, DONE, ERROR = "chunk", "done", "error"
@@ -21,7 +21,7 @@ CHUNK, DONE, ERROR = "chunk", "done", "error"
 class StreamRelay:
     def __init__(self, client: Redis, keys: Keys, job_id: str, request: dict[str, Any], ttl_s: int):
         self.r, self.key, self.ttl = client, keys.stream(job_id), int(ttl_s)
-        self.include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        self.include_usage = wants_usage(request)
         self.emitted = 0  # chunks the client may have seen: after one, no retry is invisible
         self.usage: dict[str, Any] | None = None
         self._template: dict[str, Any] | None = None
