@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="config file (YAML, JSON or TOML)")
         return p
 
-    up = cmd("up", "run the whole stack (API, worker, beat; embedded Redis and mock if needed)")
+    up = cmd("up", "run the whole stack (API and worker; embedded Redis and mock if needed)")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
     up.add_argument("--redis-port", type=int, default=0, help="embedded Redis port (0: free)")
@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, default=0, help="serve this worker's metrics on 127.0.0.1:PORT"
     )
 
-    beat = cmd("beat", "run Celery beat (lease reaper and other sweeps)")
+    beat = cmd(
+        "beat", "optional: trigger the sweeps from Celery beat (workers already run them)"
+    )
     beat.add_argument("--loglevel", default="INFO")
 
     mock = cmd("mock-provider", "run the bundled mock upstream")

@@ -5,7 +5,7 @@
 - Providers: with no ``--config`` and no provider key in the environment (``ZAI_API_KEY``,
   ``OPENAI_API_KEY``, ``LITELLM_PROXY_URL``), the bundled mock provider and a demo config, so
   the first request works offline.
-- Children: API, one worker, beat. Ctrl-C or SIGTERM stops every child; if one dies, the rest
+- Children: the API and one worker (which runs the fleet's sweeps itself: no beat). Ctrl-C or SIGTERM stops every child; if one dies, the rest
   are stopped too (a half-running stack hides failures).
 """
 
@@ -100,7 +100,6 @@ def run_up(
             )
         worker_args = ["worker"] + (["--concurrency", str(concurrency)] if concurrency else [])
         children.append(_spawn(worker_args, env))
-        children.append(_spawn(["beat"], env))
         children.append(_spawn(["api", "--host", host, "--port", str(port)], env))
         print(f"up: API on http://{host}:{port} (Ctrl-C stops everything)", flush=True)
         while not stopping:

@@ -122,9 +122,14 @@ class Keys:
         """Hash: each cache entry's size in bytes (the bytes bound stays exact as they go)."""
         return f"{self.prefix}:cache-sizes"
 
-    def lock(self, name: str) -> str:
-        """String: a sweep's mutual-exclusion lock (SET NX PX)."""
-        return f"{self.prefix}:lock:{name}"
+    def duty(self, name: str) -> str:
+        """String with TTL: the fenced lease of one periodic duty (``token:fence``); its
+        holder, one worker process of the fleet, runs the duty (``shared.duty_lease``)."""
+        return f"{self.prefix}:duty:{name}"
+
+    def duty_fence(self, name: str) -> str:
+        """Counter: the duty lease's fence, incremented each time the lease changes hands."""
+        return f"{self.prefix}:duty:{name}:fence"
 
     def worker_heartbeat(self, worker: str) -> str:
         """String with TTL: a live worker process."""

@@ -1,5 +1,6 @@
 """Real processes for integration, end-to-end and chaos tests: a redis-server, the mock
-provider, Celery workers, beat and the gunicorn API, each a subprocess of ``llm-gateway``."""
+provider, Celery workers and the gunicorn API, each a subprocess of ``llm-gateway``, deployed
+as DESIGN.md deploys them: API + workers, no beat (the workers run every sweep themselves)."""
 
 from __future__ import annotations
 
@@ -173,16 +174,23 @@ class Stack:
         return any(k.endswith(f":{pid}") for k in self.redis.scan_iter(match=f"{prefix}:worker:*"))
 
     def start_worker(
-        self, name: str = "worker", concurrency: int = 100, wait: bool = True, metrics_port: int = 0
+        self,
+        name: str = "worker",
+        concurrency: int = 100,
+        wait: bool = True,
+        metrics_port: int = 0,
+        queues: str | None = None,
     ) -> Proc:
         extra = ["--metrics-port", str(metrics_port)] if metrics_port else []
+        if queues:
+            extra += ["--queues", queues]
         proc = self.start(name, "worker", "--concurrency", str(concurrency), *extra)
         if wait:
             wait_for(
                 lambda: self.worker_alive(proc.pid) or not proc.alive(), 30, f"{name} heartbeat"
             )
             assert proc.alive(), proc.tail()
-            if self.lane_expected(concurrency):
+            if queues is None and self.lane_expected(concurrency):
                 wait_for(
                     lambda: any(self.worker_alive(c) for c in children(proc.pid)),
                     30,
@@ -195,13 +203,13 @@ class Stack:
         return bool(split(concurrency, share)[1])
 
     def start_all(self) -> Stack:
-        """A worker, beat and the API: the whole deployment."""
+        """A worker and the API: the whole deployment."""
         self.start_worker()
-        self.start_beat()
         self.start_api()
         return self
 
     def start_beat(self) -> Proc:
+        """The optional beat (nothing depends on it; one test shows it changes nothing)."""
         return self.start("beat", "beat")
 
     def start_api(self, workers: int = 1) -> Proc:

@@ -1,4 +1,8 @@
-"""The Celery app for ``celery -A workers.celery_worker`` and ``llm-gateway worker|beat``."""
+"""The Celery app for ``celery -A workers.celery_worker`` and ``llm-gateway worker|beat``.
+
+Every worker process runs the fleet's duties itself (``workers.duties``) from the moment it is
+ready; the beat schedule below only matters to an operator who runs the optional beat.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from workers import (
     tasks,  # noqa: F401  (registers the tasks)
 )
 from workers.context import get_context
+from workers.duties import FleetDuties
 from workers.lifecycle import schedule_forced_exit, start_heartbeat, test_providers
 
 broker_wakeup.install()
@@ -42,18 +47,22 @@ app.conf.beat_schedule = {
 }
 
 _heartbeat_stop = None
+_duties: FleetDuties | None = None
 
 
 @signals.worker_ready.connect
 def _on_ready(**_: Any) -> None:
-    global _heartbeat_stop
+    global _heartbeat_stop, _duties
     _heartbeat_stop = start_heartbeat(ctx)
     ctx.watch()
-    test_providers(ctx)
+    _duties = FleetDuties(ctx).start()
+    test_providers(ctx)  # logs each provider's reachability from this process
 
 
 @signals.worker_shutting_down.connect
 def _on_shutting_down(**_: Any) -> None:
     if _heartbeat_stop is not None:
         _heartbeat_stop.set()
+    if _duties is not None:
+        _duties.stop()
     schedule_forced_exit(ctx, ctx.settings.worker.shutdown_grace_s)

@@ -1,4 +1,5 @@
-"""Sweeps that make sure an accepted job runs: run from beat on the control queue.
+"""Sweeps that make sure an accepted job runs (each one of the fleet's duties,
+``workers.duties``, run inside the worker processes under a fenced lease).
 
 - ``sweep_leases``: republishes jobs whose worker vanished (SIGKILL, lost host): their lease
   expired while they were running.
@@ -6,37 +7,27 @@
   publish, in case the broker lost the message.
 - ``sweep_due``: republishes parked jobs (retry backoff, waiting for recovery) when due.
 
-A Redis lock makes one sweep of a kind run at a time across the fleet, and each job is
-claimed by one Lua script, so two beats never republish a job twice.
+Each job is claimed by one Lua script before it is republished, so two sweepers (a lease that
+changed hands mid-sweep, an optional beat) never republish a job twice. ``held`` is the
+duty lease's state: a sweeper that lost its lease stops before its next claim.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from shared import metrics
 from shared.celery_app import enqueue
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
+Held = Callable[[], bool]
 
 
-@contextmanager
-def _locked(ctx: WorkerContext, name: str) -> Iterator[bool]:
-    key = ctx.keys.lock(name)
-    token = secrets.token_hex(8)
-    ttl_ms = int(max(1.0, ctx.settings.worker.reaper_interval_s) * 1000)
-    acquired = bool(ctx.redis.set(key, token, nx=True, px=ttl_ms))
-    try:
-        yield acquired
-    finally:
-        # Release only our own lock (a slow sweep must not free a newer one).
-        if acquired and ctx.redis.get(key) == token:
-            ctx.redis.delete(key)
+def _always() -> bool:
+    return True
 
 
 def _republish(
@@ -45,10 +36,13 @@ def _republish(
     claim: Callable[[str], str | None],
     on_fail: Callable[[str], None],
     what: str,
+    held: Held,
     level: int = logging.WARNING,
 ) -> int:
     count = 0
     for job_id in ids:
+        if not held():
+            break
         priority = claim(job_id)
         if priority is None:
             continue
@@ -63,46 +57,40 @@ def _republish(
     return count
 
 
-def sweep_leases(ctx: WorkerContext) -> int:
-    with _locked(ctx, "sweep_leases") as acquired:
-        if not acquired:
-            return 0
-        now = time.time()
-        n = _republish(
-            ctx,
-            ctx.store.expired_leases(now),
-            ctx.store.reclaim,
-            lambda job_id: ctx.store.track(job_id, now),
-            "job reclaimed from a lost worker",
-        )
-        metrics.LEASES_RECLAIMED.inc(n)
-        return n
+def sweep_leases(ctx: WorkerContext, held: Held = _always) -> int:
+    now = time.time()
+    n = _republish(
+        ctx,
+        ctx.store.expired_leases(now),
+        ctx.store.reclaim,
+        lambda job_id: ctx.store.track(job_id, now),
+        "job reclaimed from a lost worker",
+        held,
+    )
+    metrics.LEASES_RECLAIMED.inc(n)
+    return n
 
 
-def sweep_pending(ctx: WorkerContext) -> int:
-    with _locked(ctx, "sweep_pending") as acquired:
-        if not acquired:
-            return 0
-        cutoff = time.time() - ctx.settings.queue.redeliver_after_s
-        return _republish(
-            ctx,
-            ctx.store.stale_pending(cutoff),
-            lambda job_id: ctx.store.redeliver(job_id, cutoff),
-            lambda job_id: None,  # re-scored already: retried after the delay
-            "queued job republished (its message was not consumed in time)",
-        )
+def sweep_pending(ctx: WorkerContext, held: Held = _always) -> int:
+    cutoff = time.time() - ctx.settings.queue.redeliver_after_s
+    return _republish(
+        ctx,
+        ctx.store.stale_pending(cutoff),
+        lambda job_id: ctx.store.redeliver(job_id, cutoff),
+        lambda job_id: None,  # re-scored already: retried after the delay
+        "queued job republished (its message was not consumed in time)",
+        held,
+    )
 
 
-def sweep_due(ctx: WorkerContext) -> int:
-    with _locked(ctx, "sweep_due") as acquired:
-        if not acquired:
-            return 0
-        now = time.time()
-        return _republish(
-            ctx,
-            ctx.store.due_jobs(now),
-            ctx.store.claim_due,
-            lambda job_id: ctx.store.park_again(job_id, now + 1),
-            "parked job republished",
-            logging.INFO,  # routine: every retry passes here
-        )
+def sweep_due(ctx: WorkerContext, held: Held = _always) -> int:
+    now = time.time()
+    return _republish(
+        ctx,
+        ctx.store.due_jobs(now),
+        ctx.store.claim_due,
+        lambda job_id: ctx.store.park_again(job_id, now + 1),
+        "parked job republished",
+        held,
+        logging.INFO,  # routine: every retry passes here
+    )

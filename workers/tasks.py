@@ -1,4 +1,8 @@
-"""Celery tasks. Each takes only ids: no prompt, no secret ever travels in a message."""
+"""Celery tasks. Each takes only ids: no prompt, no secret ever travels in a message.
+
+The sweep tasks exist for an optional ``llm-gateway beat``: each runs its duty once unless a
+worker holds that duty's lease (``workers.duties``), which is the normal case.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,7 @@ from shared.celery_app import (
     TASK_SWEEP_PENDING,
 )
 from workers.context import get_context
-from workers.health import check_all
-from workers.reaper import sweep_due, sweep_leases, sweep_pending
+from workers.duties import run_once
 from workers.runner import JobRunner
 
 
@@ -23,25 +26,20 @@ def run_job(job_id: str) -> None:
 
 
 @shared_task(name=TASK_SWEEP_LEASES, ignore_result=True)
-def sweep_leases_task() -> int:
-    return sweep_leases(get_context())
+def sweep_leases_task() -> None:
+    run_once(get_context(), "sweep_leases")
 
 
 @shared_task(name=TASK_SWEEP_PENDING, ignore_result=True)
-def sweep_pending_task() -> int:
-    return sweep_pending(get_context())
+def sweep_pending_task() -> None:
+    run_once(get_context(), "sweep_pending")
 
 
 @shared_task(name=TASK_SWEEP_DUE, ignore_result=True)
-def sweep_due_task() -> int:
-    return sweep_due(get_context())
+def sweep_due_task() -> None:
+    run_once(get_context(), "sweep_due")
 
 
 @shared_task(name=TASK_HEALTH_CHECK, ignore_result=True)
-def health_check_task() -> dict[str, bool]:
-    ctx = get_context()
-    s = ctx.settings
-    lock = ctx.keys.lock("health_check")
-    if not ctx.redis.set(lock, "1", nx=True, px=int(s.health.interval_s * 900)):
-        return {}  # another worker checked within this interval
-    return check_all(dict(s.providers), ctx.health, s.health.timeout_s, s.health.interval_s)
+def health_check_task() -> None:
+    run_once(get_context(), "health_check")

@@ -31,7 +31,6 @@ def stream_stack(
         streaming={"ttl_s": 600, "cancel_on_disconnect": True},
     )
     try:
-        s.start_beat()  # the lease reaper
         s.start_api()
         yield s
     finally:

@@ -33,7 +33,6 @@ def chaos_stack(
         queue={"max_deliveries": 5, "redeliver_after_s": 3},
     )
     try:
-        s.start_beat()
         s.start_api()
         yield s
     finally:

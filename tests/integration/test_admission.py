@@ -259,7 +259,6 @@ def test_a_worker_killed_mid_call_does_not_leak_its_provider_slot(
     quota_stack: Callable[..., Stack], unique: str
 ) -> None:
     s = quota_stack(max_concurrent=1, timeout_s=3)
-    s.start_beat()
     s.start_api()
     victim = s.start_worker("victim")
     job_id = httpx.post(

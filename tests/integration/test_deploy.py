@@ -38,12 +38,13 @@ def procfile() -> dict[str, str]:
 def test_compose_services_run_real_cli_commands() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"redis", "api", "worker", "beat"} <= set(services)
+    assert {"redis", "api", "worker"} <= set(services)
+    assert "beat" not in services  # API + workers is the whole deployment (no singleton)
     assert "--appendonly" in services["redis"]["command"]
     assert "noeviction" in services["redis"]["command"]
     assert "container_name" not in services["worker"]  # --scale worker=N needs that
     assert "ports" not in services["worker"]
-    for name in ("api", "worker", "beat"):
+    for name in ("api", "worker"):
         command = services[name]["command"]
         assert command[0] == "llm-gateway"
         args = build_parser().parse_args(command[1:])
@@ -53,7 +54,7 @@ def test_compose_services_run_real_cli_commands() -> None:
 
 def test_procfile_names_the_cli_processes() -> None:
     entries = procfile()
-    assert set(entries) == {"web", "worker", "beat"}
+    assert set(entries) == {"web", "worker"}
     for name, line in entries.items():
         argv = shlex.split(_DEFAULT.sub(lambda m: m.group(2), line))
         assert argv[0] == "llm-gateway"

@@ -25,7 +25,6 @@ def pstack(
 ) -> Iterator[Stack]:
     s = new_stack(tmp_path_factory, redis_server, mock_port, "prio", worker=LANE)
     try:
-        s.start_beat()
         s.start_api(workers=2)
         yield s
     finally:

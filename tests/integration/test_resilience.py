@@ -444,7 +444,6 @@ def test_half_open_admits_one_probe_across_several_workers(
     s = make_stack("probes", retry=NO_RETRY, health=NO_HEALTH_CHECKS)
     for i in range(3):
         s.start_worker(f"worker-{i}", concurrency=50)
-    s.start_beat()
     s.start_api()
     failing = {
         "model": "primary-only",
@@ -477,7 +476,6 @@ def test_a_dead_probe_holder_does_not_wedge_the_breaker(
 ) -> None:
     s = make_stack("deadprobe", retry=NO_RETRY, health=NO_HEALTH_CHECKS)
     holder = s.start_worker("holder", concurrency=20)
-    s.start_beat()
     s.start_api()
     for _ in range(3):
         chat(s, {"model": "primary-only", "messages": msg(unique), "mock": {"status": 500}})
@@ -524,7 +522,6 @@ def test_worker_metrics_count_retries_fallbacks_and_breaker_transitions(
     s = make_stack("metrics", health=NO_HEALTH_CHECKS)
     port = free_port()
     s.start_worker(metrics_port=port)
-    s.start_beat()  # the due sweep republishes parked retries
     s.start_api()
     before = httpx.get(f"{s.api_url}/v1/health").json()["metrics"]
     chat(s, {"messages": msg(unique), "mock": {"status": 503, "fail_times": 1, "key": unique}})
