@@ -65,7 +65,7 @@ def create_app(
     ``live``: every layer (file, environment, Redis, HTTP source), refreshed while serving."""
     if live:
         sources = ConfigSources()
-        services = Services.build(sources.load(), sources=sources)
+        services = Services.build(sources.load_at_start(), sources=sources)
         services.watcher = ConfigWatcher(sources, services.loaded, services.apply)
     loaded = services.loaded if services else _as_loaded(config)
     app = Flask(__name__)

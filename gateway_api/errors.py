@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from shared.errors import GatewayError
+from shared.errors import BACKEND_DOWN, GatewayError, GatewayUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ _HTTP_TYPES = {
 
 
 def error_response(err: GatewayError, job_id: str | None = None) -> Response:
+    job_id = job_id or err.job_id
     resp = jsonify(err.envelope(job_id))
     resp.status_code = err.status
     if err.should_retry is False:
@@ -46,6 +47,13 @@ def register_error_handlers(app: Flask) -> None:
         err = GatewayError(exc.description or exc.name, code=code, status=status)
         err.type = etype
         return error_response(err)
+
+    for down in BACKEND_DOWN:
+
+        @app.errorhandler(down)
+        def _backend_down(exc: Exception) -> Response:
+            log.warning("backend unreachable: %s", type(exc).__name__)
+            return error_response(GatewayUnavailable())
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -37,7 +37,7 @@ def job_error(job: Job) -> GatewayError:
         err = GatewayError(f"The job ended {job.status}.", code="job_failed")
     # The gateway already retried; a client retry would only start another job.
     # A job that never reached the broker is the exception: retrying it is safe.
-    err.should_retry = None if err.code == "enqueue_failed" else False
+    err.should_retry = None if err.code == "gateway_unavailable" else False
     return err
 
 

@@ -1,10 +1,20 @@
 """The API's half of streaming: a job's Redis Stream relayed as Server-Sent Events.
 
-Headers are sent only once the first chunk is there: until then the job may still be
-retried, fall back, or fail, and a failure before any chunk answers with its proper HTTP
-status (the openai client raises the matching exception). After that, the stream carries
-the chunks in order, each with its entry id as the SSE ``id`` (for ``Last-Event-ID``), and
-ends with ``data: [DONE]`` or an ``error`` event.
+Headers wait for the first chunk, but not forever. For up to ``streaming.keepalive_s`` the job
+may still be retried, fall back, or fail, and a failure then answers with its proper HTTP
+status (the openai client raises the matching exception). A first chunk that takes longer
+(the job queued behind others, a retry's backoff, a reasoning model thinking for minutes)
+must not let a proxy close the idle connection (60 s at AWS ALB and nginx): the answer is
+then committed as ``200 text/event-stream`` and an SSE comment (``: keep-alive``) goes out
+every ``keepalive_s`` until it comes. From that point a failure is an SSE ``error`` event
+carrying the OpenAI error envelope (the openai client raises ``APIError`` with its message),
+exactly like a failure after the first chunk; a success with no stream entries (a stale or
+degraded fallback, a cache hit) is replayed as chunks.
+
+After that, the stream carries the chunks in order, each with its entry id as the SSE ``id``
+(for ``Last-Event-ID``), and ends with ``data: [DONE]`` or an ``error`` event. A Redis outage
+mid-stream keeps the connection alive with the same comments and resumes where it stopped;
+one that outlasts the job's deadline ends it with a ``gateway_unavailable`` error event.
 """
 
 from __future__ import annotations
@@ -24,19 +34,29 @@ from gateway_api.responses import completion, gateway_headers, job_error
 from gateway_api.services import Services
 from shared.cache import Entry
 from shared.chunks import from_completion, wants_usage
-from shared.errors import GatewayError, GatewayTimeout, from_stored
+from shared.errors import (
+    BACKEND_DOWN,
+    GatewayError,
+    GatewayTimeout,
+    GatewayUnavailable,
+    from_stored,
+)
 from shared.jobs import CANCELLED, SUCCEEDED, Job
 
 log = logging.getLogger(__name__)
 BLOCK_MS = 500  # between checks of the job record while no entry comes
-KEEPALIVE_S = 15.0  # an SSE comment when nothing was sent this long (proxies close idle streams)
+DOWN_RETRY_S = 0.5  # between attempts while Redis is unreachable
+KEEPALIVE = b": keep-alive\n\n"
 START = "0-0"
-_EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+_U64 = 2**64 - 1
 Entries = list[tuple[str, dict[str, str]]]
 
 
 def valid_event_id(raw: str) -> bool:
-    return bool(_EVENT_ID.match(raw))
+    """A Redis stream id: two unsigned 64-bit integers (a larger one is a 400, not a 500)."""
+    match = _EVENT_ID.match(raw)
+    return match is not None and all(int(part) <= _U64 for part in match.groups())
 
 
 def sse(data: str, event_id: str | None = None) -> bytes:
@@ -53,33 +73,63 @@ def _read(services: Services, key: str, after: str, block_ms: int | None) -> Ent
     return [(str(i), dict(f)) for i, f in res[0][1]] if res else []
 
 
+class _Down:
+    """Redis did not answer: the caller waits and tries again."""
+
+
+DOWN = _Down()
+
+
+def _poll(services: Services, job: Job, after: str, block_ms: int) -> Entries | Job | _Down:
+    """The entries after ``after`` (waiting up to ``block_ms``); if none, the job record as it
+    is now when it has ended (its last entries read once more); DOWN while Redis is away."""
+    key = services.keys.stream(job.id)
+    try:
+        entries = _read(services, key, after, max(1, block_ms))
+        if entries:
+            return entries
+        current = services.store.get(job.id)
+        if current is None or current.terminal:
+            # The worker writes its last entries just after it records the end.
+            return _read(services, key, after, 100) or (current or job)
+        return []
+    except BACKEND_DOWN:
+        time.sleep(DOWN_RETRY_S)
+        return DOWN
+
+
 @dataclass
 class Opening:
     entries: Entries  # the first entries after the start point
     ended: Job | None  # the job, when it ended with no entry after the start point
+    down: bool = False  # Redis was unreachable when the wait ran out
 
 
 def open_stream(services: Services, job: Job, after: str, wait_until: float) -> Opening:
-    """Wait for the first entry after ``after``, or for the job to end without one."""
-    key = services.keys.stream(job.id)
+    """Wait until ``wait_until`` for the first entry after ``after``, or for the job to end
+    without one."""
+    down = False
     while True:
         remaining = wait_until - time.time()
         if remaining <= 0:
-            return Opening([], None)
-        entries = _read(services, key, after, max(1, int(min(BLOCK_MS, remaining * 1000))))
-        if entries:
-            return Opening(entries, None)
-        current = services.store.get(job.id) or job
-        if current.terminal:
-            # The worker writes its last entries just after it records the end.
-            entries = _read(services, key, after, 100)
-            return Opening(entries, None if entries else current)
+            return Opening([], None, down)
+        got = _poll(services, job, after, int(min(BLOCK_MS, remaining * 1000)))
+        down = got is DOWN
+        if isinstance(got, Job):
+            return Opening([], got if got.terminal else None)
+        if isinstance(got, list) and got:
+            return Opening(got, None)
 
 
-def relay(services: Services, job: Job, entries: Entries) -> Iterator[bytes]:
-    """The job's entries from the first batch on, until done or error."""
-    key = services.keys.stream(job.id)
-    last, quiet_since, finished = entries[-1][0] if entries else START, time.time(), False
+def relay(
+    services: Services, job: Job, entries: Entries, wait_until: float, after: str = START
+) -> Iterator[bytes]:
+    """The job's entries from the first batch on (waiting for it if empty), until done or
+    error, with a keep-alive comment whenever nothing was sent for ``keepalive_s``."""
+    last, quiet_since, finished = entries[-1][0] if entries else after, time.time(), False
+    keepalive_s = services.settings.streaming.keepalive_s
+    if not entries:
+        yield KEEPALIVE  # committed to a 200: the headers and a first sign of life go now
     try:
         while True:
             for entry_id, fields in entries:
@@ -93,35 +143,51 @@ def relay(services: Services, job: Job, entries: Entries) -> Iterator[bytes]:
                 else:
                     finished = True
                     stored = json.loads(data)
-                    err = (
+                    failure = (
                         from_stored(stored)
                         if isinstance(stored, dict)
                         else GatewayError("The stream failed.", code="stream_failed", status=502)
                     )
-                    yield error_event(err, job.id, entry_id)
+                    yield error_event(failure, job.id, entry_id)
                     return
-            entries = _read(services, key, last, BLOCK_MS)
-            if entries:
-                quiet_since = time.time()
-                continue
-            current = services.store.get(job.id)
-            if current is None or current.terminal:
-                entries = _read(services, key, last, 100)
+            got = _poll(services, job, last, BLOCK_MS)
+            if isinstance(got, list):
+                entries = got
                 if entries:
+                    quiet_since = time.time()
                     continue
-                # Ended with no closing entry (cancelled; the worker lost after finishing).
+            elif isinstance(got, Job):
                 finished = True
-                if current is not None and current.status == SUCCEEDED:
-                    yield sse("[DONE]")
-                else:
-                    yield error_event(job_error(current) if current else _vanished(), job.id)
+                yield from _ended_without_entries(got, job, last)
                 return
-            if time.time() - quiet_since >= KEEPALIVE_S:
+            if time.time() >= wait_until:
+                finished = True
+                err: GatewayError = (
+                    GatewayUnavailable(job_id=job.id)
+                    if got is DOWN
+                    else GatewayTimeout(
+                        "No more of the answer arrived before the job's deadline.",
+                        code="timeout",
+                    )
+                )
+                yield error_event(err, job.id)
+                return
+            if time.time() - quiet_since >= keepalive_s:
                 quiet_since = time.time()
-                yield b": keep-alive\n\n"
+                yield KEEPALIVE
     finally:
         if not finished:
             _client_left(services, job)
+
+
+def _ended_without_entries(current: Job, job: Job, last: str) -> Iterator[bytes]:
+    """A job that ended with no closing entry after ``last``."""
+    if current.status == SUCCEEDED and current.result is not None and last == START:
+        yield from replay(current.result, wants_usage(current.request or job.request))
+    elif current.status == SUCCEEDED:
+        yield sse("[DONE]")  # cancelled after its chunks, or a worker lost after finishing
+    else:
+        yield error_event(job_error(current), job.id)
 
 
 def _vanished() -> GatewayError:
@@ -131,7 +197,7 @@ def _vanished() -> GatewayError:
 def _client_left(services: Services, job: Job) -> None:
     """The client went away mid-stream: the job runs on (its result stays readable at
     /v1/jobs/{id}) unless ``streaming.cancel_on_disconnect``."""
-    cancel = bool((services.settings.raw.get("streaming") or {}).get("cancel_on_disconnect"))
+    cancel = services.settings.streaming.cancel_on_disconnect
     log.info("stream client left", extra={"job_id": job.id, "cancel": cancel})
     if cancel:
         try:
@@ -157,13 +223,22 @@ def event_stream(body: Iterable[bytes]) -> Response:
 
 
 def stream_response(services: Services, job: Job, after: str, wait_until: float) -> Response:
-    """The SSE answer for ``job`` from ``after`` on (or its HTTP error, if it failed before
-    sending anything)."""
-    opening = open_stream(services, job, after, wait_until)
+    """The SSE answer for ``job`` from ``after`` on: its HTTP error if it fails within the
+    first ``keepalive_s``, else a stream (kept alive until the first chunk comes)."""
+    window = min(wait_until, time.time() + services.settings.streaming.keepalive_s)
+    opening = open_stream(services, job, after, window)
     if opening.entries:
-        return gateway_headers(event_stream(relay(services, job, opening.entries)), job)
+        return gateway_headers(
+            event_stream(relay(services, job, opening.entries, wait_until)), job
+        )
     ended = opening.ended
     if ended is None:
+        if time.time() < wait_until:  # still waiting: commit, and keep the line alive
+            return gateway_headers(
+                event_stream(relay(services, job, [], wait_until, after)), job
+            )
+        if opening.down:
+            raise GatewayUnavailable(job_id=job.id)
         err = GatewayTimeout(
             "No part of the answer arrived before the job's deadline; it may still finish: "
             f"poll /v1/jobs/{job.id}.",

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Response, jsonify, request
 from marshmallow import ValidationError
 
-from gateway_api import request_limits
+from gateway_api import repair, request_limits
 from gateway_api.auth import Principal
 from gateway_api.limits import take
 from gateway_api.schemas import ChatCompletionSchema, first_error
@@ -26,11 +26,10 @@ from shared.cache import Entry, policy
 from shared.celery_app import enqueue
 from shared.errors import (
     Conflict,
-    GatewayError,
+    GatewayUnavailable,
     InvalidRequest,
     ModelNotFound,
     QueueFull,
-    ServiceUnavailable,
     Unprocessable,
 )
 from shared.idempotency import MAX_KEY_LENGTH, body_digest
@@ -233,14 +232,16 @@ def submit(
         enqueue(services.celery, job.id, priority)
     except Exception as exc:
         log.error("publish failed", extra={"job_id": job.id, "error": repr(exc)})
-        err = ServiceUnavailable(
-            "The job could not be queued (broker unreachable); it was not accepted.",
-            code="enqueue_failed",
+        err = GatewayUnavailable(
+            "The job could not be queued (broker unreachable); it was not accepted."
         )
-        try:
-            services.store.terminate(job.id, FAILED, err)
-        except Exception:  # Redis is failing too: the worker never saw the job; 503 still holds
-            log.exception("could not mark the unpublished job failed", extra={"job_id": job.id})
+        # Redis may be failing too: marked failed as soon as it answers, well before the
+        # pending sweep (queue.redeliver_after_s) could republish a job the client was refused.
+        repair.soon(
+            lambda: services.store.terminate(job.id, FAILED, err),
+            "marking an unpublished job failed",
+            job.id,
+        )
         raise err from exc
     metrics.JOBS_SUBMITTED.labels(priority).inc()
     return job
@@ -285,18 +286,27 @@ def admit(
                 param="Idempotency-Key",
             )
         existing = _await_record(services, claim.job_id)
-        if existing is None:
+        if existing is not None:
+            return Admitted(existing, True)
+        if claim.stale:
+            # Claimed long ago by a request that never created its job (its API process died,
+            # or Redis went away between the two): this request takes the key over.
+            claim = services.idempotency.take_over(principal.key_id, key, claim, job_id)
+        if not claim.first:
             err = Conflict(
                 "A request with this Idempotency-Key is still being accepted; retry shortly.",
                 code="idempotency_key_in_use",
             )
             err.should_retry = None
             raise err
-        return Admitted(existing, True)
     try:
         return Admitted(create(job_id), False)
-    except GatewayError:
-        services.idempotency.release(principal.key_id, key, job_id)  # nothing was accepted
+    except Exception:  # nothing was accepted: the key must not stand for a job that is not
+        repair.soon(
+            lambda: services.idempotency.release(principal.key_id, key, job_id),
+            "releasing an Idempotency-Key",
+            job_id,
+        )
         raise
 
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import redis
 
+from shared.errors import BACKEND_DOWN, GatewayUnavailable
 from shared.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class CompletionHub:
         """Wait up to ``timeout`` s for a job already published to be terminal."""
         with self.expect(job_id, published=True) as waiter:
             self._subscribed.wait(min(timeout, 2.0))
-            return waiter.wait(timeout, read)
+            return waiter.wait(timeout, read, job_id)
 
     @property
     def waiting(self) -> int:
@@ -112,20 +113,38 @@ class Waiter:
         self.event = event
         self.notice_guaranteed = notice_guaranteed
 
-    def wait(self, timeout: float, read: Callable[[], Job | None]) -> Job | None:
+    def wait(
+        self, timeout: float, read: Callable[[], Job | None], job_id: str | None = None
+    ) -> Job | None:
         """Until the job is terminal or ``timeout`` s pass; re-reads on every wake-up and every
-        RECHECK_S, so a lost notice only delays it. Returns the last read."""
+        RECHECK_S, so a lost notice only delays it. Returns the last read.
+
+        While Redis is unreachable it keeps waiting (the job runs on; its outcome is read once
+        Redis is back); if Redis is still unreachable at the end, raises GatewayUnavailable
+        naming ``job_id``."""
         deadline = time.monotonic() + timeout
         skip_read = self.notice_guaranteed
         job: Job | None = None
+        down = False
         while True:
             if not skip_read:
-                job = read()
-                if job is None or job.terminal:
+                try:
+                    job, down = read(), False
+                except BACKEND_DOWN:
+                    down = True
+                if not down and (job is None or job.terminal):
                     return job
             skip_read = False
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return job if job is not None else read()
+                break
             self.event.wait(min(remaining, RECHECK_S))
             self.event.clear()
+        try:
+            return job if job is not None and not down else read()
+        except BACKEND_DOWN as exc:
+            raise GatewayUnavailable(
+                "The gateway lost its Redis while waiting for the job; it may still finish: "
+                f"poll /v1/jobs/{job_id}." if job_id else "",
+                job_id=job_id,
+            ) from exc

@@ -26,7 +26,7 @@ def load_or_exit(config_path: str | None) -> LoadedConfig:
     if config_path:
         os.environ["GATEWAY_CONFIG_FILE"] = os.path.abspath(config_path)
     try:
-        return ConfigSources().load()
+        return ConfigSources().load_at_start()
     except ConfigError as exc:
         print(f"llm-gateway: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc

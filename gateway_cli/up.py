@@ -5,7 +5,8 @@
 - Providers: with no ``--config`` and no provider key in the environment (``ZAI_API_KEY``,
   ``OPENAI_API_KEY``, ``LITELLM_PROXY_URL``), the bundled mock provider and a demo config, so
   the first request works offline.
-- Children: the API and one worker (which runs the fleet's sweeps itself: no beat). Ctrl-C or SIGTERM stops every child; if one dies, the rest
+- Children: the API and one worker (which runs the fleet's sweeps itself: no beat).
+  Ctrl-C or SIGTERM stops every child; if one dies, the rest
   are stopped too (a half-running stack hides failures).
 """
 

@@ -64,7 +64,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A broker reconnect must not cut the provider calls in flight: the lease absorbs a
+        # redelivered duplicate (begin.lua skips a leased or terminal job).
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "worker_soft_shutdown_timeout": settings.worker.shutdown_grace_s,
         "worker_hijack_root_logger": False,
         # Three event publishes per task cost ~24% of a worker's CPU (bench/). Off unless

@@ -39,6 +39,7 @@ from shared.settings import (
     QueueSettings,
     RetrySettings,
     Settings,
+    StreamingSettings,
     WorkerSettings,
 )
 
@@ -102,7 +103,7 @@ DEFAULTS: dict[str, Any] = {
     "refresh": {"interval_s": 10, "http_source": None},
     "metrics": {"token": None},
     "cors": {"allowed_origins": []},
-    "streaming": {"ttl_s": 3600, "cancel_on_disconnect": False},
+    "streaming": {"ttl_s": 3600, "cancel_on_disconnect": False, "keepalive_s": 15},
     "redis": {"url": DEFAULT_REDIS_URL, "prefix": "gw"},
     "broker": {"url": None},
 }
@@ -385,6 +386,7 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
             by_model={m: tuple(o) for m, o in doc["fallbacks"].get("by_model", {}).items()},
         ),
         cache=CacheSettings(**doc["cache"]),
+        streaming=StreamingSettings(**doc["streaming"]),
         redis_url=redis_url,
         redis_prefix=doc["redis"]["prefix"],
         broker_url=doc["broker"].get("url") or redis_url,

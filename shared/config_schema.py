@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from marshmallow import (
@@ -17,9 +18,35 @@ _URL = validate.URL(require_tld=False, schemes={"http", "https"})
 _POSITIVE = validate.Range(min=1)
 
 
+# Operators' own annotations: a key with this prefix is allowed anywhere and ignored.
+ANNOTATION_PREFIX = "x-"
+
+
 class _Strict(Schema):
+    """Refuses unknown fields, naming the one probably meant: a typo (``rmp: 5`` for ``rpm``)
+    must not silently run with the default (here: no limit at all)."""
+
     class Meta:
-        unknown = EXCLUDE
+        unknown = EXCLUDE  # reported by _no_unknown_fields below, with a suggestion
+
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _no_unknown_fields(self, data: Any, original: Any, **_: Any) -> None:
+        if not isinstance(original, dict):
+            return
+        known = sorted(self.fields)
+        errors: dict[str, list[str]] = {}
+        for name in original:
+            if not isinstance(name, str) or name in self.fields:
+                continue
+            if name.startswith(ANNOTATION_PREFIX):
+                continue
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            errors[name] = [
+                f"unknown field{hint} (prefix a key with {ANNOTATION_PREFIX!r} for your own notes)"
+            ]
+        if errors:
+            raise ValidationError(errors)
 
 
 class ProviderSchema(_Strict):
@@ -160,6 +187,7 @@ class CorsSchema(_Strict):
 class StreamingSchema(_Strict):
     ttl_s = fields.Int(required=True, validate=validate.Range(min=10))
     cancel_on_disconnect = fields.Bool(required=True)
+    keepalive_s = fields.Float(required=True, validate=validate.Range(min=0.1, max=300))
 
 
 class RedisSchema(_Strict):

@@ -17,15 +17,30 @@ Every error a client can see is a ``GatewayError`` and maps to one row of DESIGN
     ├── ProviderFailed (502 provider_error)
     ├── ServiceUnavailable (503 gateway_error)
     │   ├── QueueFull (503 queue_full)
-    │   └── NoHealthyProvider (503 no_healthy_provider)
+    │   ├── NoHealthyProvider (503 no_healthy_provider)
+    │   └── GatewayUnavailable (503 gateway_unavailable: Redis or the broker unreachable)
     └── GatewayTimeout (504 timeout_error)
 
-Foreign errors are translated at the boundary (``raise Mapped(...) from exc``).
+Foreign errors are translated at the boundary (``raise Mapped(...) from exc``); the errors
+of an unreachable Redis or broker are ``BACKEND_DOWN`` and become ``GatewayUnavailable``.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import redis.exceptions
+from kombu.exceptions import OperationalError as BrokerUnreachable
+
+# What redis-py and kombu raise when the server cannot be reached or cannot serve now
+# (connection refused or lost, a timeout, loading its AOF after a restart, a read-only
+# replica after a failover). BusyLoadingError is a ConnectionError.
+BACKEND_DOWN: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    BrokerUnreachable,
+)
 
 
 class GatewayError(Exception):
@@ -44,9 +59,11 @@ class GatewayError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         details: dict[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.job_id = job_id  # the job this error is about, named in the envelope
         if code is not None:
             self.code = code
         if status is not None:
@@ -154,6 +171,20 @@ class QueueFull(ServiceUnavailable):
 class NoHealthyProvider(ServiceUnavailable):
     code = "no_healthy_provider"
     should_retry = False
+
+
+class GatewayUnavailable(ServiceUnavailable):
+    """Redis or the broker cannot be reached: retry after a few seconds."""
+
+    code = "gateway_unavailable"
+    RETRY_AFTER_S = 5.0
+
+    def __init__(self, message: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("retry_after", self.RETRY_AFTER_S)
+        super().__init__(
+            message or "The gateway cannot reach its Redis or broker right now; retry shortly.",
+            **kwargs,
+        )
 
 
 class GatewayTimeout(GatewayError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from shared.keys import Keys
 
 TTL_S = 86400
 MAX_KEY_LENGTH = 255
+# A claim this old whose job record does not exist was left by a request that died between
+# the claim and the job's creation: a repeat may take the key over.
+STALE_CLAIM_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,12 @@ class Claim:
     job_id: str  # the job this key stands for
     first: bool  # this request claimed the key: create the job
     same_body: bool = True
+    record: str = ""  # the stored record, as read
+    claimed_at: float = 0.0
+
+    @property
+    def stale(self) -> bool:
+        return not self.first and time.time() - self.claimed_at > STALE_CLAIM_S
 
 
 def body_digest(route: str, body: Any) -> str:
@@ -36,24 +46,46 @@ def body_digest(route: str, body: Any) -> str:
 class IdempotencyKeys:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self.r, self.keys = client, keys
-        self._claim = client.register_script(
-            (Path(__file__).with_name("lua") / "idem_claim.lua").read_text()
-        )
+        lua = Path(__file__).with_name("lua")
+        self._claim = client.register_script((lua / "idem_claim.lua").read_text())
+        self._take_over = client.register_script((lua / "idem_take_over.lua").read_text())
+        self._release = client.register_script((lua / "idem_release.lua").read_text())
 
     def _key(self, owner: str, key: str) -> str:
         return self.keys.idempotency(owner, hashlib.sha256(key.encode()).hexdigest())
 
+    @staticmethod
+    def _record(job_id: str, digest: str) -> str:
+        return json.dumps({"job_id": job_id, "body_sha256": digest, "at": round(time.time(), 3)})
+
+    @staticmethod
+    def _held(held: str, digest: str) -> Claim:
+        existing = json.loads(held)
+        return Claim(
+            existing["job_id"],
+            first=False,
+            same_body=existing["body_sha256"] == digest,
+            record=held,
+            claimed_at=float(existing.get("at") or 0.0),
+        )
+
     def claim(self, owner: str, key: str, digest: str, job_id: str) -> Claim:
-        record = json.dumps({"job_id": job_id, "body_sha256": digest})
-        held = self._claim(keys=[self._key(owner, key)], args=[record, TTL_S])
+        held = self._claim(keys=[self._key(owner, key)], args=[self._record(job_id, digest), TTL_S])
         if not held:
             return Claim(job_id, first=True)
-        existing = json.loads(held)
-        return Claim(existing["job_id"], first=False, same_body=existing["body_sha256"] == digest)
+        return self._held(str(held), digest)
+
+    def take_over(self, owner: str, key: str, stale: Claim, job_id: str) -> Claim:
+        """Replace a stale claim (as read) by one for ``job_id``; unless it changed meanwhile."""
+        digest = json.loads(stale.record)["body_sha256"]
+        held = self._take_over(
+            keys=[self._key(owner, key)],
+            args=[stale.record, self._record(job_id, digest), TTL_S],
+        )
+        if not held:
+            return Claim(job_id, first=True)
+        return self._held(str(held), digest)
 
     def release(self, owner: str, key: str, job_id: str) -> None:
         """Forget a claim whose job was never accepted (queue full, publish failed)."""
-        name = self._key(owner, key)
-        raw = self.r.get(name)
-        if raw and json.loads(str(raw)).get("job_id") == job_id:
-            self.r.delete(name)
+        self._release(keys=[self._key(owner, key)], args=[job_id])

@@ -279,7 +279,7 @@ class JobStore:
     def renew(self, job_id: str, token: str, lease_s: float) -> bool:
         return bool(
             self._renew(
-                keys=[self.keys.lease(job_id), self.keys.inflight],
+                keys=[self.keys.lease(job_id), self.keys.inflight, self.keys.job(job_id)],
                 args=[token, int(lease_s * 1000), time.time(), job_id],
             )
         )

@@ -41,12 +41,11 @@ log = logging.getLogger(__name__)
 HTTP_TIMEOUT_S = 5.0
 # Changing these needs a restart: they say where the fleet's state lives.
 RESTART_ONLY = ("redis", "broker")
-# Applied, but only a restart puts these to use (pool size, beat's schedule, CORS set-up).
+# Applied, but only a restart puts these to use (pool size, lane split, CORS set-up). The
+# sweeps' and health checks' intervals apply live (workers.duties reads them at each run).
 ON_RESTART = (
     ("worker", "concurrency"),
     ("worker", "interactive_share"),
-    ("worker", "reaper_interval_s"),
-    ("health", "interval_s"),
     ("cors", "allowed_origins"),
 )
 
@@ -77,6 +76,7 @@ class ConfigSources:
         self._client = client
         self._http = http
         self.remote = _Remote()
+        self.refused_at_start: dict[str, list[str]] | None = None
         self.box = box_from(self.env)  # GATEWAY_SECRET_KEY: seals and opens stored secrets
         base, _ = merge_layers(self.static_layers())
         self.keys = Keys(str((base.get("redis") or {}).get("prefix") or "gw"))
@@ -182,6 +182,26 @@ class ConfigSources:
         default_models(merged)
         return replace(build(merged, sources), redis_version=self.remote.redis_version)
 
+    def load_at_start(self) -> LoadedConfig:
+        """``load()`` for a process that is starting: a stored Redis layer that no longer
+        validates (written by an older version, or around the API's checks) is reported and
+        skipped, as a refused refresh is, instead of keeping the process from starting. The
+        rest must validate on its own."""
+        try:
+            return self.load()
+        except ConfigError as exc:
+            if not self.remote.redis_layer:
+                raise
+            loaded = self.load(redis_layer={}, fetch=False)
+            self.refused_at_start = exc.errors
+            _count("refused")
+            log.error(
+                "config: the stored Redis layer v%d does not validate; starting without it: %s",
+                self.remote.redis_version,
+                "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(exc.errors.items())),
+            )
+            return replace(loaded, redis_version=0)
+
     def write(
         self, change: Callable[[dict[str, Any]], dict[str, Any]], actor: str, note: str
     ) -> int:
@@ -239,7 +259,9 @@ class ConfigWatcher:
         self.sources, self.current, self.apply = sources, current, apply
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self.last_error: dict[str, list[str]] | None = None
+        # Shown by GET /admin/config: why the last change (or the stored layer at start-up)
+        # was refused.
+        self.last_error: dict[str, list[str]] | None = sources.refused_at_start
 
     def refresh(self) -> str:
         """Reload; returns "applied", "unchanged" or "refused"."""

@@ -127,6 +127,15 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class StreamingSettings:
+    ttl_s: int = 3600  # a stream's entries are kept this long after the last one
+    cancel_on_disconnect: bool = False
+    # An SSE comment this often while a stream waits (for its first chunk or the next one):
+    # proxies close connections idle for 60 s (AWS ALB, nginx).
+    keepalive_s: float = 15.0
+
+
+@dataclass(frozen=True)
 class Settings:
     providers: Mapping[str, ProviderSettings]
     models: Mapping[str, tuple[Deployment, ...]]
@@ -140,6 +149,7 @@ class Settings:
     health: HealthSettings
     fallbacks: FallbackSettings
     cache: CacheSettings
+    streaming: StreamingSettings
     redis_url: str
     redis_prefix: str
     broker_url: str

@@ -117,5 +117,5 @@ def get_context() -> WorkerContext:
     with _lock:
         if _context is None:
             sources = ConfigSources()
-            _context = WorkerContext.build(sources.load(), sources)
+            _context = WorkerContext.build(sources.load_at_start(), sources)
         return _context

@@ -27,6 +27,7 @@ from shared import metrics, stats
 from shared.breaker import breaker_name
 from shared.cache import policy
 from shared.errors import (
+    BACKEND_DOWN,
     GatewayError,
     GatewayTimeout,
     NoHealthyProvider,
@@ -50,6 +51,26 @@ log = logging.getLogger(__name__)
 
 # A job waiting for a provider to recover looks again at least this often.
 RECOVERY_RECHECK_S = 5.0
+# How long a delivery waits for an unreachable Redis to take or record a job before it gives
+# up (the job is then found by the sweeps: pending redelivery, lease reaper).
+REDIS_WAIT_S = 600.0
+
+
+def until_redis_answers(what: str, job_id: str, step: Callable[[], Any]) -> Any:
+    """Run ``step``, retrying while Redis is unreachable (a restart, a failover): a provider's
+    answer in hand is written once Redis is back, not dropped."""
+    deadline, delay, warned = time.monotonic() + REDIS_WAIT_S, 0.2, False
+    while True:
+        try:
+            return step()
+        except BACKEND_DOWN:
+            if time.monotonic() >= deadline:
+                raise
+            if not warned:
+                warned = True
+                log.warning("Redis unreachable; %s waits for it", what, extra={"job_id": job_id})
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)
 
 
 @dataclass
@@ -102,7 +123,11 @@ class JobRunner:
     def run(self, job_id: str) -> None:
         s = self.ctx.settings
         token = secrets.token_hex(16)
-        begun = self.store.begin(job_id, token, s.worker.lease_s, s.queue.max_deliveries)
+        begun = until_redis_answers(
+            "taking the job",
+            job_id,
+            lambda: self.store.begin(job_id, token, s.worker.lease_s, s.queue.max_deliveries),
+        )
         if begun.outcome in (Begin.MISSING, Begin.TERMINAL, Begin.LEASED):
             log.info("job skipped", extra={"job_id": job_id, "reason": begun.outcome.value})
             return
@@ -119,7 +144,7 @@ class JobRunner:
                     self.ctx.keys,
                     job.id,
                     job.request,
-                    int((s.raw.get("streaming") or {}).get("ttl_s") or 3600),
+                    s.streaming.ttl_s,
                 )
             if begun.deliveries == 1:
                 metrics.QUEUE_WAIT.labels(job.priority).observe(time.time() - job.created_at)
@@ -157,8 +182,11 @@ class JobRunner:
 
     def _conclude(self, job: Job, token: str, outcome: Outcome) -> None:
         if outcome.park_until is not None:
-            parked = self.store.defer(
-                job.id, token, outcome.park_until, outcome.status, outcome.fields
+            due = outcome.park_until
+            parked = until_redis_answers(
+                "parking the job",
+                job.id,
+                lambda: self.store.defer(job.id, token, due, outcome.status, outcome.fields),
             )
             log.info(
                 "job parked",
@@ -170,7 +198,9 @@ class JobRunner:
                 },
             )
             return
-        written = self._finish(job, token, outcome)
+        written = until_redis_answers(
+            "recording the outcome", job.id, lambda: self._finish(job, token, outcome)
+        )
         if written == 1 and self.relay is not None and self.relay.emitted:
             if outcome.status == SUCCEEDED:
                 self.relay.finish()

@@ -1,10 +1,14 @@
--- finish.lua: make a job terminal, exactly once, only under its lease (compare-and-set).
+-- finish.lua: make a job terminal, exactly once, never under another worker's lease
+-- (compare-and-set). A lease that lapsed with nobody else holding it (a Redis outage outlived
+-- it; the reaper may have queued the job again) does not stop the write: the job is not
+-- terminal yet, so this is still its one result, and a later delivery finds it terminal.
 -- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] fleet stats hash
 -- ARGV[1] token   ARGV[2] job id   ARGV[3] final status   ARGV[4] now (s)
 -- ARGV[5] record TTL (s)   ARGV[6] done channel, then field, value pairs
 -- Returns 1 written | 0 lease not ours (another worker owns the job) | -1 already terminal
 -- (cancelled while running: the late result is discarded).
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local lease = redis.call('GET', KEYS[2])
+if lease and lease ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
 local status = redis.call('HGET', KEYS[1], 'status')

@@ -46,7 +46,39 @@ def test_one_lease_at_a_time_and_results_only_under_it(store: JobStore) -> None:
     got = store.get(job.id)
     assert got is not None and got.status == "succeeded" and got.result == {"x": 1}
     assert store.begin(job.id, "t3", 5, 5).outcome is Begin.TERMINAL
-    assert store.finish(job.id, "t1", "failed", {}) == 0  # lease gone: no second result
+    assert store.finish(job.id, "t1", "failed", {}) == -1  # terminal: no second result
+
+
+def test_a_lapsed_lease_is_taken_back_by_its_runner_unless_the_job_moved_on(
+    store: JobStore,
+) -> None:
+    # A Redis outage longer than the lease: its expiry passed while the call ran on.
+    job = make_job(store)
+    store.begin(job.id, "t1", 5, 5)
+    store.r.delete(KEYS.lease(job.id))
+    assert store.renew(job.id, "t1", 5) is True  # still running here: taken back
+    assert store.r.get(KEYS.lease(job.id)) == "t1"
+    store.r.delete(KEYS.lease(job.id))
+    assert store.reclaim(job.id) == "normal"  # the reaper queued it again meanwhile
+    assert store.renew(job.id, "t1", 5) is False
+    # The late result is still the job's only one, until another delivery takes the lease.
+    assert store.finish(job.id, "t1", "succeeded", {"result": {"x": 1}}) == 1
+    assert store.begin(job.id, "t2", 5, 5).outcome is Begin.TERMINAL
+
+
+def test_a_lapsed_lease_taken_by_another_delivery_refuses_the_late_result(
+    store: JobStore,
+) -> None:
+    job = make_job(store)
+    store.begin(job.id, "t1", 5, 5)
+    store.r.delete(KEYS.lease(job.id))
+    store.reclaim(job.id)
+    assert store.begin(job.id, "t2", 5, 5).outcome is Begin.OK
+    assert store.renew(job.id, "t1", 5) is False
+    assert store.finish(job.id, "t1", "succeeded", {"result": {"x": 1}}) == 0
+    assert store.finish(job.id, "t2", "succeeded", {"result": {"x": 2}}) == 1
+    got = store.get(job.id)
+    assert got is not None and got.result == {"x": 2}
 
 
 def test_cancel_while_running_discards_the_late_result(store: JobStore) -> None:
@@ -81,7 +113,7 @@ def test_renewal_keeps_a_lease_alive_and_fails_once_lost(store: JobStore) -> Non
         time.sleep(0.15)
         assert store.renew(job.id, "t", 0.3)
     assert store.expired_leases(time.time()) == []
-    store.r.delete(KEYS.lease(job.id))
+    store.r.set(KEYS.lease(job.id), "another-worker")  # lost: someone else runs it now
     assert not store.renew(job.id, "t", 0.3)
 
 

@@ -254,7 +254,8 @@ def test_failed_publish_answers_503_and_marks_the_job_failed(
     app = make_app()
     resp = app.test_client().post("/v1/jobs", json={"request": OK}, headers=H)
     assert resp.status_code == 503
-    assert err(resp)["code"] == "enqueue_failed"
+    assert err(resp)["code"] == "gateway_unavailable"
+    assert resp.headers["Retry-After"] == "5"
     services = app.extensions["gateway"]
     (key,) = services.redis.keys("gw:job:*")
     assert services.redis.hget(key, "status") == "failed"
