@@ -62,6 +62,19 @@ _IDEMPOTENCY = {
     "description": "Same key and body within 24 h: the same job (and answer).",
 }
 _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_JOB_PATH = "#/paths/~1v1~1jobs~1{job_id}"
+# What a client (and a stateful fuzzer) can do with the job a 202 returns.
+_JOB_LINKS = {
+    "GetJob": {"operationRef": f"{_JOB_PATH}/get", "parameters": {"job_id": "$response.body#/id"}},
+    "StreamJob": {
+        "operationRef": f"{_JOB_PATH}~1stream/get",
+        "parameters": {"job_id": "$response.body#/id"},
+    },
+    "CancelJob": {
+        "operationRef": f"{_JOB_PATH}/delete",
+        "parameters": {"job_id": "$response.body#/id"},
+    },
+}
 _CHAT_EXAMPLE = {
     "model": "glm-4.6",
     "messages": [{"role": "user", "content": "Hello"}],
@@ -109,7 +122,10 @@ def _paths() -> dict[str, dict[str, Any]]:
                             **_SSE_CONTENT,
                         },
                     },
-                    "202": _json("Job", "Accepted (Prefer: respond-async)"),
+                    "202": {
+                        **_json("Job", "Accepted (Prefer: respond-async)"),
+                        "links": _JOB_LINKS,
+                    },
                     **_errors("400", "401", "404", "409", "413", "422", "429", "502", "503", "504"),
                 },
             }
@@ -132,7 +148,10 @@ def _paths() -> dict[str, dict[str, Any]]:
                     },
                 },
                 "responses": {
-                    "202": _json("Job", "Accepted; `Location: /v1/jobs/{id}`"),
+                    "202": {
+                        **_json("Job", "Accepted; `Location: /v1/jobs/{id}`"),
+                        "links": _JOB_LINKS,
+                    },
                     **_errors("400", "401", "404", "409", "413", "422", "429", "503"),
                 },
             },
@@ -154,7 +173,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 ],
                 "responses": {
                     "200": _json("Job", "The job"),
-                    **_errors("400", "401", "404"),
+                    **_errors("400", "401", "404", "503"),
                 },
             },
             "delete": {
@@ -163,7 +182,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "responses": {
                     "202": _json("Job", "Cancelled"),
                     "200": _json("Job", "Already cancelled"),
-                    **_errors("401", "404", "409"),
+                    **_errors("401", "404", "409", "503"),
                 },
             },
         },
@@ -175,13 +194,13 @@ def _paths() -> dict[str, dict[str, Any]]:
                     {
                         "name": "Last-Event-ID",
                         "in": "header",
-                        "schema": {"type": "string", "pattern": r"^\d{1,20}-\d{1,20}$"},
+                        "schema": {"type": "string", "pattern": r"^[0-9]{1,20}-[0-9]{1,20}$"},
                         "description": "resume after this event (the `id:` of an event)",
                     },
                 ],
                 "responses": {
                     "200": _SSE,
-                    **_errors("400", "401", "404", "502", "503", "504"),
+                    **_errors("400", "401", "404", "409", "502", "503", "504"),
                 },
             }
         },

@@ -48,7 +48,7 @@ BLOCK_MS = 500  # between checks of the job record while no entry comes
 DOWN_RETRY_S = 0.5  # between attempts while Redis is unreachable
 KEEPALIVE = b": keep-alive\n\n"
 START = "0-0"
-_EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+_EVENT_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")  # ASCII: \d takes any script
 _U64 = 2**64 - 1
 Entries = list[tuple[str, dict[str, str]]]
 
@@ -108,12 +108,13 @@ class Opening:
 def open_stream(services: Services, job: Job, after: str, wait_until: float) -> Opening:
     """Wait until ``wait_until`` for the first entry after ``after``, or for the job to end
     without one."""
-    down = False
+    down, first = False, True
     while True:
         remaining = wait_until - time.time()
-        if remaining <= 0:
+        if remaining <= 0 and not first:  # looked at least once: a job that ended is seen
             return Opening([], None, down)
-        got = _poll(services, job, after, int(min(BLOCK_MS, remaining * 1000)))
+        first = False
+        got = _poll(services, job, after, int(min(BLOCK_MS, max(0.0, remaining) * 1000)))
         down = got is DOWN
         if isinstance(got, Job):
             return Opening([], got if got.terminal else None)

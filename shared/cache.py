@@ -63,10 +63,10 @@ def parse_cache_control(header: str | None) -> tuple[set[str], float | None]:
     for part in (header or "").split(","):
         name, _, value = part.strip().lower().partition("=")
         if name == "max-age":
-            try:
-                max_age = max(0.0, float(value.strip().strip('"')))
-            except ValueError:
-                continue
+            seconds = value.strip().strip('"')
+            # delta-seconds (RFC 9111 1.2.2), ASCII digits only; anything else is ignored.
+            if seconds.isascii() and seconds.isdigit():
+                max_age = float(seconds)
         elif name:
             directives.add(name)
     return directives, max_age

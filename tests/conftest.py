@@ -46,7 +46,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.stop()
 
 
-# db 1: the session stack; 14: the honcho test; 15: redis_db; the rest cycle among the
+# db 0: the header fuzz (tests/unit/test_api_fuzz.py); 1: the session stack; 14: the honcho
+# test; 15: redis_db; the rest cycle among the
 # function-scoped stacks (each flushes its database when it starts, and is stopped before the
 # next test starts).
 _db_cycle = itertools.cycle([*range(2, 14), *range(16, 64)])

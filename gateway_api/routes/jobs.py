@@ -94,8 +94,8 @@ def list_jobs() -> Response:
 def get_job(job_id: str) -> Response:
     services = current_services()
     principal = authenticate(services.settings)
-    job = _own_job(services, principal, job_id)
     wait = _number("wait", 0, 0, MAX_WAIT_S)
+    job = _own_job(services, principal, job_id)
     if wait > 0 and not job.terminal:
         job = services.hub.wait(job_id, wait, lambda: services.store.get(job_id)) or job
     return gateway_headers(jsonify(job.to_public()), job)
@@ -128,11 +128,12 @@ def stream_job(job_id: str) -> Response:
     """(Re)attach to a job's stream from the start, or after ``Last-Event-ID``."""
     services = current_services()
     principal = authenticate(services.settings)
-    job = _own_job(services, principal, job_id)
+    # Every header and query value is parsed before anything is looked up.
     after = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or START
     if not valid_event_id(after):
         raise InvalidRequest(
             "Last-Event-ID: an event id this stream sent (like 1700000000000-0)",
             param="Last-Event-ID",
         )
+    job = _own_job(services, principal, job_id)
     return stream_response(services, job, after, job.deadline_at + STREAM_WAIT_GRACE_S)

@@ -34,6 +34,22 @@ def test_config_check_exits_1_naming_each_bad_field(
     assert "providers.p.timeout_s" in err and "models.m.0.provider" in err
 
 
+def test_config_check_refuses_a_typo_instead_of_saying_ok(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(
+        "providers: {p: {type: mock, base_url: 'http://x/v1'}}\n"
+        "models: {m: [{provider: p, model: y}]}\n"
+        f"auth: {{keys: [{{id: a, key_sha256: '{'0' * 64}', rmp: 5}}]}}\n"
+        "retry: {max_atempts: 9}\n"
+    )
+    assert main(["config", "check", str(typo)]) == 1
+    err = capsys.readouterr().err
+    assert "auth.keys.0.rmp" in err and "'rpm'" in err
+    assert "retry.max_atempts" in err and "'max_attempts'" in err
+
+
 def test_config_show_redacts_and_names_sources(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

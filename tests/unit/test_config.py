@@ -171,3 +171,46 @@ def test_version_changes_with_content() -> None:
     a = load_config(env={}).settings.version
     b = load_config(env={"GATEWAY__QUEUE__DEADLINE_S": "99"}).settings.version
     assert a != b and len(a) == 12
+
+
+@pytest.mark.parametrize(
+    ("override", "path", "meant"),
+    [
+        (
+            {"auth": {"keys": [{"id": "a", "key_sha256": "0" * 64, "rmp": 5}]}},
+            "auth.keys.0.rmp",
+            "rpm",
+        ),
+        ({"retry": {"max_atempts": 9}}, "retry.max_atempts", "max_attempts"),
+        ({"retyr": {"max_attempts": 9}}, "retyr", "retry"),
+        ({"providers": {"p": {"type": "mock", "base_url": "http://x/v1", "timeout": 5}}},
+         "providers.p.timeout", "timeout_s"),
+        ({"models": {"m": [{"provider": "p", "modle": "x"}]}}, "models.m.0.modle", "model"),
+    ],
+)
+def test_an_unknown_field_is_refused_naming_what_was_probably_meant(
+    override: dict, path: str, meant: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(env={}, overrides=override)
+    assert path in caught.value.errors
+    assert f"did you mean {meant!r}" in caught.value.errors[path][0]
+
+
+def test_unknown_fields_are_refused_from_every_static_layer(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("queue: {dedline_s: 30}\n")
+    for env, path in [
+        ({"GATEWAY_CONFIG_FILE": str(cfg)}, "queue.dedline_s"),
+        ({"GATEWAY__WORKER__CONCURENCY": "5"}, "worker.concurency"),
+        ({"GATEWAY_CONFIG": json.dumps({"cache": {"ttl": 5}})}, "cache.ttl"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_config(env=env)
+        assert path in caught.value.errors, env
+
+
+def test_x_prefixed_keys_are_operators_notes_and_ignored() -> None:
+    loaded = load_config(env={}, overrides={"x-owner": "ops", "queue": {"x-why": "slow"}})
+    assert "x-owner" not in loaded.document
+    assert loaded.settings.queue.deadline_s == DEFAULTS["queue"]["deadline_s"]

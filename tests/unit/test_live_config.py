@@ -417,3 +417,33 @@ def test_file_edits_apply_live_but_moving_redis_needs_a_restart(
     assert watcher.refresh() == "refused"
     assert watcher.last_error == {"redis": ["changing this needs a restart"]}
     assert watcher.current.settings.queue.deadline_s == 31
+
+
+def test_unknown_fields_are_refused_from_the_redis_layer_and_the_http_source() -> None:
+    sources = sources_for()
+    with pytest.raises(ConfigError) as caught:
+        sources.write(lambda layer: merge_patch(layer, {"retry": {"max_atempts": 9}}), "t", "x")
+    assert "retry.max_atempts" in caught.value.errors
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"cache": {"enabeld": False}})
+
+    doc = {**BASE, "refresh": {"interval_s": 10, "http_source": {"url": "http://cfg/layer"}}}
+    with pytest.raises(ConfigError) as caught:
+        sources_for(doc, http=answer).load()
+    assert "cache.enabeld" in caught.value.errors
+
+
+def test_a_stored_layer_that_no_longer_validates_is_skipped_at_start_and_reported() -> None:
+    client = fakeredis.FakeRedis(decode_responses=True)
+    sources = sources_for(client=client)
+    store = ConfigStore(client, sources.keys)
+    store.put({"retry": {"max_atempts": 9}}, store.current_number(), "old-version", "raw")
+    with pytest.raises(ConfigError):
+        sources.load()  # what `config check` reports
+    loaded = sources.load_at_start()  # what a starting process does
+    assert loaded.redis_version == 0
+    assert loaded.settings.retry.max_attempts == 3
+    watcher = ConfigWatcher(sources, loaded, lambda new: None)
+    assert "retry.max_atempts" in (watcher.last_error or {})
+    assert watcher.refresh() == "refused"

@@ -1,13 +1,17 @@
 """Schemathesis against the app in-process (WSGI, fakeredis, publishing recorded): generated
-requests for every documented operation get no 5xx and only answers the document describes."""
+requests for every documented operation, headers and query values included, get no 5xx and
+only answers the document describes; the stateful phase follows the document's links (submit
+a job, then read, stream and cancel that job) so header values reach code past the lookup."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -19,7 +23,13 @@ from schemathesis.specs.openapi.checks import (
 import gateway_api.submit as submit_module
 from tests.unit.test_api_validation import H, make_app
 
-APP = make_app(models={"glm-4.6": [{"provider": "p", "model": "x"}]})  # the examples' model
+# The examples' model; short deadlines: no worker runs here, so a stream or a wait for a job
+# lasts until its deadline (then 504, as documented).
+APP = make_app(
+    models={"glm-4.6": [{"provider": "p", "model": "x"}]},
+    queue={"deadline_s": 1, "max_deadline_s": 2},
+    streaming={"keepalive_s": 0.5},
+)
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 
 
@@ -29,20 +39,42 @@ def _no_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+
+
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 def test_generated_requests(case: schemathesis.Case) -> None:
     # No worker here: a sync chat request would wait for its deadline, so ask for the job.
     case.headers = {**(case.headers or {}), **H, "Prefer": "respond-async"}
     # The document gives field types and ranges, not every cross-field rule (a tool message
     # needs tool_call_id...), so a schema-valid body may still get a 400: that is not checked.
     # What is: no 5xx, and every answer's status, content type, headers and body as documented.
-    case.call_and_validate(
-        checks=[
-            not_a_server_error,
-            status_code_conformance,
-            content_type_conformance,
-            response_schema_conformance,
-            response_headers_conformance,
-        ]
-    )
+    case.call_and_validate(checks=CHECKS)
+
+
+class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+    def before_call(self, case: Case) -> None:
+        # Generated headers (Last-Event-ID, Idempotency-Key, Cache-Control...) are kept.
+        case.headers = {**(case.headers or {}), **H, "Prefer": "respond-async"}
+
+    def validate_response(self, response: Any, case: Case, **kwargs: Any) -> None:
+        # 502/503/504 are documented answers (no worker runs here: a job times out); an
+        # internal error never is.
+        assert response.status_code != 500, (case.method, case.path, response.text)
+        case.validate_response(response, checks=[status_code_conformance])
+
+
+TestStatefulWorkflow = Workflow.TestCase
+TestStatefulWorkflow.settings = settings(
+    max_examples=60,
+    stateful_step_count=6,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
