@@ -1,8 +1,11 @@
 """``llm-gateway``: one entry point for every process of the stack.
 
-Imports are lazy: ``worker`` and ``mock-provider`` must let gevent patch the standard library
-before anything imports ssl, socket, redis or threading (DESIGN.md "Known traps"); ``api``
-leaves patching to gunicorn's gevent workers.
+Imports are lazy: ``worker``, ``api`` and ``mock-provider`` let gevent patch the standard
+library before anything imports ssl, socket, redis or threading (DESIGN.md "Known traps").
+For ``api`` the patch runs in the gunicorn master, which loads and validates the config (and
+so imports redis, hence ssl) before it forks: patched later, in each gevent worker, gevent
+warned "Monkey-patching ssl after ssl has already been imported" (it may lead to
+RecursionError). The workers' own ``patch_all`` then finds everything patched already.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-GEVENT_COMMANDS = {"worker", "mock-provider"}
+GEVENT_COMMANDS = {"worker", "api", "mock-provider"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -219,3 +219,13 @@ def test_api_exits_within_10s_of_sigterm_with_a_request_waiting(
         assert not port_open(s.api_port or 0)
     finally:
         s.stop()
+
+
+def test_no_process_warns_that_gevent_patched_ssl_too_late(stack: Stack) -> None:
+    # The session stack's gunicorn master, its gevent workers and the Celery worker have all
+    # started and served by now.
+    assert httpx.get(f"{stack.api_url}/health/live").status_code == 200
+    assert {p.name for p in stack.procs} >= {"api", "worker"}
+    for proc in stack.procs:
+        text = proc.log_path.read_text(errors="replace")
+        assert "MonkeyPatchWarning" not in text, (proc.name, text[:2000])
