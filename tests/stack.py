@@ -255,6 +255,21 @@ class Stack:
         job: dict[str, Any] = wait_for(done, timeout, f"job {job_id} to be {statuses}")
         return job
 
+    def submit(self, key: str, latency_ms: int = 0, headers: dict[str, str] | None = None) -> str:
+        """POST /v1/jobs for a prompt ``key`` (also the mock's call-count key); the job id."""
+        resp = httpx.post(
+            f"{self.api_url}/v1/jobs",
+            json={
+                "request": {
+                    "messages": [{"role": "user", "content": key}],
+                    "mock": {"latency_ms": latency_ms, "key": key},
+                }
+            },
+            headers=headers or {},
+        )
+        assert resp.status_code == 202, resp.text
+        return str(resp.json()["id"])
+
     # -- the mock --------------------------------------------------------------------------
     def mock_calls(self, key: str) -> int:
         stats = httpx.get(f"{self.mock_url}/_mock/stats").json()

@@ -45,27 +45,13 @@ def outage_stack(tmp_path: Path, mock_port: int) -> Iterator[tuple[Stack, Embedd
         server.stop()
 
 
-def submit(s: Stack, key: str) -> str:
-    resp = httpx.post(
-        f"{s.api_url}/v1/jobs",
-        json={
-            "request": {
-                "messages": [{"role": "user", "content": key}],
-                "mock": {"latency_ms": LATENCY_MS, "key": key},
-            }
-        },
-    )
-    assert resp.status_code == 202, resp.text
-    return str(resp.json()["id"])
-
-
 def test_redis_killed_and_restarted_loses_nothing_and_never_answers_500(
     outage_stack: tuple[Stack, EmbeddedRedis], unique: str
 ) -> None:
     s, server = outage_stack
     procs = {p.name: p.pid for p in s.procs}
     keys = [f"{unique}-a{i}" for i in range(ASYNC_JOBS)]
-    ids = [submit(s, k) for k in keys]
+    ids = [s.submit(k, LATENCY_MS) for k in keys]
     sync_keys = [f"{unique}-s{i}" for i in range(SYNC_WAITERS)]
     answers: dict[str, httpx.Response] = {}
 

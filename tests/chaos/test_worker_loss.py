@@ -61,20 +61,6 @@ class Notices:
         self._pubsub.close()
 
 
-def submit(stack: Stack, key: str, latency_ms: int) -> str:
-    resp = httpx.post(
-        f"{stack.api_url}/v1/jobs",
-        json={
-            "request": {
-                "messages": [{"role": "user", "content": key}],
-                "mock": {"latency_ms": latency_ms, "key": key},
-            }
-        },
-    )
-    assert resp.status_code == 202, resp.text
-    return str(resp.json()["id"])
-
-
 def statuses(stack: Stack, ids: list[str]) -> dict[str, str]:
     return {i: httpx.get(f"{stack.api_url}/v1/jobs/{i}").json()["status"] for i in ids}
 
@@ -88,7 +74,7 @@ def test_sigkilled_worker_jobs_are_recovered_by_another_worker(
     keys = [f"{unique}-{i}" for i in range(IN_FLIGHT)]
     # Calls long enough that none can finish between "all in flight" and the kill, however
     # slowly the submissions and the worker's first deliveries go on a loaded machine.
-    ids = [submit(stack, k, latency_ms=8000) for k in keys]
+    ids = [stack.submit(k, latency_ms=8000) for k in keys]
     wait_for(
         lambda: all(stack.mock_calls(k) == 1 for k in keys),
         20,
@@ -125,7 +111,7 @@ def test_sigterm_stops_a_worker_within_grace_and_its_jobs_run_elsewhere(
     stack = chaos_stack
     leaving = stack.start_worker("leaving")
     keys = [f"{unique}-{i}" for i in range(5)]
-    ids = [submit(stack, k, latency_ms=6000) for k in keys]
+    ids = [stack.submit(k, latency_ms=6000) for k in keys]
     wait_for(lambda: all(stack.mock_calls(k) == 1 for k in keys), 20, "calls in flight")
 
     took = leaving.stop(timeout=15)
@@ -149,11 +135,11 @@ def test_a_job_that_keeps_killing_workers_fails_after_max_deliveries(
     stack.start_worker("worker")
     loaded = load_config(stack.config_path, env={})
     store = JobStore(stack.redis, Keys("gw"), 3600)
-    job_id = submit(stack, unique, latency_ms=0)
+    job_id = stack.submit(unique, latency_ms=0)
     wait_for(lambda: statuses(stack, [job_id])[job_id] == "succeeded", 20, "first job")
 
     # A job already delivered max_deliveries times (each delivery killed its worker).
-    poisoned = submit(stack, f"{unique}-p", latency_ms=60000)
+    poisoned = stack.submit(f"{unique}-p", latency_ms=60000)
     wait_for(lambda: stack.mock_calls(f"{unique}-p") == 1, 20, "call in flight")
     stack.redis.hset(f"gw:job:{poisoned}", "deliveries", loaded.settings.queue.max_deliveries)
     stack.redis.delete(f"gw:lease:{poisoned}")  # as if its worker died
@@ -164,7 +150,7 @@ def test_a_job_that_keeps_killing_workers_fails_after_max_deliveries(
 
 def test_a_message_the_broker_lost_is_republished(chaos_stack: Stack, unique: str) -> None:
     stack = chaos_stack
-    job_id = submit(stack, unique, latency_ms=0)  # no worker yet: the message waits
+    job_id = stack.submit(unique, latency_ms=0)  # no worker yet: the message waits
     assert stack.redis.llen("gateway.normal") == 1
     stack.redis.delete("gateway.normal")  # the broker loses it
     stack.start_worker("worker")
@@ -180,7 +166,7 @@ def test_a_burst_of_jobs_all_complete_without_broker_errors(
     # consumer then reconnected and a reserved message was lost.
     stack = chaos_stack
     worker = stack.start_worker("burst", concurrency=500)
-    ids = [submit(stack, f"{unique}-{i}", latency_ms=300) for i in range(800)]
+    ids = [stack.submit(f"{unique}-{i}", latency_ms=300) for i in range(800)]
 
     def all_succeeded() -> bool:
         pipe = stack.redis.pipeline(transaction=False)

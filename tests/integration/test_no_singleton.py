@@ -48,6 +48,14 @@ def job_of(s: Stack, resp: httpx.Response) -> dict[str, Any]:
     return body
 
 
+def flaky(key: str, fail_times: int) -> dict[str, Any]:
+    """A chat body whose first ``fail_times`` calls the mock answers 503."""
+    return {
+        "messages": [{"role": "user", "content": key}],
+        "mock": {"status": 503, "fail_times": fail_times, "key": key},
+    }
+
+
 def duty_holder(s: Stack, duty: str) -> str | None:
     return holder_of(s.redis.get(KEYS.duty(duty)))
 
@@ -62,13 +70,7 @@ def test_503_twice_then_200_finishes_with_three_calls_and_no_beat(
     fleet: Stack, unique: str
 ) -> None:
     assert not any(p.name == "beat" for p in fleet.procs)
-    resp = chat(
-        fleet,
-        {
-            "messages": [{"role": "user", "content": unique}],
-            "mock": {"status": 503, "fail_times": 2, "key": unique},
-        },
-    )
+    resp = chat(fleet, flaky(unique, 2))
     assert resp.status_code == 200, resp.text
     assert resp.json()["choices"][0]["message"]["content"] == f"mock answer to: {unique}"
     assert fleet.mock_calls(unique) == 3
@@ -163,13 +165,7 @@ def test_a_single_slot_worker_on_one_queue_runs_the_sweeps_too(
     try:
         s.start_worker("solo", concurrency=1, queues="gateway.interactive")
         s.start_api()
-        resp = chat(
-            s,
-            {
-                "messages": [{"role": "user", "content": unique}],
-                "mock": {"status": 503, "fail_times": 1, "key": unique},
-            },
-        )
+        resp = chat(s, flaky(unique, 1))
         assert resp.status_code == 200, resp.text
         assert s.mock_calls(unique) == 2
         assert duty_holder(s, "sweep_due") is not None
@@ -188,13 +184,7 @@ def test_an_optional_beat_changes_nothing(
         worker = s.start_worker("w", concurrency=20)
         s.start("beat", "beat")
         s.start_api()
-        resp = chat(
-            s,
-            {
-                "messages": [{"role": "user", "content": unique}],
-                "mock": {"status": 503, "fail_times": 2, "key": unique},
-            },
-        )
+        resp = chat(s, flaky(unique, 2))
         assert resp.status_code == 200, resp.text
         assert s.mock_calls(unique) == 3
         # The workers hold every duty; beat's triggers find them held and do nothing.
