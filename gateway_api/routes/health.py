@@ -143,6 +143,8 @@ def ready() -> Response:
             degraded.append("no healthy provider (every provider unhealthy or its circuit open)")
     body = {
         "status": "ready" if ok else "unavailable",
+        # The fleet can take work: this process is ready and a worker heartbeats.
+        "fleet_ready": ok and "no live worker heartbeat" not in degraded,
         "degraded": bool(degraded),
         "reasons": reasons + degraded,
         "config_version": services.settings.version,

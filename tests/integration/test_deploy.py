@@ -198,6 +198,8 @@ def test_api_exits_within_10s_of_sigterm_with_a_request_waiting(
     s = new_stack(tmp_path_factory, redis_server, mock_port, "api-stop")
     try:
         api = s.start_api()
+        ready = httpx.get(f"{s.api_url}/health/ready").json()
+        assert ready["status"] == "ready" and ready["fleet_ready"] is False  # no worker yet
 
         def wait_for_answer() -> None:
             # The API is stopped under this request: the connection closing is expected.

@@ -70,6 +70,7 @@ def test_503_twice_then_200_finishes_with_three_calls_and_no_beat(
     fleet: Stack, unique: str
 ) -> None:
     assert not any(p.name == "beat" for p in fleet.procs)
+    assert httpx.get(f"{fleet.api_url}/health/ready").json()["fleet_ready"] is True
     resp = chat(fleet, flaky(unique, 2))
     assert resp.status_code == 200, resp.text
     assert resp.json()["choices"][0]["message"]["content"] == f"mock answer to: {unique}"
