@@ -24,6 +24,7 @@ from workers import (
 )
 from workers.context import get_context
 from workers.duties import FleetDuties
+from workers.lease import STOPPING
 from workers.lifecycle import schedule_forced_exit, start_heartbeat, test_providers
 
 broker_wakeup.install()
@@ -61,6 +62,7 @@ def _on_ready(**_: Any) -> None:
 
 @signals.worker_shutting_down.connect
 def _on_shutting_down(**_: Any) -> None:
+    STOPPING.set()
     if _heartbeat_stop is not None:
         _heartbeat_stop.set()
     if _duties is not None:

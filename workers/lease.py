@@ -58,3 +58,6 @@ class ActiveJobs:
 
 
 ACTIVE = ActiveJobs()
+# Set when this worker process begins to stop: it takes no new job from then on (a message
+# still fetched is handed back), so the jobs it releases cannot come back to it.
+STOPPING = threading.Event()

@@ -20,12 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery.exceptions import Reject
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from shared import metrics, stats
 from shared.breaker import breaker_name
 from shared.cache import policy
+from shared.celery_app import enqueue
 from shared.errors import (
     BACKEND_DOWN,
     GatewayError,
@@ -43,7 +45,7 @@ from workers.classify import CONTEXT, classify, client_error
 from workers.context import WorkerContext
 from workers.fallback import degraded_completion
 from workers.inflight import IN_FLIGHT
-from workers.lease import ACTIVE, LeaseKeeper
+from workers.lease import ACTIVE, STOPPING, LeaseKeeper
 from workers.providers.base import ProviderCallError
 from workers.streaming import StreamRelay
 
@@ -121,6 +123,8 @@ class JobRunner:
         self.relay: StreamRelay | None = None  # set for a `stream: true` job
 
     def run(self, job_id: str) -> None:
+        if STOPPING.is_set():  # back to the queue for another worker
+            raise Reject("this worker is stopping", requeue=True)
         s = self.ctx.settings
         token = secrets.token_hex(16)
         begun = until_redis_answers(
@@ -136,6 +140,10 @@ class JobRunner:
         try:
             job = begun.job
             if job is None:
+                return
+            if STOPPING.is_set():  # began as the stop did: give it back now (as release_all)
+                if self.store.release(job_id, token):
+                    enqueue(self.ctx.celery, job_id, job.priority)
                 return
             request_id_var.set(job.request_id)
             if self._streamed(job):
