@@ -337,10 +337,12 @@ class JobRunner:
                     else:
                         result = adapter.complete(job.request, dep.model, timeout)
             except ProviderCallError as err:
-                self.ctx.quotas.release(provider, grant, called=True)
                 cls = classify(err)
+                # The attempt ends when the call did, before its quota slot is given back.
+                attempt = self._attempt(dep, started, err, cls.name)
+                self.ctx.quotas.release(provider, grant, called=True)
                 self.ctx.breakers.record(bname, not cls.breaker_failure, admission.probe_token)
-                attempts.append(self._attempt(dep, started, err, cls.name))
+                attempts.append(attempt)
                 metrics.PROVIDER_CALLS.labels(dep.provider, cls.name).inc()
                 self._note_failure(dep.provider, err, cls.mark_unhealthy)
                 log.info(
@@ -410,11 +412,12 @@ class JobRunner:
             except BaseException:
                 self.ctx.quotas.release(provider, grant, called=True)
                 raise
-            self.ctx.quotas.release(provider, grant, called=True)
             duration = time.time() - started
+            attempt = self._attempt(dep, started, None, None)  # before the slot is released
+            self.ctx.quotas.release(provider, grant, called=True)
             metrics.PROVIDER_CALLS.labels(dep.provider, "success").inc()
             metrics.PROVIDER_LATENCY.labels(dep.provider).observe(duration)
-            attempts.append(self._attempt(dep, started, None, None))
+            attempts.append(attempt)
             return Outcome(
                 SUCCEEDED,
                 {
