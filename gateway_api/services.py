@@ -24,6 +24,7 @@ from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
 from shared.settings import Settings
 from shared.stats import FleetStats
+from shared.task_message import same_redis
 
 
 @dataclass
@@ -43,6 +44,10 @@ class Services:
     stats: FleetStats
     started_at: float
     sources: ConfigSources  # every config layer, to validate and reload
+    # The broker is the job store's Redis database: create.lua pushes each job's task message
+    # itself (shared/task_message.py) instead of Celery's publisher. Not for a given client
+    # (in-process tests): it need not be the server the URLs name.
+    inline_publish: bool = False
     watcher: ConfigWatcher | None = None  # live refresh (the served API; not in-process tests)
     listeners: list[Callable[[LoadedConfig], None]] = field(default_factory=list)
 
@@ -95,6 +100,7 @@ class Services:
             stats=FleetStats(client, keys),
             started_at=time.time(),
             sources=sources,
+            inline_publish=not given and same_redis(s.broker_url, s.redis_url),
         )
 
 

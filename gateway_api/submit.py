@@ -23,7 +23,7 @@ from gateway_api.schemas import ChatCompletionSchema, first_error
 from gateway_api.services import Services
 from shared import metrics, stats
 from shared.cache import Entry, policy
-from shared.celery_app import enqueue
+from shared.celery_app import QUEUES, enqueue
 from shared.errors import (
     Conflict,
     GatewayUnavailable,
@@ -36,6 +36,7 @@ from shared.idempotency import MAX_KEY_LENGTH, body_digest
 from shared.jobs import FAILED, QUEUED, SUCCEEDED, Job, new_job_id
 from shared.logs import request_id_var
 from shared.ratelimit import estimate_tokens
+from shared.task_message import run_job_message
 
 log = logging.getLogger(__name__)
 _CHAT = ChatCompletionSchema()
@@ -225,9 +226,14 @@ def submit(
     )
     # Backpressure (503 queue_full instead of piling up) is checked as the job is created.
     q = services.settings.queue
-    outcome, value = services.store.create(job, q.max_depth, q.max_age_s)
+    queue = QUEUES[priority]
+    publish = (queue, run_job_message(job.id, queue)) if services.inline_publish else None
+    outcome, value = services.store.create(job, q.max_depth, q.max_age_s, publish)
     if outcome != "ok":
         raise queue_full(outcome, value, services, now)
+    if publish is not None:  # the task message went in with the job, in one step
+        metrics.JOBS_SUBMITTED.labels(priority).inc()
+        return job
     try:
         enqueue(services.celery, job.id, priority)
     except Exception as exc:

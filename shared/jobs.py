@@ -165,11 +165,16 @@ class JobStore:
 
     # -- the API's side ------------------------------------------------------------------
     def create(
-        self, job: Job, max_depth: int | None = None, max_age_s: float | None = None
+        self,
+        job: Job,
+        max_depth: int | None = None,
+        max_age_s: float | None = None,
+        publish: tuple[str, bytes] | None = None,
     ) -> tuple[str, float]:
         """Create the record, refusing a queued job when the backlog is at ``max_depth`` or its
-        oldest job is older than ``max_age_s``. Returns ("ok", 0) or ("full_depth", depth) /
-        ("full_age", oldest publish time)."""
+        oldest job is older than ``max_age_s``. ``publish``: (queue, task message) to push to
+        the broker's list in the same step (the broker is this Redis database). Returns
+        ("ok", 0) or ("full_depth", depth) / ("full_age", oldest publish time)."""
         fields = {
             "id": job.id,
             "owner": job.owner,
@@ -203,6 +208,7 @@ class JobStore:
                 self.keys.owner_jobs(job.owner),
                 self.keys.pending,
                 self.keys.stats,
+                self.keys.broker_queue(publish[0] if publish else "-"),
             ],
             args=[
                 job.id,
@@ -211,6 +217,7 @@ class JobStore:
                 max_depth if max_depth is not None else 2**62,
                 max_age_s if max_age_s is not None else 2**62,
                 "1" if job.status == QUEUED else "0",
+                publish[1] if publish else "",
                 *_pairs(fields),
             ],
         )

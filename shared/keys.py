@@ -138,3 +138,10 @@ class Keys:
     @property
     def worker_heartbeat_pattern(self) -> str:
         return f"{self.prefix}:worker:*"
+
+    @staticmethod
+    def broker_queue(queue: str) -> str:
+        """List: a Celery queue in kombu's Redis transport, named as Celery names it (no
+        prefix; ``create.lua`` pushes a job's task message there when the broker is this
+        Redis database)."""
+        return queue
