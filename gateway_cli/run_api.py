@@ -40,8 +40,10 @@ class GatewayServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        from gateway_api import one_send
         from gateway_api.app import create_app
 
+        one_send.install()
         return create_app(live=True)
 
 

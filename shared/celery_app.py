@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import Celery
 
+from shared import kombu_client
 from shared.settings import Settings
 
 TASK_RUN_JOB = "gateway.run_job"
@@ -79,6 +80,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def make_celery(settings: Settings) -> Celery:
+    kombu_client.install()
     app = Celery("llm_gateway", set_as_current=True)
     app.conf.update(celery_config(settings))
     return app

@@ -19,6 +19,7 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 
+from shared import fastjson
 from shared.errors import GatewayError, stored_error
 from shared.keys import Keys
 
@@ -90,7 +91,7 @@ class Job:
     def from_hash(cls, h: dict[str, str]) -> Job:
         data: dict[str, Any] = dict(h)
         for name in _JSON_FIELDS:
-            data[name] = json.loads(h[name]) if h.get(name) else None
+            data[name] = fastjson.loads(h[name]) if h.get(name) else None
         for name in _FLOAT_FIELDS:
             data[name] = float(h[name]) if h.get(name) else None
         data["degraded"] = h.get("degraded") == "1"
@@ -131,7 +132,7 @@ def _encode(fields: dict[str, Any]) -> dict[str, str]:
         if value is None:
             out[key] = ""
         elif key in _JSON_FIELDS:
-            out[key] = json.dumps(value, separators=(",", ":"))
+            out[key] = fastjson.dumps_str(value)
         elif isinstance(value, bool):
             out[key] = "1" if value else "0"
         else:

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from shared import fastjson
 from shared.chunks import Assembler
 from shared.settings import ProviderSettings
 from workers.providers.base import ProviderCallError, error_message, parse_retry_after
@@ -26,7 +27,11 @@ class OpenAICompatAdapter:
         self.pool = ShardedClient(
             settings.max_connections, settings.http_shards, settings.timeout_s
         )
-        self._headers = {"Content-Type": "application/json"}
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "llm-gateway",
+        }
         if settings.api_key:
             self._headers["Authorization"] = f"Bearer {settings.api_key}"
 
@@ -68,13 +73,13 @@ class OpenAICompatAdapter:
 
     # -- the call ---------------------------------------------------------------------------
     def complete(self, body: dict[str, Any], model: str, timeout: float) -> dict[str, Any]:
-        payload = json.dumps(self.build_body(body, model), separators=(",", ":"))
+        payload = fastjson.dumps(self.build_body(body, model))
         try:
-            resp = self.pool.pick().post(
+            resp = self.pool.post(
                 self.url,
-                content=payload,
-                headers=self._headers,
-                timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+                payload,
+                self._headers,
+                httpx.Timeout(timeout, connect=min(10.0, timeout)),
             )
         except httpx.TimeoutException as exc:
             raise ProviderCallError("timeout", f"no answer within {timeout:.1f}s") from exc
@@ -83,7 +88,7 @@ class OpenAICompatAdapter:
         if resp.status_code >= 400:
             raise self.parse_error(resp)
         try:
-            data = resp.json()
+            data = fastjson.loads(resp.content)
         except ValueError as exc:
             raise ProviderCallError(
                 "malformed", "the answer is not JSON", status=resp.status_code
