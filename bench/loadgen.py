@@ -93,6 +93,19 @@ class RawClient:
     async def request(
         self, method: str, path: str | None = None, payload: Any = None
     ) -> tuple[int, bytes]:
+        reused = self.writer is not None
+        try:
+            return await self._request(method, path, payload)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if not reused:
+                raise
+            # The server closed the idle keep-alive connection (gunicorn's keepalive): as any
+            # HTTP client does, send again on a fresh one.
+            self.close()
+            self.writer = None
+            return await self._request(method, path, payload)
+
+    async def _request(self, method: str, path: str | None, payload: Any) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
             self.writer.get_extra_info("socket").setsockopt(*NODELAY_OPT)

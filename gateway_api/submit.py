@@ -36,7 +36,7 @@ from shared.idempotency import MAX_KEY_LENGTH, body_digest
 from shared.jobs import FAILED, QUEUED, SUCCEEDED, Job, new_job_id
 from shared.logs import request_id_var
 from shared.ratelimit import estimate_tokens
-from shared.task_message import run_job_message
+from shared.task_message import GROUP_TTL_MS, run_group_message
 
 log = logging.getLogger(__name__)
 _CHAT = ChatCompletionSchema()
@@ -227,8 +227,11 @@ def submit(
     # Backpressure (503 queue_full instead of piling up) is checked as the job is created.
     q = services.settings.queue
     queue = QUEUES[priority]
-    publish = (queue, run_job_message(job.id, queue)) if services.inline_publish else None
-    outcome, value = services.store.create(job, q.max_depth, q.max_age_s, publish)
+    # Group commit: the job joins its queue's group; a message goes out only when none is
+    # waiting in the broker, so an idle gateway sends one per job at once and a loaded one
+    # one per group (workers/group.py).
+    publish = (queue, run_group_message(queue)) if services.inline_publish else None
+    outcome, value = services.store.create(job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS)
     if outcome != "ok":
         raise queue_full(outcome, value, services, now)
     if publish is not None:  # the task message went in with the job, in one step

@@ -43,7 +43,10 @@ def run_worker(
                 lane_metrics = tempfile.mkdtemp(prefix="llm-gateway-worker-metrics-")
                 os.environ["PROMETHEUS_MULTIPROC_DIR"] = lane_metrics
                 lane.env[LANE_METRICS_ENV] = lane_metrics
+    from workers import job_slots
     from workers.celery_worker import app  # after PROMETHEUS_MULTIPROC_DIR is settled
+
+    job_slots.configure(effective)
 
     options = dict(app.conf.broker_transport_options)
     options["max_connections"] = max(options.get("max_connections", 0), effective * 2)

@@ -16,6 +16,7 @@ from shared import kombu_client
 from shared.settings import Settings
 
 TASK_RUN_JOB = "gateway.run_job"
+TASK_RUN_GROUP = "gateway.run_group"  # the jobs create.lua gathered for one queue
 TASK_SWEEP_LEASES = "gateway.sweep_leases"
 TASK_SWEEP_PENDING = "gateway.sweep_pending"
 TASK_SWEEP_DUE = "gateway.sweep_due"

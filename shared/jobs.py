@@ -163,6 +163,7 @@ class JobStore:
         self._defer = client.register_script(_lua("defer"))
         self._create = client.register_script(_lua("create"))
         self._due_claim = client.register_script(_lua("due_claim"))
+        self._group_take = client.register_script(_lua("group_take"))
 
     # -- the API's side ------------------------------------------------------------------
     def create(
@@ -171,10 +172,13 @@ class JobStore:
         max_depth: int | None = None,
         max_age_s: float | None = None,
         publish: tuple[str, bytes] | None = None,
+        group_ttl_ms: int = 0,
     ) -> tuple[str, float]:
         """Create the record, refusing a queued job when the backlog is at ``max_depth`` or its
         oldest job is older than ``max_age_s``. ``publish``: (queue, task message) to push to
-        the broker's list in the same step (the broker is this Redis database). Returns
+        the broker's list in the same step (the broker is this Redis database); with
+        ``group_ttl_ms`` the message is a group's, sent only when none is outstanding, and the
+        job joins the queue's group (group commit). Returns
         ("ok", 0) or ("full_depth", depth) / ("full_age", oldest publish time)."""
         fields = {
             "id": job.id,
@@ -196,6 +200,7 @@ class JobStore:
             "exhausted": [],
             "tokens_estimate": job.tokens_estimate,
         }
+        queue = publish[0] if publish else job.priority
         if job.result is not None:
             fields.update(
                 result=job.result,
@@ -209,7 +214,9 @@ class JobStore:
                 self.keys.owner_jobs(job.owner),
                 self.keys.pending,
                 self.keys.stats,
-                self.keys.broker_queue(publish[0] if publish else "-"),
+                self.keys.broker_queue(queue),
+                self.keys.group(queue),
+                self.keys.group_sent(queue),
             ],
             args=[
                 job.id,
@@ -219,10 +226,24 @@ class JobStore:
                 max_age_s if max_age_s is not None else 2**62,
                 "1" if job.status == QUEUED else "0",
                 publish[1] if publish else "",
+                group_ttl_ms if publish else 0,
                 *_pairs(fields),
             ],
         )
         return str(res[0]), (float(res[1]) if len(res) > 1 else 0.0)
+
+    def take_group(self, queue: str, most: int, message: bytes, ttl_ms: int) -> list[str]:
+        """Take up to ``most`` of the job ids gathered for ``queue``; ``message`` is sent for
+        any left over."""
+        res: Any = self._group_take(
+            keys=[
+                self.keys.group(queue),
+                self.keys.group_sent(queue),
+                self.keys.broker_queue(queue),
+            ],
+            args=[most, message, ttl_ms],
+        )
+        return [str(i) for i in res]
 
     def get(self, job_id: str) -> Job | None:
         h = self.r.hgetall(self.keys.job(job_id))

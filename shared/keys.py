@@ -145,3 +145,13 @@ class Keys:
         prefix; ``create.lua`` pushes a job's task message there when the broker is this
         Redis database)."""
         return queue
+
+    def group(self, queue: str) -> str:
+        """List: ids of jobs created for ``queue`` since its group message was published
+        (group commit: one broker message carries them all; ``create.lua``, ``group_take.lua``)."""
+        return f"{self.prefix}:group:{queue}"
+
+    def group_sent(self, queue: str) -> str:
+        """String with a TTL: a group message for ``queue`` is in the broker and not yet taken;
+        while it stands, new jobs join its group instead of sending a message each."""
+        return f"{self.prefix}:group:{queue}:sent"

@@ -22,16 +22,30 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from shared.celery_app import TASK_RUN_JOB
+from shared.celery_app import TASK_RUN_GROUP, TASK_RUN_JOB
 
+# A group message unclaimed this long stops gathering jobs: the next job sends another. Bounds
+# how long a lost group message (a worker died between fetching and taking it) holds jobs
+# back; the pending sweep is the backstop for the jobs it did hold.
+GROUP_TTL_MS = 1000
 _ORIGIN = f"gen{os.getpid()}@{socket.gethostname()}"
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
 def run_job_message(job_id: str, queue: str) -> bytes:
     """The JSON kombu's Redis transport LPUSHes to ``queue`` for ``run_job(job_id)``."""
+    return task_message(TASK_RUN_JOB, job_id, queue)
+
+
+def run_group_message(queue: str) -> bytes:
+    """The message for ``run_group(queue)``: run the jobs gathered for that queue."""
+    return task_message(TASK_RUN_GROUP, queue, queue)
+
+
+def task_message(task: str, arg: str, queue: str) -> bytes:
+    """The JSON kombu's Redis transport LPUSHes to ``queue`` for ``task(arg)``."""
     task_id = str(uuid.uuid4())
-    body = base64.b64encode(orjson.dumps([[job_id], {}, _EMBED])).decode()
+    body = base64.b64encode(orjson.dumps([[arg], {}, _EMBED])).decode()
     return orjson.dumps(
         {
             "body": body,
@@ -39,7 +53,7 @@ def run_job_message(job_id: str, queue: str) -> bytes:
             "content-type": "application/json",
             "headers": {
                 "lang": "py",
-                "task": TASK_RUN_JOB,
+                "task": task,
                 "id": task_id,
                 "shadow": None,
                 "eta": None,
@@ -50,7 +64,7 @@ def run_job_message(job_id: str, queue: str) -> bytes:
                 "timelimit": [None, None],
                 "root_id": task_id,
                 "parent_id": None,
-                "argsrepr": repr([job_id]),
+                "argsrepr": repr([arg]),
                 "kwargsrepr": "{}",
                 "origin": _ORIGIN,
                 "ignore_result": None,

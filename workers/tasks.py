@@ -10,19 +10,28 @@ from celery import shared_task
 
 from shared.celery_app import (
     TASK_HEALTH_CHECK,
+    TASK_RUN_GROUP,
     TASK_RUN_JOB,
     TASK_SWEEP_DUE,
     TASK_SWEEP_LEASES,
     TASK_SWEEP_PENDING,
 )
+from workers import job_slots
 from workers.context import get_context
 from workers.duties import run_once
+from workers.group import run_group
 from workers.runner import JobRunner
 
 
 @shared_task(name=TASK_RUN_JOB, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def run_job(job_id: str) -> None:
-    JobRunner(get_context()).run(job_id)
+    with job_slots.SLOTS.slot():
+        JobRunner(get_context()).run(job_id)
+
+
+@shared_task(name=TASK_RUN_GROUP, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def run_group_task(queue: str) -> None:
+    run_group(get_context(), queue)
 
 
 @shared_task(name=TASK_SWEEP_LEASES, ignore_result=True)

@@ -114,9 +114,18 @@ def queue_depths(services: Services) -> dict[str, int | None]:
     if s.broker_url != s.redis_url:
         return {p: None for p in QUEUES}
     pipe = services.redis.pipeline(transaction=False)
+    keys = services.keys
     for queue in QUEUES.values():
-        pipe.llen(queue)
-    return dict(zip(QUEUES, pipe.execute(), strict=True))
+        pipe.llen(keys.broker_queue(queue))
+        pipe.llen(keys.group(queue))
+        pipe.exists(keys.group_sent(queue))
+    got = pipe.execute()
+    depths: dict[str, int | None] = {}
+    for i, priority in enumerate(QUEUES):
+        messages, grouped, sent = got[3 * i : 3 * i + 3]
+        # Jobs, not messages: a waiting group message stands for the jobs in its group.
+        depths[priority] = messages + grouped - (1 if grouped and sent and messages else 0)
+    return depths
 
 
 @bp.get("/health/live")

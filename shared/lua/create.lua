@@ -1,11 +1,15 @@
 -- create.lua: admit and create a job in one step (so queue.max_depth is exact however many
 -- API processes submit at once).
 -- KEYS[1] job hash   KEYS[2] owner index zset   KEYS[3] pending zset   KEYS[4] fleet stats hash
--- KEYS[5] the broker queue's list (kombu's Redis transport)
+-- KEYS[5] the broker queue's list (kombu's Redis transport)   KEYS[6] the queue's group list
+-- KEYS[7] the queue's group-sent marker
 -- ARGV[1] job id   ARGV[2] created_at (s)   ARGV[3] record TTL (s)   ARGV[4] max depth
 -- ARGV[5] max age of the oldest queued job (s)   ARGV[6] "1": a queued job (subject to the
 -- limits, tracked as pending) / "0": already terminal (a cache hit)
 -- ARGV[7] the task message to LPUSH to KEYS[5] with the job ("" : the caller publishes)
+-- ARGV[8] group commit: "0" the message is the job's own (run_job); else the message is a
+-- group's (run_group) and this is the marker's TTL in ms: the job joins the queue's group,
+-- and the message is sent only if no group message is outstanding (the marker is absent).
 -- then field, value pairs
 -- Returns {"ok"} | {"full_depth", depth} | {"full_age", oldest publish time}.
 local created = tonumber(ARGV[2])
@@ -17,7 +21,7 @@ if ARGV[6] == '1' then
     return {'full_age', oldest[2]}
   end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], created, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', created - tonumber(ARGV[3]))
@@ -26,6 +30,15 @@ if ARGV[6] == '1' then
   redis.call('ZADD', KEYS[3], created, ARGV[1])
   redis.call('HSETNX', KEYS[4], 'since', math.floor(created))
   redis.call('HINCRBY', KEYS[4], 'jobs_submitted', 1)
-  if ARGV[7] ~= '' then redis.call('LPUSH', KEYS[5], ARGV[7]) end
+  if ARGV[7] ~= '' then
+    if ARGV[8] == '0' then
+      redis.call('LPUSH', KEYS[5], ARGV[7])
+    else
+      redis.call('RPUSH', KEYS[6], ARGV[1])
+      if redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[8]) then
+        redis.call('LPUSH', KEYS[5], ARGV[7])
+      end
+    end
+  end
 end
 return {'ok'}

@@ -12,12 +12,13 @@ import base64
 import json
 from typing import Any
 
+import pytest
 import redis
 from celery import Celery
 
-from shared.celery_app import QUEUES, TASK_RUN_JOB, celery_config
+from shared.celery_app import QUEUES, TASK_RUN_GROUP, TASK_RUN_JOB, celery_config
 from shared.config import load_config
-from shared.task_message import run_job_message, same_redis
+from shared.task_message import run_group_message, run_job_message, same_redis
 
 _PER_MESSAGE = {
     ("headers", "id"),
@@ -54,13 +55,17 @@ def celery_for(url: str) -> Celery:
     return app
 
 
-def test_our_message_is_the_one_celery_publishes(redis_db: str) -> None:
+@pytest.mark.parametrize("task", [TASK_RUN_JOB, TASK_RUN_GROUP])
+def test_our_message_is_the_one_celery_publishes(redis_db: str, task: str) -> None:
     r = redis.Redis.from_url(redis_db)
     app = celery_for(redis_db)
     queue = QUEUES["normal"]
-    app.send_task(TASK_RUN_JOB, args=["job_pin"], queue=queue)
+    arg = "job_pin" if task == TASK_RUN_JOB else queue
+    app.send_task(task, args=[arg], queue=queue)
     theirs = json.loads(r.rpop(queue))  # type: ignore[arg-type]
-    ours = json.loads(run_job_message("job_pin", queue))
+    ours = json.loads(
+        run_job_message(arg, queue) if task == TASK_RUN_JOB else run_group_message(queue)
+    )
     assert _shape(ours) == _shape(theirs)
     assert ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"][
         "correlation_id"

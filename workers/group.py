@@ -1,0 +1,68 @@
+"""Runs a group message: the jobs ``create.lua`` gathered for one queue while an earlier
+message for it waited in the broker (group commit).
+
+Celery's per-message cost (BRPOP, kombu's unacked bookkeeping, decoding, the trace, the ack)
+is paid once per group; every guarantee stays per job, because each job still goes through
+``JobRunner.run``: its own lease (``begin.lua``), exactly-once result, cancel, deadline and
+delivery count. A job begins only when it has a slot (``workers.job_slots``); until then it
+is in the pending set, so if this worker is lost the pending sweep redelivers it, on its
+own (a group is never redelivered whole: its ids were taken from the list, so a poison job
+cannot burn its group-mates' deliveries). The message is acked when the slowest job ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery.exceptions import Reject
+
+from shared.celery_app import QUEUES, enqueue
+from shared.task_message import GROUP_TTL_MS, run_group_message
+from workers import job_slots
+from workers.context import WorkerContext
+from workers.lease import STOPPING
+from workers.runner import JobRunner, until_redis_answers
+
+log = logging.getLogger(__name__)
+PRIORITY_OF = {queue: priority for priority, queue in QUEUES.items()}
+
+
+def run_group(ctx: WorkerContext, queue: str) -> int:
+    """Take the queue's gathered jobs (up to this process's slots) and run each in a slot of
+    its own; returns how many were taken."""
+    if STOPPING.is_set():  # back to the queue for another worker
+        raise Reject("this worker is stopping", requeue=True)
+    slots = job_slots.SLOTS
+    ids = until_redis_answers(
+        "taking a group",
+        queue,
+        lambda: ctx.store.take_group(
+            queue, slots.capacity, run_group_message(queue), GROUP_TTL_MS
+        ),
+    )
+    if len(ids) == 1:
+        run_one(ctx, ids[0], queue)
+        return 1
+    threads = [
+        threading.Thread(target=run_one, args=(ctx, job_id, queue), name=f"job-{job_id}")
+        for job_id in ids
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(ids)
+
+
+def run_one(ctx: WorkerContext, job_id: str, queue: str) -> None:
+    with job_slots.SLOTS.slot():
+        try:
+            JobRunner(ctx).run(job_id)
+        except Reject:  # this worker began to stop: the job goes back on its own message
+            try:
+                enqueue(ctx.celery, job_id, PRIORITY_OF.get(queue, "normal"))
+            except Exception:  # still pending: the pending sweep redelivers it
+                log.warning("could not hand a job back", extra={"job_id": job_id})
+        except Exception:  # one job's failure is not its group-mates': its lease recovers it
+            log.exception("job crashed", extra={"job_id": job_id})
