@@ -80,7 +80,7 @@ class Services:
     ) -> Services:
         s = loaded.settings
         given = client is not None
-        client = client or make_redis(s.redis_url)
+        client = client or make_redis(s.redis_url, autopipeline=True)
         keys = Keys(s.redis_prefix)
         if sources is None:  # built from a given document: that document is the static layer
             sources = ConfigSources(client=client, static=[("config", loaded.document)])

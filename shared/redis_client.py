@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import redis
 
+from shared.autopipeline import AutoPipelineRedis
+
 DEFAULT_MAX_CONNECTIONS = 64
 
 
-def make_redis(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> redis.Redis:
+def make_redis(
+    url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS, autopipeline: bool = False
+) -> redis.Redis:
+    """``autopipeline``: concurrent callers' commands share round trips
+    (``shared/autopipeline.py``); never for a client that issues blocking commands."""
     pool = redis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -23,4 +29,6 @@ def make_redis(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> redi
         health_check_interval=30,
         retry_on_timeout=True,
     )
+    if autopipeline:
+        return AutoPipelineRedis(connection_pool=pool)
     return redis.Redis(connection_pool=pool)

@@ -79,7 +79,9 @@ class WorkerContext:
     @classmethod
     def build(cls, loaded: LoadedConfig, sources: ConfigSources | None = None) -> WorkerContext:
         s = loaded.settings
-        client = make_redis(s.redis_url, max_connections=max(16, s.worker.concurrency // 4))
+        client = make_redis(
+            s.redis_url, max_connections=max(16, s.worker.concurrency // 4), autopipeline=True
+        )
         keys = Keys(s.redis_prefix)
         return cls(
             settings=s,

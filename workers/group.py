@@ -29,8 +29,8 @@ PRIORITY_OF = {queue: priority for priority, queue in QUEUES.items()}
 
 
 def run_group(ctx: WorkerContext, queue: str) -> int:
-    """Take the queue's gathered jobs (up to this process's slots) and run each in a slot of
-    its own; returns how many were taken."""
+    """Take the queue's gathered jobs (no more than this process has free slots for, so each
+    begins at once) and run each in a slot of its own; returns how many were taken."""
     if STOPPING.is_set():  # back to the queue for another worker
         raise Reject("this worker is stopping", requeue=True)
     slots = job_slots.SLOTS
@@ -38,7 +38,7 @@ def run_group(ctx: WorkerContext, queue: str) -> int:
         "taking a group",
         queue,
         lambda: ctx.store.take_group(
-            queue, slots.capacity, run_group_message(queue), GROUP_TTL_MS
+            queue, slots.free(), run_group_message(queue), GROUP_TTL_MS
         ),
     )
     if len(ids) == 1:

@@ -17,11 +17,21 @@ class JobSlots:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._sem = threading.BoundedSemaphore(capacity)
+        self._wanted = 0  # jobs holding or waiting for a slot
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        with self._sem:
-            yield
+        self._wanted += 1
+        try:
+            with self._sem:
+                yield
+        finally:
+            self._wanted -= 1
+
+    def free(self) -> int:
+        """Slots nobody holds or waits for (a group takes no more jobs than this, at least
+        one: a job taken waits for a slot no longer than a prefetched message would)."""
+        return max(1, self.capacity - self._wanted)
 
 
 SLOTS = JobSlots(500)
