@@ -43,6 +43,8 @@ def job_error(job: Job) -> GatewayError:
 
 def completion(job: Job) -> Response:
     """The sync answer for a terminal job: its chat.completion, or its mapped error."""
+    if job.status == SUCCEEDED and job.raw_result is not None:  # as stored: no re-encoding
+        return gateway_headers(Response(job.raw_result, mimetype="application/json"), job)
     if job.status == SUCCEEDED and job.result is not None:
         resp = jsonify(job.result)
         return gateway_headers(resp, job)

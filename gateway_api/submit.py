@@ -230,7 +230,7 @@ def submit(
     # Group commit: the job joins its queue's group; a message goes out only when none is
     # waiting in the broker, so an idle gateway sends one per job at once and a loaded one
     # one per group (workers/group.py).
-    publish = (queue, run_group_message(queue)) if services.inline_publish else None
+    publish = (queue, run_group_message(queue, job.id)) if services.inline_publish else None
     outcome, value = services.store.create(job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS)
     if outcome != "ok":
         raise queue_full(outcome, value, services, now)

@@ -31,6 +31,22 @@ PRIORITIES = ("interactive", "normal", "batch")
 _LUA_DIR = Path(__file__).with_name("lua")
 _JSON_FIELDS = ("request", "result", "error", "attempts", "metadata", "options", "exhausted")
 _FLOAT_FIELDS = ("created_at", "started_at", "finished_at", "deadline_at")
+# What a sync answer reads of a finished job (``JobStore.get_outcome``): "id" first, so a
+# missing record shows as None there.
+_OUTCOME_FIELDS = (
+    "id",
+    "owner",
+    "status",
+    "priority",
+    "model",
+    "created_at",
+    "deadline_at",
+    "provider",
+    "cache",
+    "degraded",
+    "result",
+    "error",
+)
 
 
 def new_job_id() -> str:
@@ -82,6 +98,9 @@ class Job:
     options: dict[str, Any] | None = None  # the request's "gateway" extension
     exhausted: list[str] | None = None  # "provider/model" deployments this job is done with
     tokens_estimate: int = 0  # charged to the key's tokens/min at admission; corrected after
+    # The result as stored (JSON text), set by ``JobStore.get_outcome``: a sync answer sends
+    # it as it is instead of decoding and encoding it again.
+    raw_result: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -248,6 +267,18 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         h = self.r.hgetall(self.keys.job(job_id))
         return Job.from_hash(h) if h else None  # type: ignore[arg-type]
+
+    def get_outcome(self, job_id: str) -> Job | None:
+        """The job without its request, attempts and other bulk, the result left as JSON text
+        (``raw_result``): what a waiting sync request needs, at a fraction of the read."""
+        values: Any = self.r.hmget(self.keys.job(job_id), _OUTCOME_FIELDS)
+        if values[0] is None:
+            return None
+        h = {k: v for k, v in zip(_OUTCOME_FIELDS, values, strict=True) if v is not None}
+        raw = h.pop("result", None) or None
+        job = Job.from_hash(h)
+        job.raw_result = raw
+        return job
 
     def get_many(self, job_ids: Iterable[str]) -> list[Job | None]:
         pipe = self.r.pipeline(transaction=False)

@@ -37,15 +37,17 @@ def run_job_message(job_id: str, queue: str) -> bytes:
     return task_message(TASK_RUN_JOB, job_id, queue)
 
 
-def run_group_message(queue: str) -> bytes:
-    """The message for ``run_group(queue)``: run the jobs gathered for that queue."""
-    return task_message(TASK_RUN_GROUP, queue, queue)
+def run_group_message(queue: str, first: str = "") -> bytes:
+    """The message for ``run_group(queue, first)``: run ``first`` (the job that sent it, if
+    any) and the jobs gathered for that queue since."""
+    return task_message(TASK_RUN_GROUP, queue, queue, first)
 
 
-def task_message(task: str, arg: str, queue: str) -> bytes:
-    """The JSON kombu's Redis transport LPUSHes to ``queue`` for ``task(arg)``."""
+def task_message(task: str, arg: str, queue: str, *more: str) -> bytes:
+    """The JSON kombu's Redis transport LPUSHes to ``queue`` for ``task(arg, *more)``."""
     task_id = str(uuid.uuid4())
-    body = base64.b64encode(orjson.dumps([[arg], {}, _EMBED])).decode()
+    args = [arg, *more]
+    body = base64.b64encode(orjson.dumps([args, {}, _EMBED])).decode()
     return orjson.dumps(
         {
             "body": body,
@@ -64,7 +66,7 @@ def task_message(task: str, arg: str, queue: str) -> bytes:
                 "timelimit": [None, None],
                 "root_id": task_id,
                 "parent_id": None,
-                "argsrepr": repr([arg]),
+                "argsrepr": repr(args),
                 "kwargsrepr": "{}",
                 "origin": _ORIGIN,
                 "ignore_result": None,

@@ -28,12 +28,16 @@ log = logging.getLogger(__name__)
 PRIORITY_OF = {queue: priority for priority, queue in QUEUES.items()}
 
 
-def run_group(ctx: WorkerContext, queue: str) -> int:
-    """Take the queue's gathered jobs (no more than this process has free slots for, so each
-    begins at once) and run each in a slot of its own; returns how many were taken."""
+def run_group(ctx: WorkerContext, queue: str, first: str = "") -> int:
+    """Run ``first`` (the job whose message this is) at once, take the queue's gathered jobs
+    (no more than this process has free slots for, so each begins at once) and run each in a
+    slot of its own; returns how many jobs ran."""
     if STOPPING.is_set():  # back to the queue for another worker
         raise Reject("this worker is stopping", requeue=True)
     slots = job_slots.SLOTS
+    threads = []
+    if first:  # not held back by the take: its lease is taken while the group is
+        threads.append(_start(ctx, first, queue))
     ids = until_redis_answers(
         "taking a group",
         queue,
@@ -41,18 +45,19 @@ def run_group(ctx: WorkerContext, queue: str) -> int:
             queue, slots.free(), run_group_message(queue), GROUP_TTL_MS
         ),
     )
-    if len(ids) == 1:
+    if len(ids) == 1 and not threads:
         run_one(ctx, ids[0], queue)
         return 1
-    threads = [
-        threading.Thread(target=run_one, args=(ctx, job_id, queue), name=f"job-{job_id}")
-        for job_id in ids
-    ]
-    for t in threads:
-        t.start()
+    threads += [_start(ctx, job_id, queue) for job_id in ids]
     for t in threads:
         t.join()
-    return len(ids)
+    return len(threads)
+
+
+def _start(ctx: WorkerContext, job_id: str, queue: str) -> threading.Thread:
+    t = threading.Thread(target=run_one, args=(ctx, job_id, queue), name=f"job-{job_id}")
+    t.start()
+    return t
 
 
 def run_one(ctx: WorkerContext, job_id: str, queue: str) -> None:

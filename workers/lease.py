@@ -4,7 +4,9 @@ holds, so a shutting-down worker can give them back at once."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 
 from shared.jobs import JobStore
 
@@ -12,29 +14,76 @@ log = logging.getLogger(__name__)
 
 
 class LeaseKeeper:
+    """One job's lease, kept alive by the process's renewer while the job runs."""
+
     def __init__(self, store: JobStore, job_id: str, token: str, lease_s: float) -> None:
         self.store, self.job_id, self.token, self.lease_s = store, job_id, token, lease_s
         self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
+        self.interval = max(0.2, lease_s / 3)
+        self.due = 0.0
 
     def start(self) -> LeaseKeeper:
-        self._thread.start()
+        RENEWER.add(self)
         return self
 
-    def _run(self) -> None:
-        interval = max(0.2, self.lease_s / 3)
-        while not self._stop.wait(interval):
-            try:
-                if not self.store.renew(self.job_id, self.token, self.lease_s):
-                    log.warning("lease lost", extra={"job_id": self.job_id})
-                    self.lost.set()
-                    return
-            except Exception:  # Redis blip: the next tick tries again before the lease ends
-                log.warning("lease renewal failed", extra={"job_id": self.job_id}, exc_info=True)
+    def renew(self) -> None:
+        try:
+            if not self.store.renew(self.job_id, self.token, self.lease_s):
+                log.warning("lease lost", extra={"job_id": self.job_id})
+                self.lost.set()
+                RENEWER.discard(self)
+        except Exception:  # Redis blip: the next round tries again before the lease ends
+            log.warning("lease renewal failed", extra={"job_id": self.job_id}, exc_info=True)
 
     def stop(self) -> None:
-        self._stop.set()
+        RENEWER.discard(self)
+
+
+class LeaseRenewer:
+    """Renews every running job's lease from one thread per process.
+
+    A thread per job cost a thread start (under gevent a greenlet and a hub cycle before the
+    job could go on) and a wake-up per job; one loop over the jobs due costs neither, and
+    the renewals of jobs due together share round trips (``shared/autopipeline.py``).
+    """
+
+    def __init__(self) -> None:
+        self._keepers: set[LeaseKeeper] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pid = 0
+
+    def add(self, keeper: LeaseKeeper) -> None:
+        keeper.due = time.monotonic() + keeper.interval
+        with self._lock:
+            self._keepers.add(keeper)
+            if self._pid != os.getpid():  # first use in this process (or after a fork)
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="lease-renewer", daemon=True).start()
+
+    def discard(self, keeper: LeaseKeeper) -> None:
+        with self._lock:
+            self._keepers.discard(keeper)
+
+    def _run(self) -> None:
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                due = [k for k in self._keepers if k.due <= now]
+                soonest = min((k.due for k in self._keepers), default=now + 0.2)
+            for keeper in due:
+                keeper.due = now + keeper.interval
+            if due:
+                threads = [threading.Thread(target=k.renew, daemon=True) for k in due]
+                for t in threads:  # concurrently: one slow renewal holds no other back
+                    t.start()
+                for t in threads:
+                    t.join()
+                continue
+            self._wake.wait(min(0.2, max(0.01, soonest - now)))
+
+
+RENEWER = LeaseRenewer()
 
 
 class ActiveJobs:

@@ -30,8 +30,8 @@ def run_job(job_id: str) -> None:
 
 
 @shared_task(name=TASK_RUN_GROUP, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
-def run_group_task(queue: str) -> None:
-    run_group(get_context(), queue)
+def run_group_task(queue: str, first: str = "") -> None:
+    run_group(get_context(), queue, first)
 
 
 @shared_task(name=TASK_SWEEP_LEASES, ignore_result=True)

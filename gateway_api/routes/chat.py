@@ -67,7 +67,7 @@ def chat_completions() -> Response:
         if admitted.replayed:  # the same request again: the same job, the same answer
             final = services.hub.wait(job.id, timeout, lambda: services.store.get(job.id))
         else:
-            final = waiter.wait(timeout, lambda: services.store.get(job_id), job_id)
+            final = waiter.wait(timeout, lambda: services.store.get_outcome(job_id), job_id)
     if final is None or not final.terminal:
         err = GatewayTimeout(
             "The job did not finish before its deadline; it may still finish: "

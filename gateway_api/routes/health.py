@@ -118,14 +118,11 @@ def queue_depths(services: Services) -> dict[str, int | None]:
     for queue in QUEUES.values():
         pipe.llen(keys.broker_queue(queue))
         pipe.llen(keys.group(queue))
-        pipe.exists(keys.group_sent(queue))
     got = pipe.execute()
-    depths: dict[str, int | None] = {}
-    for i, priority in enumerate(QUEUES):
-        messages, grouped, sent = got[3 * i : 3 * i + 3]
-        # Jobs, not messages: a waiting group message stands for the jobs in its group.
-        depths[priority] = messages + grouped - (1 if grouped and sent and messages else 0)
-    return depths
+    # Jobs, not messages: each message names a job (a group's, the job that sent it), and
+    # the jobs gathered behind it wait in the group's list. (A group's remainder message
+    # names none: counted as one more while it waits.)
+    return {p: got[2 * i] + got[2 * i + 1] for i, p in enumerate(QUEUES)}
 
 
 @bp.get("/health/live")

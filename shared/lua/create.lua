@@ -8,8 +8,9 @@
 -- limits, tracked as pending) / "0": already terminal (a cache hit)
 -- ARGV[7] the task message to LPUSH to KEYS[5] with the job ("" : the caller publishes)
 -- ARGV[8] group commit: "0" the message is the job's own (run_job); else the message is a
--- group's (run_group) and this is the marker's TTL in ms: the job joins the queue's group,
--- and the message is sent only if no group message is outstanding (the marker is absent).
+-- group's (run_group, naming this job) and this is the marker's TTL in ms: with no group
+-- message outstanding (the marker absent) the message is sent, for this job and the group
+-- that gathers behind it; with one outstanding, the job joins that group's list.
 -- then field, value pairs
 -- Returns {"ok"} | {"full_depth", depth} | {"full_age", oldest publish time}.
 local created = tonumber(ARGV[2])
@@ -34,9 +35,10 @@ if ARGV[6] == '1' then
     if ARGV[8] == '0' then
       redis.call('LPUSH', KEYS[5], ARGV[7])
     else
-      redis.call('RPUSH', KEYS[6], ARGV[1])
       if redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[8]) then
         redis.call('LPUSH', KEYS[5], ARGV[7])
+      else
+        redis.call('RPUSH', KEYS[6], ARGV[1])
       end
     end
   end

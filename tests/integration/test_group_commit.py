@@ -8,6 +8,8 @@ worker runs travel in a few messages, and each runs exactly once.
 
 from __future__ import annotations
 
+import base64
+import json
 import multiprocessing
 import time
 from typing import Any
@@ -42,7 +44,8 @@ def _create(store: JobStore, ttl_ms: int) -> str:
         created_at=now,
         deadline_at=now + 60,
     )
-    outcome, _ = store.create(job, publish=(QUEUE, run_group_message(QUEUE)), group_ttl_ms=ttl_ms)
+    message = run_group_message(QUEUE, job.id)
+    outcome, _ = store.create(job, publish=(QUEUE, message), group_ttl_ms=ttl_ms)
     assert outcome == "ok"
     return job.id
 
@@ -50,6 +53,12 @@ def _create(store: JobStore, ttl_ms: int) -> str:
 def _creator(url: str, n: int, ttl_ms: int, out: Any) -> None:
     store = _store(url)
     out.put(("created", [_create(store, ttl_ms) for _ in range(n)]))
+
+
+def _first(message: bytes) -> str:
+    """The job a group message names (the one that sent it), or ""."""
+    body = json.loads(base64.b64decode(json.loads(message)["body"]))
+    return str(body[0][1])
 
 
 def _taker(url: str, most: int, creators_done: Any, out: Any) -> None:
@@ -66,6 +75,7 @@ def _taker(url: str, most: int, creators_done: Any, out: Any) -> None:
                 break
             continue
         messages += 1
+        taken += [first] if (first := _first(got[1])) else []
         taken += store.take_group(QUEUE, most, run_group_message(QUEUE), 1000)
     out.put(("taken", taken, messages))
 
@@ -100,12 +110,14 @@ def test_a_large_group_leaves_the_rest_a_message_of_its_own(redis_db: str) -> No
     r = redis.Redis.from_url(redis_db)
     ids = [_create(store, 60_000) for _ in range(10)]
     assert r.llen(QUEUE) == 1  # one message for the ten
-    assert r.brpop([QUEUE], timeout=1) is not None
+    got = r.brpop([QUEUE], timeout=1)
+    assert got is not None and _first(got[1]) == ids[0]  # it names the job that sent it
     first = store.take_group(QUEUE, 4, run_group_message(QUEUE), 60_000)
-    assert first == ids[:4]
+    assert first == ids[1:5]
     assert r.llen(QUEUE) == 1  # the rest got a message at once
-    assert r.brpop([QUEUE], timeout=1) is not None
-    assert store.take_group(QUEUE, 100, run_group_message(QUEUE), 60_000) == ids[4:]
+    got = r.brpop([QUEUE], timeout=1)
+    assert got is not None and _first(got[1]) == ""
+    assert store.take_group(QUEUE, 100, run_group_message(QUEUE), 60_000) == ids[5:]
     assert not r.exists(KEYS.group_sent(QUEUE))  # emptied: the next job sends at once
     _create(store, 60_000)
     assert r.llen(QUEUE) == 1

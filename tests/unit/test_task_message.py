@@ -60,11 +60,13 @@ def test_our_message_is_the_one_celery_publishes(redis_db: str, task: str) -> No
     r = redis.Redis.from_url(redis_db)
     app = celery_for(redis_db)
     queue = QUEUES["normal"]
-    arg = "job_pin" if task == TASK_RUN_JOB else queue
-    app.send_task(task, args=[arg], queue=queue)
+    args = ["job_pin"] if task == TASK_RUN_JOB else [queue, "job_pin"]
+    app.send_task(task, args=args, queue=queue)
     theirs = json.loads(r.rpop(queue))  # type: ignore[arg-type]
     ours = json.loads(
-        run_job_message(arg, queue) if task == TASK_RUN_JOB else run_group_message(queue)
+        run_job_message("job_pin", queue)
+        if task == TASK_RUN_JOB
+        else run_group_message(queue, "job_pin")
     )
     assert _shape(ours) == _shape(theirs)
     assert ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"][
