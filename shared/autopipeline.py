@@ -18,12 +18,23 @@ back; those use a plain client (``make_redis(..., autopipeline=False)``).
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
 import redis
 
 MAX_BATCH = 256
+
+
+def _in_gevent_hub() -> bool:
+    """True in gevent's hub (where signal handlers run): waiting there for a queued command
+    would wait for the hub itself (a worker's SIGTERM handler releasing its duty leases hung
+    the stop: tests/chaos/test_worker_loss.py)."""
+    gevent = sys.modules.get("gevent")
+    if gevent is None:
+        return False
+    return bool(gevent.getcurrent() is gevent.get_hub())
 
 
 class _Call:
@@ -45,6 +56,8 @@ class AutoPipelineRedis(redis.Redis):
         self.batches = 0  # pipelines sent (several callers' commands each): for tests, metrics
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
+        if _in_gevent_hub():  # a signal handler: it cannot wait for another greenlet
+            return super().execute_command(*args, **options)
         call: _Call | None = None
         with self._lock:
             if self._in_flight:

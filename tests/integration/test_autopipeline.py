@@ -113,3 +113,19 @@ def test_a_lost_connection_reaches_every_waiting_caller() -> None:
     for t in threads:
         t.join(30)
     assert len(seen) == 10
+
+
+def test_a_command_from_gevents_hub_is_sent_at_once(client: AutoPipelineRedis) -> None:
+    """A signal handler runs in gevent's hub, which cannot wait for a queued command: it
+    sends its own even while another is in flight."""
+    import gevent
+
+    client.set("h", "1")
+    client._in_flight = True  # another caller's command is on the wire
+    got: list[Any] = []
+    try:
+        gevent.get_hub().loop.run_callback(lambda: got.append(client.get("h")))
+        gevent.sleep(0.05)  # let the hub run the callback
+    finally:
+        client._in_flight = False
+    assert got == ["1"]
