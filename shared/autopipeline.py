@@ -23,6 +23,7 @@ import threading
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 MAX_BATCH = 256
 
@@ -38,10 +39,12 @@ def _in_gevent_hub() -> bool:
 
 
 class _Call:
-    __slots__ = ("args", "options", "done", "result", "error")
+    """One caller's commands: a single command, or an explicit pipeline's stack."""
 
-    def __init__(self, args: tuple[Any, ...], options: dict[str, Any]) -> None:
-        self.args, self.options = args, options
+    __slots__ = ("commands", "single", "done", "result", "error")
+
+    def __init__(self, commands: list[tuple[tuple[Any, ...], dict[str, Any]]], single: bool):
+        self.commands, self.single = commands, single
         self.done = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
@@ -58,25 +61,37 @@ class AutoPipelineRedis(redis.Redis):
     def execute_command(self, *args: Any, **options: Any) -> Any:
         if _in_gevent_hub():  # a signal handler: it cannot wait for another greenlet
             return super().execute_command(*args, **options)
-        call: _Call | None = None
+        return self._run(_Call([(args, options)], single=True))
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        """A caller's own pipeline (``transaction=False``) joins the shared round trip as one
+        unit, its results in order; a transaction keeps a connection of its own."""
+        pipe = super().pipeline(transaction, shard_hint)
+        if not transaction:
+            pipe.__class__ = _SharedPipeline
+            pipe._owner = self  # type: ignore[attr-defined]
+        return pipe
+
+    def _run(self, call: _Call) -> Any:
         with self._lock:
-            if self._in_flight:
-                call = _Call(args, options)
-                self._queue.append(call)
-            else:
+            lead = not self._in_flight
+            if lead:
                 self._in_flight = True
-        if call is None:  # nothing in flight: send it now, from this caller
+            else:
+                self._queue.append(call)
+        if lead:  # nothing in flight: send it now, from this caller
             try:
-                return super().execute_command(*args, **options)
+                self._send([call], counted=False)
             finally:
                 self._hand_over()
-        call.done.wait()
+        else:
+            call.done.wait()
         if call.error is not None:
             raise call.error
         return call.result
 
     def _hand_over(self) -> None:
-        """After a command returns: send what queued up meanwhile, or stand down."""
+        """After a send returns: send what queued up meanwhile, or stand down."""
         with self._lock:
             if not self._queue:
                 self._in_flight = False
@@ -92,21 +107,62 @@ class AutoPipelineRedis(redis.Redis):
                     return
             self._send(batch)
 
-    def _send(self, batch: list[_Call]) -> None:
-        self.batches += 1
+    def _send(self, batch: list[_Call], counted: bool = True) -> None:
+        if counted:
+            self.batches += 1
         try:
-            pipe = super().pipeline(transaction=False)
-            for call in batch:
-                pipe.execute_command(*call.args, **call.options)
-            results = pipe.execute(raise_on_error=False)
+            if len(batch) == 1 and batch[0].single:
+                args, options = batch[0].commands[0]
+                results = [
+                    _capture(
+                        lambda: super(AutoPipelineRedis, self).execute_command(*args, **options)
+                    )
+                ]
+            else:
+                pipe = super().pipeline(transaction=False)
+                for call in batch:
+                    for args, options in call.commands:
+                        pipe.execute_command(*args, **options)
+                results = pipe.execute(raise_on_error=False)
         except BaseException as exc:  # the connection failed: every caller sees it
             for call in batch:
                 call.error = exc
                 call.done.set()
             return
-        for call, result in zip(batch, results, strict=True):
-            if isinstance(result, BaseException):
-                call.error = result
+        i = 0
+        for call in batch:
+            n = len(call.commands)
+            mine, i = results[i : i + n], i + n
+            if call.single and isinstance(mine[0], BaseException):
+                call.error = mine[0]
             else:
-                call.result = result
+                call.result = mine[0] if call.single else mine
             call.done.set()
+
+
+def _capture(step: Any) -> Any:
+    """A single command's answer, or its ResponseError as a value (as a pipeline gives it)."""
+    try:
+        return step()
+    except redis.ResponseError as exc:
+        return exc
+
+
+class _SharedPipeline(Pipeline):
+    _owner: AutoPipelineRedis
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        stack = self.command_stack
+        if not stack:
+            return []
+        if self.explicit_transaction or self.watching or _in_gevent_hub():
+            return super().execute(raise_on_error)
+        if self.scripts:
+            self.load_scripts()
+        try:
+            results: list[Any] = self._owner._run(_Call(list(stack), single=False))
+        finally:
+            self.reset()
+        if raise_on_error:
+            self.raise_first_error(stack, results)
+        return results

@@ -129,3 +129,32 @@ def test_a_command_from_gevents_hub_is_sent_at_once(client: AutoPipelineRedis) -
     finally:
         client._in_flight = False
     assert got == ["1"]
+
+
+def test_callers_own_pipelines_join_the_shared_round_trip_in_order(
+    client: AutoPipelineRedis,
+) -> None:
+    client.set("text", "x")
+    got: dict[int, list[Any]] = {}
+    gate = threading.Barrier(40)
+
+    def caller(i: int) -> None:
+        gate.wait()
+        pipe = client.pipeline(transaction=False)
+        pipe.set(f"p{i}", i).incr(f"p{i}").incr("text").get(f"p{i}")
+        got[i] = pipe.execute(raise_on_error=False)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for i in range(40):
+        ok, incr, err, value = got[i]
+        assert (ok, incr, value) == (True, i + 1, str(i + 1))
+        assert isinstance(err, redis.ResponseError)  # its own error, in its place
+    with pytest.raises(redis.ResponseError):  # raise_on_error as redis-py does
+        client.pipeline(transaction=False).incr("text").execute()
+    # A transaction keeps its own connection and semantics.
+    tx = client.pipeline(transaction=True)
+    assert tx.set("t", 1).incr("t").execute() == [True, 2]
