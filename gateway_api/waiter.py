@@ -14,9 +14,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import redis
 
+from shared import notice
 from shared.errors import BACKEND_DOWN, GatewayUnavailable
 from shared.jobs import Job
 
@@ -30,6 +32,8 @@ class CompletionHub:
         self.client = client
         self.channel = channel
         self._waiters: dict[str, set[threading.Event]] = {}
+        # Outcomes that came with a notice (shared/notice.py), for jobs waited on here.
+        self._outcomes: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._started = False
@@ -64,9 +68,14 @@ class CompletionHub:
                 with contextlib.suppress(Exception):
                     pubsub.close()
 
-    def _wake(self, job_id: str) -> None:
+    def _wake(self, message: str) -> None:
+        job_id = notice.job_id_of(message)
         with self._lock:
             events = list(self._waiters.get(job_id, ()))
+            if events and len(message) > len(job_id):
+                outcome = notice.outcome_of(message)
+                if outcome is not None:
+                    self._outcomes[job_id] = outcome
         for ev in events:
             ev.set()
 
@@ -95,12 +104,26 @@ class CompletionHub:
                     evs.discard(ev)
                     if not evs:
                         del self._waiters[job_id]
+                        self._outcomes.pop(job_id, None)
 
     def wait(self, job_id: str, timeout: float, read: Callable[[], Job | None]) -> Job | None:
         """Wait up to ``timeout`` s for a job already published to be terminal."""
         with self.expect(job_id, published=True) as waiter:
             self._subscribed.wait(min(timeout, 2.0))
             return waiter.wait(timeout, read, job_id)
+
+    def outcome(self, job_id: str) -> Job | None:
+        """The job as its completion notice described it (no request, no attempts; the
+        result as stored text in ``raw_result``), if a notice with an outcome came."""
+        with self._lock:
+            stored = self._outcomes.get(job_id)
+        if stored is None:
+            return None
+        fields = dict(stored)
+        raw = fields.pop("result", None)
+        job = Job.from_hash({"id": job_id, "owner": "", "priority": "", "model": "", **fields})
+        job.raw_result = raw
+        return job
 
     @property
     def waiting(self) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 
-from shared import fastjson
+from shared import fastjson, notice
 from shared.errors import GatewayError, stored_error
 from shared.keys import Keys
 
@@ -365,6 +365,11 @@ class JobStore:
     def _finish_call(
         self, job_id: str, token: str, status: str, fields: dict[str, Any], pipe: Pipeline | None
     ) -> Any:
+        encoded = _encode(fields)
+        now = time.time()
+        flat: list[str] = []
+        for k, v in encoded.items():
+            flat += [k, v]
         return self._finish(
             keys=[
                 self.keys.job(job_id),
@@ -376,10 +381,11 @@ class JobStore:
                 token,
                 job_id,
                 status,
-                time.time(),
+                now,
                 self.ttl,
                 self.keys.done_channel,
-                *_pairs(fields),
+                notice.encode(job_id, status, encoded),
+                *flat,
             ],
             client=pipe,
         )

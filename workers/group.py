@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from celery.exceptions import Reject
 
@@ -34,30 +36,70 @@ def run_group(ctx: WorkerContext, queue: str, first: str = "") -> int:
     slot of its own; returns how many jobs ran."""
     if STOPPING.is_set():  # back to the queue for another worker
         raise Reject("this worker is stopping", requeue=True)
-    slots = job_slots.SLOTS
-    threads = []
-    if first:  # not held back by the take: its lease is taken while the group is
-        threads.append(_start(ctx, first, queue))
+    if not first:
+        return _take_and_run(ctx, queue)
+    # The take starts once this job waits on Redis, so its lease is asked for first.
+    rest = _Soon(lambda: _take_and_run(ctx, queue))
+    run_one(ctx, first, queue)
+    return 1 + rest.result()
+
+
+def _take_and_run(ctx: WorkerContext, queue: str) -> int:
     ids = until_redis_answers(
         "taking a group",
         queue,
         lambda: ctx.store.take_group(
-            queue, slots.free(), run_group_message(queue), GROUP_TTL_MS
+            queue, job_slots.SLOTS.free(), run_group_message(queue), GROUP_TTL_MS
         ),
     )
-    if len(ids) == 1 and not threads:
+    if len(ids) == 1:
         run_one(ctx, ids[0], queue)
         return 1
-    threads += [_start(ctx, job_id, queue) for job_id in ids]
+    threads = [
+        threading.Thread(target=run_one, args=(ctx, job_id, queue), name=f"job-{job_id}")
+        for job_id in ids
+    ]
+    for t in threads:
+        t.start()
     for t in threads:
         t.join()
     return len(threads)
 
 
-def _start(ctx: WorkerContext, job_id: str, queue: str) -> threading.Thread:
-    t = threading.Thread(target=run_one, args=(ctx, job_id, queue), name=f"job-{job_id}")
-    t.start()
-    return t
+class _Soon:
+    """Runs ``step`` in the background, starting at the next turn of gevent's loop (a
+    thread's start would switch to it at once) or, without gevent, in a thread."""
+
+    def __init__(self, step: Callable[[], int]) -> None:
+        self._value = 0
+        self._error: BaseException | None = None
+        self._step = step
+        from gevent import monkey
+
+        if monkey.is_module_patched("threading"):
+            import gevent
+
+            self._greenlet: Any = gevent.spawn(self._run)
+            self._thread: threading.Thread | None = None
+        else:
+            self._greenlet = None
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._step()
+        except BaseException as exc:  # handed to whoever waits for the result
+            self._error = exc
+
+    def result(self) -> int:
+        if self._greenlet is not None:
+            self._greenlet.join()
+        elif self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def run_one(ctx: WorkerContext, job_id: str, queue: str) -> None:

@@ -11,7 +11,7 @@ from gateway_api.auth import authenticate
 from gateway_api.errors import error_response
 from gateway_api.limits import take
 from gateway_api.responses import accepted, completion, gateway_headers
-from gateway_api.services import current_services
+from gateway_api.services import Services, current_services
 from gateway_api.streaming import START, stream_hit, stream_response
 from gateway_api.submit import (
     admit_limited,
@@ -24,13 +24,18 @@ from gateway_api.submit import (
     resolve_deadline,
 )
 from shared.errors import GatewayTimeout
-from shared.jobs import new_job_id
+from shared.jobs import Job, new_job_id
 
 bp = Blueprint("chat", __name__)
 ROUTE = "/v1/chat/completions"
 
 # How long past the job's deadline a waiter keeps listening for the worker's verdict.
 WAIT_GRACE_S = 2.0
+
+
+def read_outcome(services: Services, job_id: str) -> Job | None:
+    """The finished job as its completion notice told it, else as Redis holds it."""
+    return services.hub.outcome(job_id) or services.store.get_outcome(job_id)
 
 
 def wants_async() -> bool:
@@ -67,7 +72,7 @@ def chat_completions() -> Response:
         if admitted.replayed:  # the same request again: the same job, the same answer
             final = services.hub.wait(job.id, timeout, lambda: services.store.get(job.id))
         else:
-            final = waiter.wait(timeout, lambda: services.store.get_outcome(job_id), job_id)
+            final = waiter.wait(timeout, lambda: read_outcome(services, job_id), job_id)
     if final is None or not final.terminal:
         err = GatewayTimeout(
             "The job did not finish before its deadline; it may still finish: "

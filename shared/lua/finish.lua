@@ -4,7 +4,8 @@
 -- terminal yet, so this is still its one result, and a later delivery finds it terminal.
 -- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] fleet stats hash
 -- ARGV[1] token   ARGV[2] job id   ARGV[3] final status   ARGV[4] now (s)
--- ARGV[5] record TTL (s)   ARGV[6] done channel, then field, value pairs
+-- ARGV[5] record TTL (s)   ARGV[6] done channel   ARGV[7] the completion notice to publish
+-- (the job id, then its outcome: shared/notice.py), then field, value pairs
 -- Returns 1 written | 0 lease not ours (another worker owns the job) | -1 already terminal
 -- (cancelled while running: the late result is discarded).
 local lease = redis.call('GET', KEYS[2])
@@ -16,9 +17,9 @@ if status == 'succeeded' or status == 'failed' or status == 'cancelled' or statu
   return -1
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[4])
-if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HSETNX', KEYS[4], 'since', math.floor(tonumber(ARGV[4])))
 redis.call('HINCRBY', KEYS[4], 'jobs_' .. ARGV[3], 1)
-redis.call('PUBLISH', ARGV[6], ARGV[2])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 1
