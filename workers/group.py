@@ -27,6 +27,7 @@ from workers.lease import STOPPING
 from workers.runner import JobRunner, until_redis_answers
 
 log = logging.getLogger(__name__)
+FIRST_HEAD_START_S = 0.05
 PRIORITY_OF = {queue: priority for priority, queue in QUEUES.items()}
 
 
@@ -38,9 +39,20 @@ def run_group(ctx: WorkerContext, queue: str, first: str = "") -> int:
         raise Reject("this worker is stopping", requeue=True)
     if not first:
         return _take_and_run(ctx, queue)
-    # The take starts once this job waits on Redis, so its lease is asked for first.
-    rest = _Soon(lambda: _take_and_run(ctx, queue))
-    run_one(ctx, first, queue)
+    # The take waits until this job's provider call is under way (or FIRST_HEAD_START_S):
+    # sent earlier, it stood between the job's lease and its breaker check, a round trip
+    # on the sync path; now it overlaps the call.
+    calling = threading.Event()
+
+    def take_rest() -> int:
+        calling.wait(FIRST_HEAD_START_S)
+        return _take_and_run(ctx, queue)
+
+    rest = _Soon(take_rest)
+    try:
+        run_one(ctx, first, queue, calling)
+    finally:
+        calling.set()
     return 1 + rest.result()
 
 
@@ -102,10 +114,12 @@ class _Soon:
         return self._value
 
 
-def run_one(ctx: WorkerContext, job_id: str, queue: str) -> None:
+def run_one(
+    ctx: WorkerContext, job_id: str, queue: str, calling: threading.Event | None = None
+) -> None:
     with job_slots.SLOTS.slot():
         try:
-            JobRunner(ctx).run(job_id)
+            JobRunner(ctx, calling).run(job_id)
         except Reject:  # this worker began to stop: the job goes back on its own message
             try:
                 enqueue(ctx.celery, job_id, PRIORITY_OF.get(queue, "normal"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,8 +118,9 @@ def order_deployments(
 
 
 class JobRunner:
-    def __init__(self, ctx: WorkerContext) -> None:
+    def __init__(self, ctx: WorkerContext, calling: threading.Event | None = None) -> None:
         self.ctx = ctx
+        self.calling = calling  # set as the provider call starts (workers/group.py)
         self.store = ctx.store
         self.relay: StreamRelay | None = None  # set for a `stream: true` job
 
@@ -329,6 +331,8 @@ class JobRunner:
                 self.ctx.quotas.release(provider, grant, called=False)
                 return _with(_expired(), attempts)
             started = time.time()
+            if self.calling is not None:
+                self.calling.set()
             try:
                 with IN_FLIGHT.call(dep.provider):
                     timeout = min(provider.timeout_s, time_left)
