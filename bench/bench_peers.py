@@ -170,10 +170,11 @@ def measure_proxy(
     pids: Callable[[], list[int]],
     direct_p50: float,
     args: argparse.Namespace,
+    own_sequential: bool = False,
 ) -> None:
     sequential(url, 50, headers)  # warm up
-    seq = sequential(url, args.seq, headers)
-    row.added_p50 = pct(seq, 0.5) - direct_p50
+    if own_sequential:  # else measured in interleaved_sequential()
+        row.added_p50 = pct(sequential(url, args.seq, headers), 0.5) - direct_p50
     row.rps, row.cpu_ms, lat = throughput(url, args.seconds, 64, headers, pids)
     row.notes.append(f"c=64 p50/p99 {pct(lat, 0.5):.0f}/{pct(lat, 0.99):.0f} ms")
     if slow_headers is not None:
@@ -185,16 +186,10 @@ def run_portkey(row: Row, logs: Path, fast: Server, slow: Server, direct: float,
     port = free_port()
     srv = Server("portkey", ["node", str(PORTKEY_JS), f"--port={port}", "--headless"], port, logs)
     try:
-
-        def route(up: Server) -> dict[str, str]:
-            return {
-                "Authorization": "Bearer sk-bench",
-                "x-portkey-provider": "openai",
-                "x-portkey-custom-host": f"http://127.0.0.1:{up.port}/v1",
-            }
-
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        measure_proxy(row, url, route(fast), route(slow), lambda: [srv.pid], direct, args)
+        measure_proxy(
+            row, url, portkey_route(fast), portkey_route(slow), lambda: [srv.pid], direct, args
+        )
         row.notes.append(f"RSS {rss_mb(srv.pid):.0f} MB")
     finally:
         srv.stop()
@@ -224,7 +219,7 @@ def run_litellm(row: Row, logs: Path, fast: Server, slow: Server, direct: float,
     try:
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         headers = {"Authorization": f"Bearer {master}"}
-        measure_proxy(row, url, headers, None, lambda: [srv.pid], direct, args)
+        measure_proxy(row, url, headers, None, lambda: [srv.pid], direct, args, True)
         row.notes.append(f"RSS {rss_mb(srv.pid):.0f} MB")
     finally:
         srv.stop()
@@ -268,7 +263,13 @@ def gateway_tree(tree: Path | None) -> Iterator[None]:
 
 
 def run_gateway(
-    row: Row, logs: Path, redis: EmbeddedRedis, fast: Server, direct: float, args: Any
+    row: Row,
+    logs: Path,
+    redis: EmbeddedRedis,
+    fast: Server,
+    direct: float,
+    args: Any,
+    own_sequential: bool = False,
 ) -> None:
     # The defaults: `llm-gateway api` (2 gunicorn workers) + one `llm-gateway worker` (500
     # slots, 10% of them in the interactive lane, a child process).
@@ -284,7 +285,8 @@ def run_gateway(
         assert redis.proc is not None
         redis_pid = redis.proc.pid
         url = f"{stack.api_url}/v1/chat/completions"
-        measure_proxy(row, url, {}, None, lambda: [api.pid, worker.pid, redis_pid], direct, args)
+        pids = lambda: [api.pid, worker.pid, redis_pid]  # noqa: E731
+        measure_proxy(row, url, {}, None, pids, direct, args, own_sequential)
     finally:
         stack.stop()
 
@@ -396,6 +398,57 @@ def worker_rss_at(logs: Path, redis: EmbeddedRedis, n: int) -> tuple[float, int]
         up.stop()
 
 
+def portkey_route(up: Server) -> dict[str, str]:
+    return {
+        "Authorization": "Bearer sk-bench",
+        "x-portkey-provider": "openai",
+        "x-portkey-custom-host": f"http://127.0.0.1:{up.port}/v1",
+    }
+
+
+def interleaved_sequential(
+    logs: Path, redis: EmbeddedRedis, fast: Server, only: set[str], args: Any
+) -> dict[str, float]:
+    """Sequential latency p50 of every target, all running at once (idle but the one being
+    measured) and measured in alternating rounds, so each sees the same machine state: a
+    sequential figure moves with this machine's moment more than any other. Returns p50 ms
+    per target, "direct" (the upstream alone) included."""
+    direct_url = f"http://127.0.0.1:{fast.port}/v1/chat/completions"
+    targets: list[tuple[str, str, dict[str, str]]] = [("direct", direct_url, {})]
+    started: list[Any] = []
+    try:
+        if "portkey" in only and PORTKEY_JS.exists():
+            port = free_port()
+            argv = ["node", str(PORTKEY_JS), f"--port={port}", "--headless"]
+            started.append(Server("portkey-seq", argv, port, logs))
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            targets.append(("portkey", url, portkey_route(fast)))
+        if "gateway" in only:
+            stack = gateway_stack(
+                logs / "gw-seq", f"{redis.url[:-2]}/4", fast, interactive_share=0.1
+            )
+            started.append(stack)
+            stack.start_worker(concurrency=500)
+            stack.start_api(workers=2)
+            wait_for(
+                lambda: httpx.get(f"{stack.api_url}/health/ready").json()["degraded"] is False,
+                30,
+                "gateway ready",
+            )
+            targets.append(("gateway", f"{stack.api_url}/v1/chat/completions", {}))
+        samples: dict[str, list[float]] = {name: [] for name, _, _ in targets}
+        for _, url, headers in targets:
+            sequential(url, 50, headers)  # warm up
+        rounds = 5
+        for _ in range(rounds):
+            for name, url, headers in targets:
+                samples[name] += sequential(url, args.seq // rounds, headers)
+        return {name: pct(v, 0.5) for name, v in samples.items()}
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
 def print_row(row: Row) -> None:
     print(
         f"  {row.name}: added p50 {row.added_p50:.2f} ms, {row.rps:.0f}/s at c=64, "
@@ -430,10 +483,12 @@ def main() -> int:
     fast, slow = upstream(logs, 0), upstream(logs, 200)
     rows: dict[str, Row] = {}
     try:
-        direct_url = f"http://127.0.0.1:{fast.port}/v1/chat/completions"
-        sequential(direct_url, 50)
-        direct = pct(sequential(direct_url, args.seq), 0.5)
-        print(f"  upstream direct p50 {direct:.2f} ms")
+        seq = interleaved_sequential(logs, redis, fast, only, args)
+        direct = seq["direct"]
+        print(
+            "  sequential p50, interleaved rounds: "
+            + ", ".join(f"{name} {ms:.2f} ms" for name, ms in seq.items())
+        )
         peers = [
             (
                 have_portkey,
@@ -454,6 +509,8 @@ def main() -> int:
             try:
                 row = Row(title)
                 run(row, logs, fast, slow, direct, args)
+                if key in seq:
+                    row.added_p50 = seq[key] - direct
                 rows[key] = row
                 print_row(row)
             except Exception as exc:  # a peer that will not run must not hide the others
@@ -470,7 +527,10 @@ def main() -> int:
             base = logs / key
             base.mkdir()
             with gateway_tree(tree):
-                run_gateway(gw, base, redis, fast, direct, args)
+                # A baseline checkout is not in the interleaved rounds: its own sequential run.
+                run_gateway(gw, base, redis, fast, direct, args, own_sequential=tree is not None)
+                if tree is None and "gateway" in seq:
+                    gw.added_p50 = seq["gateway"] - direct
                 gw.slow_rps, _, worker_cpu = run_gateway_jobs(gw, base, redis, slow, args)
                 gw.notes.append(f"worker {worker_cpu:.2f} CPU ms/job")
                 got = worker_rss_at(base, redis, 1000)

@@ -36,6 +36,7 @@ from shared.idempotency import MAX_KEY_LENGTH, body_digest
 from shared.jobs import FAILED, QUEUED, SUCCEEDED, Job, new_job_id
 from shared.logs import request_id_var
 from shared.ratelimit import estimate_tokens
+from shared.routing import breaker_hint
 from shared.task_message import GROUP_TTL_MS, run_group_message
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,9 @@ def submit(
         request_id=request_id_var.get(),
         options=chat.ext,
         tokens_estimate=tokens,
+        breaker_hint=breaker_hint(
+            services.settings, services.keys, chat.model, chat.ext.get("preferred_provider")
+        ),
     )
     # Backpressure (503 queue_full instead of piling up) is checked as the job is created.
     q = services.settings.queue

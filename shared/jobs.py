@@ -71,6 +71,8 @@ class BeginResult:
     outcome: Begin
     deliveries: int = 0
     job: Job | None = None  # the record as the lease was taken (OK and EXHAUSTED)
+    # The hinted breaker's state and its provider's "healthy" flag, read with the lease.
+    breaker_peek: tuple[str, str] | None = None
 
 
 @dataclass
@@ -98,6 +100,7 @@ class Job:
     options: dict[str, Any] | None = None  # the request's "gateway" extension
     exhausted: list[str] | None = None  # "provider/model" deployments this job is done with
     tokens_estimate: int = 0  # charged to the key's tokens/min at admission; corrected after
+    breaker_hint: str = ""  # the first deployment's breaker and health keys (shared/routing.py)
     # The result as stored (JSON text), set by ``JobStore.get_outcome``: a sync answer sends
     # it as it is instead of decoding and encoding it again.
     raw_result: str | None = None
@@ -218,6 +221,7 @@ class JobStore:
             "options": job.options or {},
             "exhausted": [],
             "tokens_estimate": job.tokens_estimate,
+            "breaker_hint": job.breaker_hint,
         }
         queue = publish[0] if publish else job.priority
         if job.result is not None:
@@ -334,7 +338,8 @@ class JobStore:
             return BeginResult(outcome)
         flat = res[2]
         record = {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
-        return BeginResult(outcome, int(res[1]), Job.from_hash(record))
+        peek = (str(res[3][0]), str(res[3][1])) if len(res) > 3 and res[3] else None
+        return BeginResult(outcome, int(res[1]), Job.from_hash(record), peek)
 
     def renew(self, job_id: str, token: str, lease_s: float) -> bool:
         return bool(

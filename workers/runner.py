@@ -26,7 +26,7 @@ from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from shared import metrics, stats
-from shared.breaker import breaker_name
+from shared.breaker import Admission, breaker_name
 from shared.cache import policy
 from shared.celery_app import enqueue
 from shared.errors import (
@@ -40,6 +40,7 @@ from shared.errors import (
 from shared.jobs import EXPIRED, FAILED, QUEUED, RETRYING, SUCCEEDED, Begin, Job
 from shared.logs import request_id_var
 from shared.ratelimit import KeyLimits
+from shared.routing import order_deployments
 from shared.settings import Deployment
 from workers.backoff import decide
 from workers.classify import CONTEXT, classify, client_error
@@ -108,19 +109,12 @@ class LeaseLost(Exception):
     """Another worker owns the job now; this one must write nothing more."""
 
 
-def order_deployments(
-    deployments: tuple[Deployment, ...], preferred: str | None
-) -> list[Deployment]:
-    if not preferred:
-        return list(deployments)
-    first = [d for d in deployments if d.provider == preferred]
-    return first + [d for d in deployments if d.provider != preferred]
-
-
 class JobRunner:
     def __init__(self, ctx: WorkerContext, calling: threading.Event | None = None) -> None:
         self.ctx = ctx
         self.calling = calling  # set as the provider call starts (workers/group.py)
+        # The hinted breaker's state as begin.lua read it with the lease (one use).
+        self.peek: tuple[str, str] | None = None
         self.store = ctx.store
         self.relay: StreamRelay | None = None  # set for a `stream: true` job
 
@@ -178,6 +172,7 @@ class JobRunner:
                     )
                 )
             else:
+                self.peek = begun.breaker_peek
                 outcome = self._execute(job, token, keeper)
             self._conclude(job, token, outcome)
         except LeaseLost:
@@ -320,7 +315,7 @@ class JobRunner:
                 unavailable.append(f"{dep.provider}: over its {grant.limit} quota")
                 continue
             bname = breaker_name(dep.provider, dep.model, provider.breaker_per_model)
-            admission = self.ctx.breakers.allow(bname, dep.provider)
+            admission = self._admit(job, bname, dep.provider)
             if not admission.allowed:
                 self.ctx.quotas.release(provider, grant, called=False)
                 why = "unhealthy" if admission.reason == "unhealthy" else "circuit open"
@@ -439,6 +434,21 @@ class JobRunner:
                 return _with(_expired(), attempts)
             return Outcome(QUEUED, {"attempts": attempts, "exhausted": exhausted}, park_until=due)
         return self._after_all_failed(job, attempts, last_error, unavailable)
+
+    def _admit(self, job: Job, bname: str, provider: str) -> Admission:
+        """The breaker's verdict. A closed breaker and a healthy provider, read by begin.lua
+        with the lease, is the verdict the check would give (its closed case only reads those
+        two), so the first call of a delivery skips that round trip; anything else asks."""
+        peek, self.peek = self.peek, None
+        keys = self.ctx.keys
+        if (
+            peek is not None
+            and peek[0] == "closed"
+            and peek[1] != "0"
+            and job.breaker_hint == f"{keys.breaker(bname)}\n{keys.health(provider)}"
+        ):
+            return Admission(True)
+        return self.ctx.breakers.allow(bname, provider)
 
     def _cacheable(self, job: Job) -> bool:
         """Store the answer for fresh hits (if the request is cacheable) or for the

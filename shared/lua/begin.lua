@@ -2,7 +2,10 @@
 -- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] pending zset
 -- ARGV[1] lease token   ARGV[2] lease ms   ARGV[3] now (s)   ARGV[4] max deliveries   ARGV[5] job id
 -- Returns {"missing"} | {"terminal", status} | {"leased"} | {"exhausted", n, HGETALL...}
--- | {"ok", n, HGETALL...}: the job record rides along, saving the worker a round trip.
+-- | {"ok", n, HGETALL..., peek}: the job record rides along, saving the worker a round trip,
+-- and so does peek, {state, healthy} of the breaker and provider named by the record's
+-- breaker_hint ("<breaker key>\n<health key>", written by the API from shared/keys.py), or {}:
+-- a closed breaker's check only reads these two, so the worker need not ask again.
 -- "exhausted" still holds the lease, so the caller can fail the job under it.
 redis.call('ZREM', KEYS[4], ARGV[5])
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -18,4 +21,15 @@ if n > tonumber(ARGV[4]) then
 end
 redis.call('HSET', KEYS[1], 'status', 'running')
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[3])
-return {'ok', tostring(n), redis.call('HGETALL', KEYS[1])}
+local peek = {}
+local hint = redis.call('HGET', KEYS[1], 'breaker_hint')
+if hint and hint ~= '' then
+  local cut = string.find(hint, '\n', 1, true)
+  if cut then
+    peek = {
+      redis.call('HGET', string.sub(hint, 1, cut - 1), 'state') or 'closed',
+      redis.call('HGET', string.sub(hint, cut + 1), 'healthy') or '',
+    }
+  end
+end
+return {'ok', tostring(n), redis.call('HGETALL', KEYS[1]), peek}

@@ -174,3 +174,30 @@ def test_processes_racing_for_the_same_jobs_each_job_runs_once(
     finished = [i for _, f in results for i in f]
     assert sorted(won) == sorted(ids)  # every job taken exactly once across processes
     assert sorted(finished) == sorted(ids)
+
+
+def test_begin_reads_the_hinted_breaker_with_the_lease(store: JobStore) -> None:
+    now = time.time()
+    hint = f"{KEYS.breaker('p')}\n{KEYS.health('p')}"
+    job = Job(
+        id=new_job_id(),
+        owner="o",
+        status="queued",
+        priority="normal",
+        model="m",
+        request={"messages": []},
+        created_at=now,
+        deadline_at=now + 60,
+        breaker_hint=hint,
+    )
+    store.create(job)
+    begun = store.begin(job.id, "t1", 30, 5)
+    assert begun.outcome is Begin.OK
+    assert begun.breaker_peek == ("closed", "")  # nothing recorded yet: closed, not unhealthy
+    assert begun.job is not None and begun.job.breaker_hint == hint
+    store.release(job.id, "t1")
+    store.r.hset(KEYS.breaker("p"), "state", "open")
+    store.r.hset(KEYS.health("p"), "healthy", "0")
+    assert store.begin(job.id, "t2", 30, 5).breaker_peek == ("open", "0")
+    plain = make_job(store)  # no hint: nothing read
+    assert store.begin(plain.id, "t3", 30, 5).breaker_peek is None
