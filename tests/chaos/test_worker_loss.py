@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from gateway_cli.embedded_redis import EmbeddedRedis
+from shared import notice
 from shared.config import load_config
 from shared.jobs import JobStore
 from shared.keys import Keys
@@ -40,7 +41,8 @@ def chaos_stack(
 
 
 class Notices:
-    """Counts completion notices per job id on the done channel."""
+    """Counts completion notices per job id on the done channel (a notice is the job id,
+    then, for a small result, its outcome: shared/notice.py)."""
 
     def __init__(self, url: str) -> None:
         self.counts: Counter[str] = Counter()
@@ -53,7 +55,7 @@ class Notices:
         try:
             for message in self._pubsub.listen():
                 if message["type"] == "message":
-                    self.counts[message["data"]] += 1
+                    self.counts[notice.job_id_of(message["data"])] += 1
         except (redis.ConnectionError, ValueError, AttributeError):
             return  # closed
 
