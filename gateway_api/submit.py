@@ -1,8 +1,11 @@
-"""Validate a chat body and turn it into a queued job: create the record, then publish.
+"""Job creation: a parsed request (``gateway_api.parsing``) becomes a finished job (a cache
+hit) or a queued one, for the admission step (``gateway_api.admission``) both POST routes go
+through.
 
-The record is written before the task is published, so a worker never sees a task without a
-job. If publishing fails the job is marked failed and the client gets 503: a 202 means the job
-is in the broker.
+The record and its task message are written in one step when the broker is the job store's
+Redis (``create.lua``); with another broker the record is written first, so a worker never
+sees a task without a job, and a failed publish marks the job failed and answers 503: a 202
+means the job is in the broker.
 """
 
 from __future__ import annotations
@@ -10,32 +13,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any
 
-from flask import Response, jsonify, request
-from marshmallow import ValidationError
+from flask import Response, jsonify
 
-from gateway_api import repair, request_limits
+from gateway_api import repair
 from gateway_api.auth import Principal
-from gateway_api.limits import take
-from gateway_api.schemas import ChatCompletionSchema, first_error
+from gateway_api.parsing import ChatRequest, Intake
+from gateway_api.schemas import ChatCompletionSchema
 from gateway_api.services import Services
-from shared import metrics, stats
-from shared.cache import Entry, policy
+from shared import metrics
+from shared.cache import Entry
 from shared.celery_app import QUEUES, enqueue
 from shared.errors import (
-    Conflict,
     GatewayUnavailable,
-    InvalidRequest,
-    ModelNotFound,
     QueueFull,
-    Unprocessable,
 )
-from shared.idempotency import MAX_KEY_LENGTH, body_digest
 from shared.jobs import FAILED, QUEUED, SUCCEEDED, Job, new_job_id
 from shared.logs import request_id_var
-from shared.ratelimit import estimate_tokens
 from shared.routing import breaker_hint
 from shared.task_message import GROUP_TTL_MS, run_group_message
 
@@ -43,50 +38,7 @@ log = logging.getLogger(__name__)
 _CHAT = ChatCompletionSchema()
 
 
-@dataclass(frozen=True)
-class ChatRequest:
-    body: dict[str, Any]  # forwarded to the provider (model resolved, no "gateway")
-    model: str
-    ext: dict[str, Any]  # the validated "gateway" extension
 
-
-def json_body() -> Any:
-    body = request.get_json(force=True, silent=True)
-    if body is None:
-        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json", param=None)
-    return body
-
-
-def parse_chat(services: Services, body: Any, param_prefix: str = "") -> ChatRequest:
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.", param=param_prefix or None)
-    try:
-        valid = _CHAT.load(body)
-    except ValidationError as exc:
-        param, message = first_error(exc.messages)
-        full = f"{param_prefix}.{param}" if param_prefix else param
-        raise InvalidRequest(f"{full}: {message}", param=full) from exc
-    s = services.settings
-    request_limits.check(valid, s.limits, param_prefix)
-    model = valid.get("model") or s.default_model
-    if not model:
-        raise InvalidRequest("model: a model is required", param="model")
-    if model not in s.models:
-        raise ModelNotFound(f"The model `{model}` does not exist.", param="model")
-    forwarded = {k: v for k, v in body.items() if k != "gateway"}
-    forwarded["model"] = model
-    return ChatRequest(body=forwarded, model=model, ext=valid.get("gateway") or {})
-
-
-def resolve_deadline(services: Services, asked: float | None) -> float:
-    q = services.settings.queue
-    if asked is None:
-        return q.deadline_s
-    if asked > q.max_deadline_s:
-        raise InvalidRequest(
-            f"deadline_s: must be at most {q.max_deadline_s:g}", param="deadline_s"
-        )
-    return asked
 
 
 QUEUE_FULL_RETRY_AFTER_S = 5.0
@@ -106,32 +58,7 @@ def queue_full(outcome: str, value: float, services: Services, now: float) -> Qu
     return QueueFull(message, retry_after=QUEUE_FULL_RETRY_AFTER_S)
 
 
-@dataclass(frozen=True)
-class Intake:
-    """A parsed request after the response-cache lookup."""
 
-    chat: ChatRequest
-    hit: Entry | None  # a fresh cached answer: no job needs to run
-    tokens: int  # the tokens/min estimate a new job is charged
-
-
-def intake(services: Services, principal: Principal, chat: ChatRequest) -> Intake:
-    """Apply the cache policy (config, ``Cache-Control``, ``gateway.cache``) and look up."""
-    pol = policy(
-        services.settings.cache,
-        chat.body,
-        chat.ext.get("cache"),
-        request.headers.get("Cache-Control"),
-    )
-    if not pol.store and chat.ext.get("cache") != "no-store":  # tell the worker
-        chat = replace(chat, ext={**chat.ext, "cache": "no-store"})
-    hit = None
-    if pol.lookup:
-        hit = services.cache.fresh(principal.key_id, chat.body, pol.max_age_s)
-        metrics.CACHE_LOOKUPS.labels("hit" if hit else "miss").inc()
-        if hit:
-            services.stats.add(stats.CACHE_HITS)
-    return Intake(chat, hit, 0 if hit else estimate_tokens(chat.body))
 
 
 def cached_job(
@@ -260,96 +187,4 @@ def submit(
     return job
 
 
-@dataclass(frozen=True)
-class Admitted:
-    job: Job
-    replayed: bool  # an earlier request with the same Idempotency-Key created this job
 
-
-def idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidRequest(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", param="Idempotency-Key"
-        )
-    return key
-
-
-def admit(
-    services: Services,
-    principal: Principal,
-    route: str,
-    raw_body: Any,
-    job_id: str,
-    create: Callable[[str], Job],
-) -> Admitted:
-    """Create the job, or, for a repeated Idempotency-Key, find the job it already stands for."""
-    key = idempotency_key()
-    if key is None:
-        return Admitted(create(job_id), False)
-    claim = services.idempotency.claim(principal.key_id, key, body_digest(route, raw_body), job_id)
-    if not claim.first:
-        if not claim.same_body:
-            raise Unprocessable(
-                "This Idempotency-Key was already used with a different request.",
-                code="idempotency_key_reused",
-                param="Idempotency-Key",
-            )
-        existing = _await_record(services, claim.job_id)
-        if existing is not None:
-            return Admitted(existing, True)
-        if claim.stale:
-            # Claimed long ago by a request that never created its job (its API process died,
-            # or Redis went away between the two): this request takes the key over.
-            claim = services.idempotency.take_over(principal.key_id, key, claim, job_id)
-        if not claim.first:
-            err = Conflict(
-                "A request with this Idempotency-Key is still being accepted; retry shortly.",
-                code="idempotency_key_in_use",
-            )
-            err.should_retry = None
-            raise err
-    try:
-        return Admitted(create(job_id), False)
-    except Exception:  # nothing was accepted: the key must not stand for a job that is not
-        repair.soon(
-            lambda: services.idempotency.release(principal.key_id, key, job_id),
-            "releasing an Idempotency-Key",
-            job_id,
-        )
-        raise
-
-
-def admit_limited(
-    services: Services,
-    principal: Principal,
-    route: str,
-    raw_body: Any,
-    job_id: str,
-    intake: Intake,
-    create: Callable[[str], Job],
-) -> Admitted:
-    """``admit`` behind the key's limits: what was taken is given back when no new job came
-    of the request (refused, or a replayed Idempotency-Key)."""
-    taken = take(services, principal, job_id, intake.tokens, new_job=intake.hit is None)
-    try:
-        admitted = admit(services, principal, route, raw_body, job_id, create)
-    except BaseException:
-        taken.give_back()
-        raise
-    if admitted.replayed:
-        taken.give_back()
-    return admitted
-
-
-def _await_record(services: Services, job_id: str, timeout_s: float = 2.0) -> Job | None:
-    """The claiming request writes the record right after its claim; give it a moment."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        job = services.store.get(job_id)
-        if job is not None or time.monotonic() >= deadline:
-            return job
-        time.sleep(0.02)

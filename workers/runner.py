@@ -18,7 +18,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from celery.exceptions import Reject
@@ -32,12 +31,9 @@ from shared.celery_app import enqueue
 from shared.errors import (
     BACKEND_DOWN,
     GatewayError,
-    GatewayTimeout,
-    NoHealthyProvider,
     ProviderFailed,
-    stored_error,
 )
-from shared.jobs import EXPIRED, FAILED, QUEUED, RETRYING, SUCCEEDED, Begin, Job
+from shared.jobs import QUEUED, RETRYING, SUCCEEDED, Begin, Job
 from shared.logs import request_id_var
 from shared.ratelimit import KeyLimits
 from shared.routing import order_deployments
@@ -45,16 +41,15 @@ from shared.settings import Deployment
 from workers.backoff import decide
 from workers.classify import CONTEXT, classify, client_error
 from workers.context import WorkerContext
-from workers.fallback import degraded_completion
+from workers.fallback import after_all_failed
 from workers.inflight import IN_FLIGHT
 from workers.lease import ACTIVE, STOPPING, LeaseKeeper
+from workers.outcome import Outcome, _expired, _failed, _with
 from workers.providers.base import ProviderCallError
 from workers.streaming import StreamRelay
 
 log = logging.getLogger(__name__)
 
-# A job waiting for a provider to recover looks again at least this often.
-RECOVERY_RECHECK_S = 5.0
 # How long a delivery waits for an unreachable Redis to take or record a job before it gives
 # up (the job is then found by the sweeps: pending redelivery, lease reaper).
 REDIS_WAIT_S = 600.0
@@ -75,34 +70,6 @@ def until_redis_answers(what: str, job_id: str, step: Callable[[], Any]) -> Any:
                 log.warning("Redis unreachable; %s waits for it", what, extra={"job_id": job_id})
             time.sleep(delay)
             delay = min(2.0, delay * 2)
-
-
-@dataclass
-class Outcome:
-    status: str
-    fields: dict[str, Any] = field(default_factory=dict)
-    park_until: float | None = None  # set: park the job (status RETRYING or QUEUED) until then
-    # A success still to record, with the result, in one pipeline: (breaker, probe token).
-    breaker_success: tuple[str, str] | None = None
-    remember: bool = False  # store the result in the response cache
-
-
-def _failed(err: GatewayError, status: str = FAILED) -> Outcome:
-    return Outcome(status, {"error": stored_error(err)})
-
-
-def _expired() -> Outcome:
-    return _failed(
-        GatewayTimeout(
-            "the job's deadline passed before a provider answered", code="deadline_exceeded"
-        ),
-        EXPIRED,
-    )
-
-
-def _with(outcome: Outcome, attempts: list[dict[str, Any]]) -> Outcome:
-    outcome.fields["attempts"] = attempts
-    return outcome
 
 
 class LeaseLost(Exception):
@@ -433,7 +400,7 @@ class JobRunner:
             if due >= job.deadline_at:
                 return _with(_expired(), attempts)
             return Outcome(QUEUED, {"attempts": attempts, "exhausted": exhausted}, park_until=due)
-        return self._after_all_failed(job, attempts, last_error, unavailable)
+        return after_all_failed(self.ctx, job, attempts, last_error, unavailable)
 
     def _admit(self, job: Job, bname: str, provider: str) -> Admission:
         """The breaker's verdict. A closed breaker and a healthy provider, read by begin.lua
@@ -459,43 +426,6 @@ class JobRunner:
         # no-cache only skipped this request's lookup: its answer may serve the next one.
         return policy(s.cache, job.request).lookup or "cached_response" in s.fallbacks.order_for(
             job.model
-        )
-
-    def _after_all_failed(
-        self,
-        job: Job,
-        attempts: list[dict[str, Any]],
-        last_error: GatewayError | None,
-        unavailable: list[str],
-    ) -> Outcome:
-        s = self.ctx.settings
-        options = job.options or {}
-        if options.get("wait_for_recovery") and len(attempts) < s.retry.max_total_attempts:
-            due = min(time.time() + RECOVERY_RECHECK_S, job.deadline_at)
-            # Every deployment gets another chance once something recovers.
-            return Outcome(QUEUED, {"attempts": attempts, "exhausted": []}, park_until=due)
-        if last_error is None:
-            reason = "; ".join(unavailable) or "no deployment could take the call"
-            last_error = NoHealthyProvider(f"No healthy provider for {job.model}: {reason}")
-        base = {"attempts": attempts}
-        for kind in s.fallbacks.order_for(job.model):
-            if kind == "cached_response":
-                cached = self.ctx.cache.stale(job.owner, job.request)
-                if cached is not None:
-                    metrics.FALLBACKS.labels("cached_response").inc()
-                    self.ctx.stats.add(stats.fallback("cached_response"))
-                    return Outcome(SUCCEEDED, {**base, "result": cached.result, "cache": "stale"})
-            elif kind == "degraded" and s.fallbacks.degraded_answer:
-                metrics.FALLBACKS.labels("degraded").inc()
-                self.ctx.stats.add(stats.fallback("degraded"))
-                answer = degraded_completion(s.fallbacks.degraded_answer, job.model)
-                return Outcome(SUCCEEDED, {**base, "result": answer, "degraded": True})
-        return Outcome(
-            FAILED,
-            {
-                **base,
-                "error": stored_error(last_error or ProviderFailed("every deployment failed")),
-            },
         )
 
     def _note_failure(self, provider: str, err: ProviderCallError, unhealthy: bool) -> None:

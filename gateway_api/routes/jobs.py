@@ -5,19 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
+from gateway_api.admission import admit_limited
 from gateway_api.auth import Principal, authenticate
+from gateway_api.parsing import intake, json_body, parse_chat, resolve_deadline
 from gateway_api.responses import accepted, gateway_headers
 from gateway_api.schemas import JobCreateSchema, first_error
 from gateway_api.services import Services, current_services
 from gateway_api.streaming import START, stream_response, valid_event_id
-from gateway_api.submit import (
-    admit_limited,
-    creator,
-    intake,
-    json_body,
-    parse_chat,
-    resolve_deadline,
-)
+from gateway_api.submit import creator
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.jobs import CANCELLED, Job, new_job_id
 

@@ -1,0 +1,115 @@
+"""Admission: a new job behind the key's limits, or, for a repeated Idempotency-Key, the job
+that key already stands for."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request
+
+from gateway_api import repair
+from gateway_api.auth import Principal
+from gateway_api.limits import take
+from gateway_api.parsing import Intake
+from gateway_api.services import Services
+from shared.errors import Conflict, InvalidRequest, Unprocessable
+from shared.idempotency import MAX_KEY_LENGTH, body_digest
+from shared.jobs import Job
+
+
+@dataclass(frozen=True)
+class Admitted:
+    job: Job
+    replayed: bool  # an earlier request with the same Idempotency-Key created this job
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", param="Idempotency-Key"
+        )
+    return key
+
+
+def admit(
+    services: Services,
+    principal: Principal,
+    route: str,
+    raw_body: Any,
+    job_id: str,
+    create: Callable[[str], Job],
+) -> Admitted:
+    """Create the job, or, for a repeated Idempotency-Key, find the job it already stands for."""
+    key = idempotency_key()
+    if key is None:
+        return Admitted(create(job_id), False)
+    claim = services.idempotency.claim(principal.key_id, key, body_digest(route, raw_body), job_id)
+    if not claim.first:
+        if not claim.same_body:
+            raise Unprocessable(
+                "This Idempotency-Key was already used with a different request.",
+                code="idempotency_key_reused",
+                param="Idempotency-Key",
+            )
+        existing = _await_record(services, claim.job_id)
+        if existing is not None:
+            return Admitted(existing, True)
+        if claim.stale:
+            # Claimed long ago by a request that never created its job (its API process died,
+            # or Redis went away between the two): this request takes the key over.
+            claim = services.idempotency.take_over(principal.key_id, key, claim, job_id)
+        if not claim.first:
+            err = Conflict(
+                "A request with this Idempotency-Key is still being accepted; retry shortly.",
+                code="idempotency_key_in_use",
+            )
+            err.should_retry = None
+            raise err
+    try:
+        return Admitted(create(job_id), False)
+    except Exception:  # nothing was accepted: the key must not stand for a job that is not
+        repair.soon(
+            lambda: services.idempotency.release(principal.key_id, key, job_id),
+            "releasing an Idempotency-Key",
+            job_id,
+        )
+        raise
+
+
+def admit_limited(
+    services: Services,
+    principal: Principal,
+    route: str,
+    raw_body: Any,
+    job_id: str,
+    intake: Intake,
+    create: Callable[[str], Job],
+) -> Admitted:
+    """``admit`` behind the key's limits: what was taken is given back when no new job came
+    of the request (refused, or a replayed Idempotency-Key)."""
+    taken = take(services, principal, job_id, intake.tokens, new_job=intake.hit is None)
+    try:
+        admitted = admit(services, principal, route, raw_body, job_id, create)
+    except BaseException:
+        taken.give_back()
+        raise
+    if admitted.replayed:
+        taken.give_back()
+    return admitted
+
+
+def _await_record(services: Services, job_id: str, timeout_s: float = 2.0) -> Job | None:
+    """The claiming request writes the record right after its claim; give it a moment."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = services.store.get(job_id)
+        if job is not None or time.monotonic() >= deadline:
+            return job
+        time.sleep(0.02)

@@ -1,0 +1,37 @@
+"""What one delivery of a job comes to: the status and fields to write, or when to park it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import GatewayError, GatewayTimeout, stored_error
+from shared.jobs import EXPIRED, FAILED
+
+
+@dataclass
+class Outcome:
+    status: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    park_until: float | None = None  # set: park the job (status RETRYING or QUEUED) until then
+    # A success still to record, with the result, in one pipeline: (breaker, probe token).
+    breaker_success: tuple[str, str] | None = None
+    remember: bool = False  # store the result in the response cache
+
+
+def _failed(err: GatewayError, status: str = FAILED) -> Outcome:
+    return Outcome(status, {"error": stored_error(err)})
+
+
+def _expired() -> Outcome:
+    return _failed(
+        GatewayTimeout(
+            "the job's deadline passed before a provider answered", code="deadline_exceeded"
+        ),
+        EXPIRED,
+    )
+
+
+def _with(outcome: Outcome, attempts: list[dict[str, Any]]) -> Outcome:
+    outcome.fields["attempts"] = attempts
+    return outcome
