@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from shared import fastjson, notice
 from shared.errors import GatewayError, stored_error
@@ -47,6 +48,10 @@ _OUTCOME_FIELDS = (
     "result",
     "error",
 )
+
+
+# One write of another store riding in a finish's pipeline (see JobStore.finish_with).
+Step = Callable[[Pipeline | None], Any]
 
 
 def new_job_id() -> str:
@@ -361,11 +366,36 @@ class JobStore:
         """1 written; 0 the lease was lost; -1 the job was already terminal (e.g. cancelled)."""
         return int(self._finish_call(job_id, token, status, fields, None))
 
-    def finish_in(
-        self, pipe: Pipeline, job_id: str, token: str, status: str, fields: dict[str, Any]
-    ) -> None:
-        """Queue ``finish`` on a pipeline; its result (as ``finish``'s) comes from execute()."""
-        self._finish_call(job_id, token, status, fields, pipe)
+    def finish_with(
+        self, job_id: str, token: str, status: str, fields: dict[str, Any], steps: list[Step]
+    ) -> tuple[int, list[Any]]:
+        """``finish``, with other stores' writes (``steps``: each queues itself on the pipeline
+        it is given, or with None runs alone and returns its result) in the same round trip.
+        Returns (``finish``'s result, the steps' results)."""
+        if not steps:
+            return self.finish(job_id, token, status, fields), []
+
+        def finish(p: Pipeline | None) -> Any:
+            if p is None:
+                return self.finish(job_id, token, status, fields)
+            self._finish_call(job_id, token, status, fields, p)
+            return None
+
+        every = [*steps, finish]
+        pipe = self.r.pipeline(transaction=False)
+        for step in every:
+            step(pipe)
+        # Skip redis-py's SCRIPT EXISTS round trip (on the critical path of every job): the
+        # scripts are normally loaded; a step answered NoScript (first use, Redis restarted)
+        # is redone on its own, which loads it. The steps are independent of each other.
+        pipe.scripts.clear()
+        results = pipe.execute(raise_on_error=False)
+        for i, (res, step) in enumerate(zip(results, every, strict=True)):
+            if isinstance(res, NoScriptError):
+                results[i] = step(None)
+            elif isinstance(res, Exception):
+                raise res
+        return int(results[-1]), results[:-1]
 
     def _finish_call(
         self, job_id: str, token: str, status: str, fields: dict[str, Any], pipe: Pipeline | None

@@ -21,8 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from celery.exceptions import Reject
-from redis.client import Pipeline
-from redis.exceptions import NoScriptError
 
 from shared import metrics, stats
 from shared.breaker import Admission, breaker_name
@@ -33,7 +31,7 @@ from shared.errors import (
     GatewayError,
     ProviderFailed,
 )
-from shared.jobs import QUEUED, RETRYING, SUCCEEDED, Begin, Job
+from shared.jobs import QUEUED, RETRYING, SUCCEEDED, Begin, Job, Step
 from shared.logs import request_id_var
 from shared.ratelimit import KeyLimits
 from shared.routing import order_deployments
@@ -219,9 +217,7 @@ class JobRunner:
 
     def _finish(self, job: Job, token: str, outcome: Outcome) -> int:
         """Write the outcome; a success's bookkeeping rides in the same pipeline."""
-        if outcome.breaker_success is None and not outcome.remember:
-            return self.store.finish(job.id, token, outcome.status, outcome.fields)
-        steps: list[Callable[[Pipeline | None], Any]] = []
+        steps: list[Step] = []
         if outcome.breaker_success is not None:
             name, probe = outcome.breaker_success
             steps.append(lambda p: self.ctx.breakers.record(name, True, probe, pipe=p))
@@ -230,31 +226,13 @@ class JobRunner:
             steps.append(
                 lambda p: self.ctx.cache.put(job.owner, job.request, result, provider, pipe=p)
             )
-
-        def finish(p: Pipeline | None) -> Any:
-            if p is None:
-                return self.store.finish(job.id, token, outcome.status, outcome.fields)
-            self.store.finish_in(p, job.id, token, outcome.status, outcome.fields)
-            return None
-
-        steps.append(finish)
-        pipe = self.ctx.redis.pipeline(transaction=False)
-        for step in steps:
-            step(pipe)
-        # Skip redis-py's SCRIPT EXISTS round trip (on the critical path of every job): the
-        # scripts are normally loaded; a step answered NoScript (first use, Redis restarted)
-        # is redone on its own, which loads it. The steps are independent of each other.
-        pipe.scripts.clear()
-        results = pipe.execute(raise_on_error=False)
-        for i, (res, step) in enumerate(zip(results, steps, strict=True)):
-            if isinstance(res, NoScriptError):
-                results[i] = step(None)
-            elif isinstance(res, Exception):
-                raise res
+        written, done = self.store.finish_with(
+            job.id, token, outcome.status, outcome.fields, steps
+        )
         # A breaker step redone directly settled itself (it returned the state, a str).
-        if outcome.breaker_success is not None and not isinstance(results[0], str):
-            self.ctx.breakers.settle(outcome.breaker_success[0], results[0])
-        return int(results[-1])
+        if outcome.breaker_success is not None and not isinstance(done[0], str):
+            self.ctx.breakers.settle(outcome.breaker_success[0], done[0])
+        return written
 
     def _execute(self, job: Job, token: str, keeper: LeaseKeeper) -> Outcome:
         s = self.ctx.settings
