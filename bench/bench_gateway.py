@@ -24,7 +24,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,56 +33,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.loadgen import chat_body, cpu_seconds, load, pct, sequential  # noqa: E402
 from gateway_cli.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from tests.stack import Proc, Stack, port_open, wait_for  # noqa: E402
 from workers.providers.pool import NODELAY  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its live children (gunicorn workers), in seconds."""
-    total = 0.0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-        except (OSError, IndexError):
-            pass
-    return total
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def body(tag: str, **mock: Any) -> dict[str, Any]:
-    b: dict[str, Any] = {
-        "model": "mock-model",
-        "messages": [{"role": "user", "content": f"{tag} {uuid.uuid4().hex}"}],
-    }
-    if mock:
-        b["mock"] = mock
-    return b
-
-
-def sequential(url: str, n: int) -> list[float]:
-    out = []
-    with httpx.Client(timeout=30, transport=httpx.HTTPTransport(socket_options=NODELAY)) as client:
-        for i in range(n):
-            started = time.perf_counter()
-            resp = client.post(url, json=body(f"seq{i}"))
-            elapsed = (time.perf_counter() - started) * 1000
-            assert resp.status_code == 200, resp.text
-            out.append(elapsed)
-    return out
 
 
 def first_token(url: str, n: int) -> list[float]:
@@ -92,7 +45,7 @@ def first_token(url: str, n: int) -> list[float]:
     out = []
     with httpx.Client(timeout=30, transport=httpx.HTTPTransport(socket_options=NODELAY)) as client:
         for i in range(n):
-            payload = {**body(f"st{i}"), "stream": True}
+            payload = {**chat_body(f"st{i}"), "stream": True}
             started = time.perf_counter()
             first = None
             with client.stream("POST", url, json=payload) as resp:
@@ -107,78 +60,16 @@ def first_token(url: str, n: int) -> list[float]:
     return out
 
 
-class RawClient:
-    """A minimal keep-alive HTTP/1.1 client on asyncio streams: the load generator.
-
-    httpx's AsyncClient tops out near 200 req/s at 64 connections on this machine (its pool
-    bookkeeping), which would measure the client, not the gateway.
-    """
-
-    def __init__(self, url: str) -> None:
-        u = httpx.URL(url)
-        self.host, self.port, self.path = u.host, u.port or 80, u.raw_path.decode()
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, payload: dict[str, Any]) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            sock = self.writer.get_extra_info("socket")
-            sock.setsockopt(*NODELAY[0])
-        assert self.reader is not None
-        data = json.dumps(payload).encode()
-        self.writer.write(
-            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
-            + data
-        )
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-async def _load(
-    url: str, n: int, concurrency: int, make: Any, expect: int
-) -> tuple[float, list[float], list[bytes]]:
-    latencies: list[float] = []
-    bodies: list[bytes] = []
-    counter = iter(range(n))
-
-    async def runner() -> None:
-        client = RawClient(url)
-        try:
-            for i in counter:
-                started = time.perf_counter()
-                status, raw = await client.post(make(i))
-                assert status == expect, raw[:500]
-                latencies.append((time.perf_counter() - started) * 1000)
-                bodies.append(raw)
-        finally:
-            client.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(runner() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies, bodies
-
-
 def concurrent(url: str, n: int, concurrency: int, **extra: Any) -> tuple[float, list[float]]:
-    dt, lat, _ = asyncio.run(_load(url, n, concurrency, lambda i: body(f"c{i}", **extra), 200))
+    dt, lat, _ = asyncio.run(load(url, n, concurrency, lambda i: chat_body(f"c{i}", **extra), 200))
     return dt, lat
 
 
 def submit_jobs(url: str, n: int, latency_ms: int, priority: str = "normal") -> list[str]:
     def make(i: int) -> dict[str, Any]:
-        return {"request": body(f"job{i}", latency_ms=latency_ms), "priority": priority}
+        return {"request": chat_body(f"job{i}", latency_ms=latency_ms), "priority": priority}
 
-    _, _, bodies = asyncio.run(_load(url, n, 32, make, 202))
+    _, _, bodies = asyncio.run(load(url, n, 32, make, 202))
     return [json.loads(b)["id"] for b in bodies]
 
 
@@ -188,7 +79,7 @@ def interactive_latencies(url: str, n: int) -> list[float]:
     with httpx.Client(timeout=60) as client:
         for i in range(n):
             started = time.perf_counter()
-            resp = client.post(url, json=body(f"int{i}", latency_ms=200))
+            resp = client.post(url, json=chat_body(f"int{i}", latency_ms=200))
             assert resp.status_code == 200, resp.text
             out.append((time.perf_counter() - started) * 1000)
     return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import multiprocessing
-import time
 from typing import Any
 
 import httpx
@@ -19,9 +18,10 @@ import pytest
 import redis
 
 from shared.celery_app import QUEUES
-from shared.jobs import Job, JobStore, new_job_id
+from shared.jobs import JobStore, new_job_id
 from shared.keys import Keys
 from shared.task_message import run_group_message
+from tests.jobs import queued_job
 from tests.stack import Stack, wait_for
 
 KEYS = Keys("gw")
@@ -33,17 +33,7 @@ def _store(url: str) -> JobStore:
 
 
 def _create(store: JobStore, ttl_ms: int) -> str:
-    now = time.time()
-    job = Job(
-        id=new_job_id(),
-        owner="o",
-        status="queued",
-        priority="normal",
-        model="m",
-        request={"messages": []},
-        created_at=now,
-        deadline_at=now + 60,
-    )
+    job = queued_job()
     message = run_group_message(QUEUE, job.id)
     outcome, _ = store.create(job, publish=(QUEUE, message), group_ttl_ms=ttl_ms)
     assert outcome == "ok"

@@ -9,24 +9,15 @@ import pytest
 import redis
 
 from shared.errors import Conflict
-from shared.jobs import Begin, Job, JobStore, new_job_id
+from shared.jobs import Begin, Job, JobStore
 from shared.keys import Keys
+from tests.jobs import queued_job
 
 KEYS = Keys("gw")
 
 
-def make_job(store: JobStore, deadline_s: float = 60) -> Job:
-    now = time.time()
-    job = Job(
-        id=new_job_id(),
-        owner="o",
-        status="queued",
-        priority="normal",
-        model="m",
-        request={"messages": []},
-        created_at=now,
-        deadline_at=now + deadline_s,
-    )
+def make_job(store: JobStore, deadline_s: float = 60, **fields: object) -> Job:
+    job = queued_job(deadline_s, **fields)
     store.create(job)
     return job
 
@@ -177,20 +168,8 @@ def test_processes_racing_for_the_same_jobs_each_job_runs_once(
 
 
 def test_begin_reads_the_hinted_breaker_with_the_lease(store: JobStore) -> None:
-    now = time.time()
     hint = f"{KEYS.breaker('p')}\n{KEYS.health('p')}"
-    job = Job(
-        id=new_job_id(),
-        owner="o",
-        status="queued",
-        priority="normal",
-        model="m",
-        request={"messages": []},
-        created_at=now,
-        deadline_at=now + 60,
-        breaker_hint=hint,
-    )
-    store.create(job)
+    job = make_job(store, breaker_hint=hint)
     begun = store.begin(job.id, "t1", 30, 5)
     assert begun.outcome is Begin.OK
     assert begun.breaker_peek == ("closed", "")  # nothing recorded yet: closed, not unhealthy
