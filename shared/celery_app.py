@@ -51,6 +51,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # pool for the pool's concurrency; connections open only as needed.
         "max_connections": max(64, settings.worker.concurrency * 2),
     }
+    if settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        # kombu's Redis "ack emulation" writes each delivered message to an unacked hash
+        # (a MULTI with the message re-serialised) before the task may start, and deletes it
+        # on ack: two round trips per message, the first on every job's latency path. What it
+        # buys, redelivery of a message whose worker died, comes after `visibility_timeout`
+        # (an hour and more); the job store already redelivers sooner and per job: the
+        # lease reaper for a begun job, the pending sweep (`queue.redeliver_after_s`) for one
+        # whose message was taken and lost. Without it kombu keeps the unacked set in memory:
+        # prefetch still bounds what a worker takes, and a warm shutdown or a `Reject(requeue)`
+        # still puts the message back.
+        transport["ack_emulation"] = False
     return {
         "broker_url": settings.broker_url,
         "result_backend": None,

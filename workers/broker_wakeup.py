@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import gevent
+
 WAKE_S = 0.005
+
+
+def _cooperative() -> bool:
+    from gevent import monkey
+
+    return bool(monkey.is_module_patched("socket"))
 
 
 def install() -> None:
@@ -28,13 +36,20 @@ def install() -> None:
     if getattr(transport.drain_events, "_gateway_wakeup", False):
         return
     original = transport.drain_events
+    cooperative = _cooperative()  # gevent's patch_all runs before the worker installs this
 
     def drain_events(self: Any, connection: Any, timeout: float | None = None) -> Any:
         if timeout is None or timeout > WAKE_S:
             channels = getattr(self.cycle, "_channels", ())
             if any(ch.active_queues and not ch.qos.can_consume() for ch in channels):
                 timeout = WAKE_S
-        return original(self, connection, timeout)
+        got = original(self, connection, timeout)
+        if cooperative:
+            # Let the task just handed to the pool start (up to its first Redis call) before
+            # this loop turns round and sends the next BRPOP: the job's first step then
+            # leaves first, not behind the consumer's own round trip.
+            gevent.sleep(0)
+        return got
 
     drain_events._gateway_wakeup = True  # type: ignore[attr-defined]
     transport.drain_events = drain_events  # type: ignore[method-assign]
