@@ -10,7 +10,7 @@ import httpcore
 import httpx
 import pytest
 
-from workers.providers.pool import CoalescingBackend, ShardedClient
+from workers.providers.pool import CoalescingBackend, ShardedClient, _readable_now
 
 
 class OneShotServer:
@@ -115,3 +115,45 @@ def test_connection_errors_are_httpx_errors() -> None:
             pool.post(f"http://127.0.0.1:{port}/x", b"{}", {}, httpx.Timeout(2))
     finally:
         pool.close()
+
+
+def test_an_idle_connection_the_peer_closed_is_seen_and_not_reused() -> None:
+    """httpcore asks a kept-alive connection whether it is readable before reusing it; ours
+    answers with the operating system's poll (not gevent's), and must still see a close."""
+    a, b = socket.socketpair()
+    try:
+        assert _readable_now(a) is False  # idle, open: reusable
+        b.close()
+        assert _readable_now(a) is True  # the peer hung up: httpcore drops it
+    finally:
+        a.close()
+
+
+def test_a_server_that_closes_after_each_answer_is_reconnected_to() -> None:
+    """The answer keeps the connection alive, then the server hangs up (an idle timeout):
+    the next request must go out on a new connection, not fail on the dead one."""
+    closing = OneShotServer(b'{"choices": [1]}')
+    hung_up = threading.Event()
+
+    def one_request(conn: socket.socket) -> None:
+        data = conn.recv(65536)
+        if data:
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(closing.answer), closing.answer)
+            )
+        conn.close()
+        hung_up.set()
+
+    closing._conn = one_request  # type: ignore[method-assign]
+    pool = ShardedClient(1)
+    try:
+        url = f"http://127.0.0.1:{closing.port}/v1/chat/completions"
+        for _ in range(3):
+            hung_up.clear()
+            resp = pool.post(url, b"{}", {}, httpx.Timeout(5))
+            assert resp.json() == {"choices": [1]}
+            assert hung_up.wait(5)
+    finally:
+        pool.close()
+        closing.close()

@@ -11,8 +11,11 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import select
 import socket
 import ssl
+from collections.abc import Callable
+from typing import Any, cast
 
 import httpcore
 import httpx
@@ -69,7 +72,42 @@ class _CoalescingStream(httpcore.NetworkStream):
         return _CoalescingStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> object:
+        if info == "is_readable":  # asked before each reuse of a kept-alive connection
+            sock = self._inner.get_extra_info("socket")
+            if isinstance(sock, socket.socket):
+                return _readable_now(sock)
         return self._inner.get_extra_info(info)
+
+
+@functools.lru_cache(maxsize=256)
+def _url(url: str) -> httpx.URL:
+    """A provider's URL parsed once (httpx parses a str on every request: 5% of a call)."""
+    return httpx.URL(url)
+
+
+def _unpatched_poll() -> Callable[[], Any]:
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover (gevent is a dependency)
+        return select.poll
+    return cast(Callable[[], Any], monkey.get_original("select", "poll"))
+
+
+_POLL = _unpatched_poll()
+
+
+def _readable_now(sock: socket.socket) -> bool:
+    """Whether the peer closed (or wrote to) an idle connection: httpcore's own check, with
+    the operating system's ``poll`` rather than gevent's. Under gevent's patching httpcore's
+    ``select.poll().poll(0)`` starts watchers and turns the hub's loop once: 15% of a call's
+    samples (py-spy, sequential calls). A zero-timeout poll never blocks, so the original
+    is safe in a greenlet."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    poller = _POLL()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class CoalescingBackend(httpcore.SyncBackend):
@@ -122,7 +160,11 @@ class ShardedClient:
         """
         client = self.pick()
         request = httpx.Request(
-            "POST", url, content=content, headers=headers, extensions={"timeout": timeout.as_dict()}
+            "POST",
+            _url(url),
+            content=content,
+            headers=headers,
+            extensions={"timeout": timeout.as_dict()},
         )
         response = client._transport.handle_request(request)
         try:
