@@ -84,14 +84,15 @@ class Services:
         keys = Keys(s.redis_prefix)
         if sources is None:  # built from a given document: that document is the static layer
             sources = ConfigSources(client=client, static=[("config", loaded.document)])
+        store = JobStore(client, keys, s.queue.result_ttl_s)
         return cls(
             loaded=loaded,
             redis=client,
             stream_redis=client if given else make_redis(s.redis_url, max_connections=4096),
             keys=keys,
-            store=JobStore(client, keys, s.queue.result_ttl_s),
+            store=store,
             celery=make_celery(s),
-            hub=CompletionHub(client, keys.done_channel),
+            hub=CompletionHub(client, keys.done_channel, keys.done_channel_of, store.watch),
             idempotency=IdempotencyKeys(client, keys),
             breakers=Breakers(client, keys, s.breaker),
             health=HealthStore(client, keys),

@@ -103,14 +103,24 @@ def creator(
     priority: str,
     deadline_s: float,
     metadata: dict[str, Any] | None = None,
+    notify: str = "",
 ) -> Callable[[str], Job]:
-    """What makes the job for ``admit``: a finished job for a cache hit, else a queued one."""
+    """What makes the job for ``admit``: a finished job for a cache hit, else a queued one.
+    ``notify``: this process's notice channel, when this request waits for the job."""
 
     def create(job_id: str) -> Job:
         if got.hit is not None:
             return cached_job(services, principal, got, priority, deadline_s, metadata, job_id)
         return submit(
-            services, principal, got.chat, priority, deadline_s, metadata, job_id, got.tokens
+            services,
+            principal,
+            got.chat,
+            priority,
+            deadline_s,
+            metadata,
+            job_id,
+            got.tokens,
+            notify,
         )
 
     return create
@@ -135,6 +145,7 @@ def submit(
     metadata: dict[str, Any] | None = None,
     job_id: str | None = None,
     tokens: int = 0,
+    notify: str = "",
 ) -> Job:
     now = time.time()
     job = Job(
@@ -162,7 +173,9 @@ def submit(
     # waiting in the broker, so an idle gateway sends one per job at once and a loaded one
     # one per group (workers/group.py).
     publish = (queue, run_group_message(queue, job.id)) if services.inline_publish else None
-    outcome, value = services.store.create(job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS)
+    outcome, value = services.store.create(
+        job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS, notify
+    )
     if outcome != "ok":
         raise queue_full(outcome, value, services, now)
     if publish is not None:  # the task message went in with the job, in one step

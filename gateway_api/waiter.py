@@ -1,7 +1,11 @@
 """Completion notices: one Redis subscription per API process wakes every local waiter.
 
 A waiter registers, makes sure the subscription is live, then reads the job: a notice sent
-after the read wakes it, one sent before is seen by the read. It re-reads on every wake-up and
+after the read wakes it, one sent before is seen by the read. The process listens on the
+fleet's done channel and on a channel of its own: a job created by a request that waits for
+it here names that channel (``direct_channel``), so its notice wakes this process alone, not
+every API process; a wait for any other job first marks the job watched (``wait``), which
+sends its notice to the fleet's channel. It re-reads on every wake-up and
 every few seconds, so a notice lost (e.g. across a Redis restart) only delays it. No Redis
 connection per waiter. Works with threads and, once gevent has patched, with greenlets.
 """
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,9 +33,18 @@ RECHECK_S = 2.0
 
 
 class CompletionHub:
-    def __init__(self, client: redis.Redis, channel: str) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        channel: str,
+        own_channel: Callable[[str], str] | None = None,
+        watch: Callable[[str], object] | None = None,
+    ) -> None:
         self.client = client
         self.channel = channel
+        self._own_channel_of = own_channel
+        self._own = ""  # this process's channel (per pid: a forked child gets its own)
+        self._watch = watch
         self._waiters: dict[str, set[threading.Event]] = {}
         # Outcomes that came with a notice (shared/notice.py), for jobs waited on here.
         self._outcomes: dict[str, dict[str, Any]] = {}
@@ -47,15 +61,25 @@ class CompletionHub:
                 return
             self._started, self._pid = True, os.getpid()
             self._subscribed.clear()
+            if self._own_channel_of is not None:
+                self._own = self._own_channel_of(f"{os.getpid()}-{secrets.token_hex(6)}")
         threading.Thread(target=self._listen, name="completion-listener", daemon=True).start()
+
+    def direct_channel(self) -> str:
+        """The channel to name in a job this process creates and waits for ("" : none)."""
+        self._ensure_listener()
+        return self._own
 
     def _listen(self) -> None:
         while True:
             pubsub = self.client.pubsub(ignore_subscribe_messages=False)
+            channels = [c for c in (self.channel, self._own) if c]
             try:
-                pubsub.subscribe(self.channel)
+                pubsub.subscribe(*channels)
                 for message in pubsub.listen():
                     if message["type"] == "subscribe":
+                        if int(message["data"]) < len(channels):
+                            continue  # confirmed one channel; the other's confirmation follows
                         self._subscribed.set()
                         self._wake_all()  # anything finished while we were away
                     elif message["type"] == "message":
@@ -110,6 +134,11 @@ class CompletionHub:
         """Wait up to ``timeout`` s for a job already published to be terminal."""
         with self.expect(job_id, published=True) as waiter:
             self._subscribed.wait(min(timeout, 2.0))
+            if self._watch is not None:
+                # Its notice now reaches every process, this one too. Redis down: the
+                # waiter's re-reads find the outcome once it is back.
+                with contextlib.suppress(*BACKEND_DOWN):
+                    self._watch(job_id)
             return waiter.wait(timeout, read, job_id)
 
     def outcome(self, job_id: str) -> Job | None:

@@ -191,6 +191,7 @@ class JobStore:
         self._create = client.register_script(_lua("create"))
         self._due_claim = client.register_script(_lua("due_claim"))
         self._group_take = client.register_script(_lua("group_take"))
+        self._watch = client.register_script(_lua("watch"))
 
     # -- the API's side ------------------------------------------------------------------
     def create(
@@ -200,12 +201,14 @@ class JobStore:
         max_age_s: float | None = None,
         publish: tuple[str, bytes] | None = None,
         group_ttl_ms: int = 0,
+        notify: str = "",
     ) -> tuple[str, float]:
         """Create the record, refusing a queued job when the backlog is at ``max_depth`` or its
         oldest job is older than ``max_age_s``. ``publish``: (queue, task message) to push to
         the broker's list in the same step (the broker is this Redis database); with
         ``group_ttl_ms`` the message is a group's, sent only when none is outstanding, and the
-        job joins the queue's group (group commit). Returns
+        job joins the queue's group (group commit). ``notify``: the creating process's own
+        notice channel (it waits for the job; ``Keys.done_channel_of``). Returns
         ("ok", 0) or ("full_depth", depth) / ("full_age", oldest publish time)."""
         fields = {
             "id": job.id,
@@ -228,6 +231,8 @@ class JobStore:
             "tokens_estimate": job.tokens_estimate,
             "breaker_hint": job.breaker_hint,
         }
+        if notify:
+            fields["notify"] = notify
         queue = publish[0] if publish else job.priority
         if job.result is not None:
             fields.update(
@@ -259,6 +264,11 @@ class JobStore:
             ],
         )
         return str(res[0]), (float(res[1]) if len(res) > 1 else 0.0)
+
+    def watch(self, job_id: str) -> bool:
+        """Before waiting for a job this process did not create: its notice is then sent to
+        every API process (``watch.lua``). False if there is no such job."""
+        return bool(self._watch(keys=[self.keys.job(job_id)]))
 
     def take_group(self, queue: str, most: int, message: bytes, ttl_ms: int) -> list[str]:
         """Take up to ``most`` of the job ids gathered for ``queue``; ``message`` is sent for

@@ -39,8 +39,16 @@ class Keys:
 
     @property
     def done_channel(self) -> str:
-        """Pub/sub channel: a job id is published when the job becomes terminal."""
+        """Pub/sub channel: a job's completion notice (shared/notice.py) is published here when
+        the job becomes terminal, unless it goes to its creator's own channel (below)."""
         return f"{self.prefix}:done"
+
+    def done_channel_of(self, process: str) -> str:
+        """One API process's own notice channel: a job created by a request that waits for it
+        (a sync chat completion) names it in its ``notify`` field and its notice goes there
+        alone, waking one process instead of all; another waiter sets the job's ``watched``
+        field first, and the notice is then published on ``done_channel``."""
+        return f"{self.prefix}:done:{process}"
 
     @property
     def due(self) -> str:

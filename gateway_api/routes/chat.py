@@ -51,7 +51,9 @@ def chat_completions() -> Response:
         take(services, principal, job_id, 0, new_job=False)  # a request, no job, no tokens
         return stream_hit(got.hit, chat.body) if streamed else cached_completion(got.hit)
 
-    create = creator(services, principal, got, priority, deadline_s)
+    waits = not wants_async() and not streamed  # this request waits here for the notice
+    notify = services.hub.direct_channel() if waits else ""
+    create = creator(services, principal, got, priority, deadline_s, notify=notify)
 
     if wants_async():
         return accepted(admit_limited(services, principal, ROUTE, raw, job_id, got, create).job)

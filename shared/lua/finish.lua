@@ -5,6 +5,7 @@
 -- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] fleet stats hash
 -- ARGV[1] token   ARGV[2] job id   ARGV[3] final status   ARGV[4] now (s)
 -- ARGV[5] record TTL (s)   ARGV[6] done channel   ARGV[7] the completion notice to publish
+-- (on the job's ``notify`` channel, its creator's, unless another process ``watched`` it)
 -- (the job id, then its outcome: shared/notice.py), then field, value pairs
 -- Returns 1 written | 0 lease not ours (another worker owns the job) | -1 already terminal
 -- (cancelled while running: the late result is discarded).
@@ -21,5 +22,6 @@ if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HSETNX', KEYS[4], 'since', math.floor(tonumber(ARGV[4])))
 redis.call('HINCRBY', KEYS[4], 'jobs_' .. ARGV[3], 1)
-redis.call('PUBLISH', ARGV[6], ARGV[7])
+local notify, watched = unpack(redis.call('HMGET', KEYS[1], 'notify', 'watched'))
+redis.call('PUBLISH', (notify and not watched) and notify or ARGV[6], ARGV[7])
 return 1

@@ -1,7 +1,8 @@
 -- terminate.lua: make a job terminal without a lease (cancel; a failed publish).
 -- KEYS[1] job hash   KEYS[2] pending zset   KEYS[3] fleet stats hash
 -- ARGV[1] new status   ARGV[2] now (s)   ARGV[3] error JSON   ARGV[4] done channel   ARGV[5] job id
--- ARGV[6] record TTL (s)
+-- ARGV[6] record TTL (s). The notice goes to the job's ``notify`` channel unless it is
+-- ``watched`` (shared/keys.py done_channel_of).
 -- Returns {"missing"} | {"terminal", status} | {"ok"}. A worker still running the job keeps
 -- its lease; its finish.lua sees the terminal status and discards the late result.
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -14,5 +15,6 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'error', 
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('HSETNX', KEYS[3], 'since', math.floor(tonumber(ARGV[2])))
 redis.call('HINCRBY', KEYS[3], 'jobs_' .. ARGV[1], 1)
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+local notify, watched = unpack(redis.call('HMGET', KEYS[1], 'notify', 'watched'))
+redis.call('PUBLISH', (notify and not watched) and notify or ARGV[4], ARGV[5])
 return {'ok'}
