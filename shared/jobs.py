@@ -63,6 +63,24 @@ def _lua(name: str) -> str:
     return (_LUA_DIR / f"{name}.lua").read_text()
 
 
+def _lua_function(name: str, function: str) -> str:
+    """A script's body as a local Lua function of (KEYS, ARGV), to run inside another script:
+    one step that does both, with one source for the shared part."""
+    return f"local function {function}(KEYS, ARGV)\n{_lua(name)}\nend\n"
+
+
+@dataclass(frozen=True)
+class GroupTake:
+    """Take the group gathered behind a group message's first job, in the same step as that
+    job's lease (``begin.lua`` + ``group_take.lua``): up to ``most`` ids; ``message`` is sent
+    for any left over."""
+
+    queue: str
+    most: int
+    message: bytes
+    ttl_ms: int
+
+
 class Begin(Enum):
     OK = "ok"
     MISSING = "missing"
@@ -78,6 +96,8 @@ class BeginResult:
     job: Job | None = None  # the record as the lease was taken (OK and EXHAUSTED)
     # The hinted breaker's state and its provider's "healthy" flag, read with the lease.
     breaker_peek: tuple[str, str] | None = None
+    # The group taken with the lease (``begin(..., group=...)``), oldest first.
+    taken: list[str] | None = None
 
 
 @dataclass
@@ -179,7 +199,9 @@ class JobStore:
         self.r = client
         self.keys = keys
         self.ttl = int(result_ttl_s)
-        self._begin = client.register_script(_lua("begin"))
+        self._begin = client.register_script(
+            _lua_function("group_take", "take_group") + _lua("begin")
+        )
         self._renew = client.register_script(_lua("renew"))
         self._update = client.register_script(_lua("update"))
         self._finish = client.register_script(_lua("finish"))
@@ -338,23 +360,34 @@ class JobStore:
         return str(res[0]), (str(res[1]) if len(res) > 1 else None)
 
     # -- the worker's side ---------------------------------------------------------------
-    def begin(self, job_id: str, token: str, lease_s: float, max_deliveries: int) -> BeginResult:
-        res = self._begin(
-            keys=[
-                self.keys.job(job_id),
-                self.keys.lease(job_id),
-                self.keys.inflight,
-                self.keys.pending,
-            ],
-            args=[token, int(lease_s * 1000), time.time(), max_deliveries, job_id],
-        )
+    def begin(
+        self,
+        job_id: str,
+        token: str,
+        lease_s: float,
+        max_deliveries: int,
+        group: GroupTake | None = None,
+    ) -> BeginResult:
+        keys = [
+            self.keys.job(job_id),
+            self.keys.lease(job_id),
+            self.keys.inflight,
+            self.keys.pending,
+        ]
+        args: list[Any] = [token, int(lease_s * 1000), time.time(), max_deliveries, job_id]
+        if group is not None:
+            q = group.queue
+            keys += [self.keys.group(q), self.keys.group_sent(q), self.keys.broker_queue(q)]
+            args += [group.most, group.message, group.ttl_ms]
+        res: Any = self._begin(keys=keys, args=args)
+        taken = [str(i) for i in res.pop()] if group is not None else None
         outcome = Begin(str(res[0]))
         if outcome not in (Begin.OK, Begin.EXHAUSTED):
-            return BeginResult(outcome)
+            return BeginResult(outcome, taken=taken)
         flat = res[2]
         record = {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
         peek = (str(res[3][0]), str(res[3][1])) if len(res) > 3 and res[3] else None
-        return BeginResult(outcome, int(res[1]), Job.from_hash(record), peek)
+        return BeginResult(outcome, int(res[1]), Job.from_hash(record), peek, taken)
 
     def renew(self, job_id: str, token: str, lease_s: float) -> bool:
         return bool(

@@ -20,6 +20,7 @@ from typing import Any
 from celery.exceptions import Reject
 
 from shared.celery_app import QUEUES, enqueue
+from shared.jobs import GroupTake
 from shared.task_message import GROUP_TTL_MS, run_group_message
 from workers import job_slots
 from workers.context import WorkerContext
@@ -39,20 +40,30 @@ def run_group(ctx: WorkerContext, queue: str, first: str = "") -> int:
         raise Reject("this worker is stopping", requeue=True)
     if not first:
         return _take_and_run(ctx, queue)
-    # The take waits until this job's provider call is under way (or FIRST_HEAD_START_S):
-    # sent earlier, it stood between the job's lease and its breaker check, a round trip
-    # on the sync path; now it overlaps the call.
+    # The group is taken in the first job's own step (begin.lua with group_take.lua: no
+    # round trip of its own), and its jobs start once that job's provider call is under way
+    # (or after FIRST_HEAD_START_S): started earlier, they stood between the job's lease and
+    # its call on the sync path; now they overlap the call.
     calling = threading.Event()
+    # This job holds one of the free slots; most=0 would mean "all" to LRANGE.
+    take = GroupTake(
+        queue, max(1, job_slots.SLOTS.free() - 1), run_group_message(queue), GROUP_TTL_MS
+    )
+    runner = JobRunner(ctx, calling, take)
 
-    def take_rest() -> int:
+    def run_rest() -> int:
         calling.wait(FIRST_HEAD_START_S)
-        return _take_and_run(ctx, queue)
+        runner.began.wait()
+        if runner.taken is None:  # the first job ended before its step: take the group now
+            return _take_and_run(ctx, queue)
+        return _run_ids(ctx, queue, runner.taken)
 
-    rest = _Soon(take_rest)
+    rest = _Soon(run_rest)
     try:
-        run_one(ctx, first, queue, calling)
+        run_one(ctx, first, queue, runner=runner)
     finally:
         calling.set()
+        runner.began.set()
     return 1 + rest.result()
 
 
@@ -64,6 +75,13 @@ def _take_and_run(ctx: WorkerContext, queue: str) -> int:
             queue, job_slots.SLOTS.free(), run_group_message(queue), GROUP_TTL_MS
         ),
     )
+    return _run_ids(ctx, queue, ids)
+
+
+def _run_ids(ctx: WorkerContext, queue: str, ids: list[str]) -> int:
+    """Run each job in a slot of its own (the caller took no more than the free slots)."""
+    if not ids:
+        return 0
     if len(ids) == 1:
         run_one(ctx, ids[0], queue)
         return 1
@@ -114,12 +132,10 @@ class _Soon:
         return self._value
 
 
-def run_one(
-    ctx: WorkerContext, job_id: str, queue: str, calling: threading.Event | None = None
-) -> None:
+def run_one(ctx: WorkerContext, job_id: str, queue: str, runner: JobRunner | None = None) -> None:
     with job_slots.SLOTS.slot():
         try:
-            JobRunner(ctx, calling).run(job_id)
+            (runner or JobRunner(ctx)).run(job_id)
         except Reject:  # this worker began to stop: the job goes back on its own message
             try:
                 enqueue(ctx.celery, job_id, PRIORITY_OF.get(queue, "normal"))

@@ -31,7 +31,7 @@ from shared.errors import (
     GatewayError,
     ProviderFailed,
 )
-from shared.jobs import QUEUED, RETRYING, SUCCEEDED, Begin, Job, Step
+from shared.jobs import QUEUED, RETRYING, SUCCEEDED, Begin, GroupTake, Job, Step
 from shared.logs import request_id_var
 from shared.ratelimit import KeyLimits
 from shared.routing import order_deployments
@@ -75,9 +75,19 @@ class LeaseLost(Exception):
 
 
 class JobRunner:
-    def __init__(self, ctx: WorkerContext, calling: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        calling: threading.Event | None = None,
+        group: GroupTake | None = None,
+    ) -> None:
         self.ctx = ctx
         self.calling = calling  # set as the provider call starts (workers/group.py)
+        # The first job of a group message takes its group with its lease (workers/group.py):
+        # the ids are in ``taken`` once ``began`` is set.
+        self.group = group
+        self.taken: list[str] | None = None
+        self.began = threading.Event()
         # The hinted breaker's state as begin.lua read it with the lease (one use).
         self.peek: tuple[str, str] | None = None
         self.store = ctx.store
@@ -91,8 +101,12 @@ class JobRunner:
         begun = until_redis_answers(
             "taking the job",
             job_id,
-            lambda: self.store.begin(job_id, token, s.worker.lease_s, s.queue.max_deliveries),
+            lambda: self.store.begin(
+                job_id, token, s.worker.lease_s, s.queue.max_deliveries, self.group
+            ),
         )
+        self.taken = begun.taken
+        self.began.set()
         if begun.outcome in (Begin.MISSING, Begin.TERMINAL, Begin.LEASED):
             log.info("job skipped", extra={"job_id": job_id, "reason": begun.outcome.value})
             return
@@ -226,9 +240,7 @@ class JobRunner:
             steps.append(
                 lambda p: self.ctx.cache.put(job.owner, job.request, result, provider, pipe=p)
             )
-        written, done = self.store.finish_with(
-            job.id, token, outcome.status, outcome.fields, steps
-        )
+        written, done = self.store.finish_with(job.id, token, outcome.status, outcome.fields, steps)
         # A breaker step redone directly settled itself (it returned the state, a str).
         if outcome.breaker_success is not None and not isinstance(done[0], str):
             self.ctx.breakers.settle(outcome.breaker_success[0], done[0])

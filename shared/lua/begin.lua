@@ -7,17 +7,29 @@
 -- breaker_hint ("<breaker key>\n<health key>", written by the API from shared/keys.py), or {}:
 -- a closed breaker's check only reads these two, so the worker need not ask again.
 -- "exhausted" still holds the lease, so the caller can fail the job under it.
+-- With KEYS[5..7] (the queue's group list, its group-sent marker, the broker queue) and
+-- ARGV[6..8] (most ids to take, a fresh group message, the marker's TTL in ms), the job is
+-- the first of a group message and the step also takes the group gathered behind it
+-- (group_take.lua): every answer then ends with the list of ids taken.
+local taken = nil
+if #KEYS >= 7 then  -- take_group: group_take.lua's body, loaded with this script (shared/jobs.py)
+  taken = take_group({KEYS[5], KEYS[6], KEYS[7]}, {ARGV[6], ARGV[7], ARGV[8]})
+end
+local function answer(t)
+  if taken then t[#t + 1] = taken end
+  return t
+end
 redis.call('ZREM', KEYS[4], ARGV[5])
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'missing'} end
+if not status then return answer({'missing'}) end
 if status == 'succeeded' or status == 'failed' or status == 'cancelled' or status == 'expired' then
-  return {'terminal', status}
+  return answer({'terminal', status})
 end
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'leased'} end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return answer({'leased'}) end
 local n = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
 redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]) / 1000, ARGV[5])
 if n > tonumber(ARGV[4]) then
-  return {'exhausted', tostring(n), redis.call('HGETALL', KEYS[1])}
+  return answer({'exhausted', tostring(n), redis.call('HGETALL', KEYS[1]), {}})
 end
 redis.call('HSET', KEYS[1], 'status', 'running')
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[3])
@@ -32,4 +44,4 @@ if hint and hint ~= '' then
     }
   end
 end
-return {'ok', tostring(n), redis.call('HGETALL', KEYS[1]), peek}
+return answer({'ok', tostring(n), redis.call('HGETALL', KEYS[1]), peek})

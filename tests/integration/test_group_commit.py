@@ -1,4 +1,5 @@
-"""Group commit (create.lua gathers, group_take.lua takes) against a real Redis.
+"""Group commit (create.lua gathers; group_take.lua, alone or inside begin.lua, takes) against
+a real Redis.
 
 Processes create jobs into a queue's group while other processes act as workers: pop a
 message, take the group. Every job must be taken exactly once, and no job may be left in a
@@ -18,7 +19,7 @@ import pytest
 import redis
 
 from shared.celery_app import QUEUES
-from shared.jobs import JobStore, new_job_id
+from shared.jobs import Begin, GroupTake, JobStore, new_job_id
 from shared.keys import Keys
 from shared.task_message import run_group_message
 from tests.jobs import queued_job
@@ -51,8 +52,9 @@ def _first(message: bytes) -> str:
     return str(body[0][1])
 
 
-def _taker(url: str, most: int, creators_done: Any, out: Any) -> None:
-    """Take groups until the creators are done and no message is left."""
+def _taker(url: str, most: int, with_begin: bool, creators_done: Any, out: Any) -> None:
+    """Take groups until the creators are done and no message is left; ``with_begin``: as
+    the worker does, in the step that leases the job a message names."""
     store = _store(url)
     r = redis.Redis.from_url(url)
     taken: list[str] = []
@@ -65,17 +67,29 @@ def _taker(url: str, most: int, creators_done: Any, out: Any) -> None:
                 break
             continue
         messages += 1
-        taken += [first] if (first := _first(got[1])) else []
+        first = _first(got[1])
+        if first and with_begin:
+            group = GroupTake(QUEUE, most, run_group_message(QUEUE), 1000)
+            begun = store.begin(first, "token", 30, 5, group)
+            assert begun.outcome is Begin.OK and begun.taken is not None
+            taken += [first, *begun.taken]
+            continue
+        taken += [first] if first else []
         taken += store.take_group(QUEUE, most, run_group_message(QUEUE), 1000)
     out.put(("taken", taken, messages))
 
 
+@pytest.mark.parametrize("with_begin", [False, True], ids=["group_take", "in_begin"])
 @pytest.mark.parametrize("ttl_ms", [1000, 5])  # 5 ms: the marker lapses mid-race too
-def test_every_job_is_taken_exactly_once_across_processes(redis_db: str, ttl_ms: int) -> None:
+def test_every_job_is_taken_exactly_once_across_processes(
+    redis_db: str, ttl_ms: int, with_begin: bool
+) -> None:
     ctx = multiprocessing.get_context("spawn")
     out: Any = ctx.Queue()
     done = ctx.Event()
-    takers = [ctx.Process(target=_taker, args=(redis_db, 7, done, out)) for _ in range(3)]
+    takers = [
+        ctx.Process(target=_taker, args=(redis_db, 7, with_begin, done, out)) for _ in range(3)
+    ]
     creators = [ctx.Process(target=_creator, args=(redis_db, 300, ttl_ms, out)) for _ in range(3)]
     for p in takers + creators:
         p.start()
@@ -111,6 +125,24 @@ def test_a_large_group_leaves_the_rest_a_message_of_its_own(redis_db: str) -> No
     assert not r.exists(KEYS.group_sent(QUEUE))  # emptied: the next job sends at once
     _create(store, 60_000)
     assert r.llen(QUEUE) == 1
+
+
+def test_the_first_jobs_lease_takes_its_group_in_the_same_step(redis_db: str) -> None:
+    store = _store(redis_db)
+    r = redis.Redis.from_url(redis_db)
+    ids = [_create(store, 60_000) for _ in range(6)]
+    got = r.brpop([QUEUE], timeout=1)
+    assert got is not None and _first(got[1]) == ids[0]
+    begun = store.begin(ids[0], "t", 30, 5, GroupTake(QUEUE, 3, run_group_message(QUEUE), 60_000))
+    assert begun.outcome is Begin.OK and begun.job is not None and begun.job.id == ids[0]
+    assert begun.taken == ids[1:4]
+    assert r.llen(QUEUE) == 1  # the two left over got a message of their own
+    # A job already finished (or missing) still hands over its group: nothing is stranded.
+    assert store.finish(ids[0], "t", "succeeded", {"result": {}}) == 1
+    again = store.begin(ids[0], "t2", 30, 5, GroupTake(QUEUE, 10, run_group_message(QUEUE), 1))
+    assert again.outcome is Begin.TERMINAL and again.taken == ids[4:]
+    assert not r.exists(KEYS.group_sent(QUEUE))
+    assert store.begin(ids[1], "t3", 30, 5).taken is None  # no group asked: none taken
 
 
 def test_jobs_gathered_while_no_worker_runs_each_run_once(
