@@ -37,13 +37,13 @@ from shared.ratelimit import KeyLimits
 from shared.routing import order_deployments
 from shared.settings import Deployment
 from workers.backoff import decide
-from workers.classify import CONTEXT, classify, client_error
+from workers.classify import CONTEXT, ErrorClass, classify, client_error
 from workers.context import WorkerContext
 from workers.fallback import after_all_failed
 from workers.inflight import IN_FLIGHT
 from workers.lease import ACTIVE, STOPPING, LeaseKeeper
 from workers.outcome import Outcome, _expired, _failed, _with
-from workers.providers.base import ProviderCallError
+from workers.providers.base import Adapter, ProviderCallError
 from workers.streaming import StreamRelay
 
 log = logging.getLogger(__name__)
@@ -247,150 +247,136 @@ class JobRunner:
         return written
 
     def _execute(self, job: Job, token: str, keeper: LeaseKeeper) -> Outcome:
+        """Walk the model's deployments in order until one answers or the walk must stop."""
         s = self.ctx.settings
-        options = job.options or {}
         deployments = order_deployments(
-            s.models.get(job.model, ()), options.get("preferred_provider")
+            s.models.get(job.model, ()), (job.options or {}).get("preferred_provider")
         )
-        attempts: list[dict[str, Any]] = list(job.attempts or [])
-        exhausted: list[str] = list(job.exhausted or [])
-        last_error: GatewayError | None = None
-        unavailable: list[str] = []
-        over_quota: list[float] = []  # waits until a skipped deployment's quota frees
+        walk = _Walk(job, token, keeper, deployments)
         for dep in deployments:
-            key = f"{dep.provider}/{dep.model}"
-            adapter = self.ctx.adapters.get(dep.provider)
-            provider = s.providers.get(dep.provider)
-            if key in exhausted or adapter is None or provider is None:
-                continue
-            if len(attempts) >= s.retry.max_total_attempts:
+            outcome = self._try(walk, dep)
+            if outcome is not None:
+                return outcome
+            if walk.stop:
                 break
-            grant = self.ctx.quotas.acquire(provider, f"{job.id}:{token}")
-            if not grant.allowed:  # routing skips a deployment over its provider's quota
-                metrics.QUOTA_DELAYS.labels(dep.provider, grant.limit).inc()
-                over_quota.append(grant.retry_after_s)
-                unavailable.append(f"{dep.provider}: over its {grant.limit} quota")
-                continue
-            bname = breaker_name(dep.provider, dep.model, provider.breaker_per_model)
-            admission = self._admit(job, bname, dep.provider)
-            if not admission.allowed:
-                self.ctx.quotas.release(provider, grant, called=False)
-                why = "unhealthy" if admission.reason == "unhealthy" else "circuit open"
-                unavailable.append(f"{bname}: {why}")
-                continue
-            time_left = job.deadline_at - time.time()
-            if time_left <= 0:
-                self.ctx.quotas.release(provider, grant, called=False)
-                return _with(_expired(), attempts)
-            started = time.time()
-            if self.calling is not None:
-                self.calling.set()
-            try:
-                with IN_FLIGHT.call(dep.provider):
-                    timeout = min(provider.timeout_s, time_left)
-                    if self.relay is not None:
-                        result = adapter.stream(job.request, dep.model, timeout, self.relay.emit)
-                    else:
-                        result = adapter.complete(job.request, dep.model, timeout)
-            except ProviderCallError as err:
-                cls = classify(err)
-                # The attempt ends when the call did, before its quota slot is given back.
-                attempt = self._attempt(dep, started, err, cls.name)
-                self.ctx.quotas.release(provider, grant, called=True)
-                self.ctx.breakers.record(bname, not cls.breaker_failure, admission.probe_token)
-                attempts.append(attempt)
-                metrics.PROVIDER_CALLS.labels(dep.provider, cls.name).inc()
-                self._note_failure(dep.provider, err, cls.mark_unhealthy)
-                log.info(
-                    "provider call failed",
-                    extra={
-                        "job_id": job.id,
-                        "provider": dep.provider,
-                        "class": cls.name,
-                        "status": err.status,
-                        "code": err.code,
-                    },
-                )
-                last_error = client_error(err, cls, dep.provider)
-                if self.relay is not None and self.relay.emitted:
-                    # Chunks already reached the client: neither a retry nor a fallback can
-                    # continue that answer. The stream ends with this error.
-                    return _with(_failed(last_error), attempts)
-                if cls is CONTEXT and any(d.larger_context for d in deployments):
-                    # Only a model marked larger-context can take a prompt this long: every
-                    # other deployment is done with for this job (kept across parked retries).
-                    exhausted += [
-                        f"{d.provider}/{d.model}"
-                        for d in deployments
-                        if not d.larger_context and f"{d.provider}/{d.model}" not in exhausted
-                    ]
-                    if key not in exhausted:
-                        exhausted.append(key)
-                    self._record(
-                        job.id, token, keeper, {"attempts": attempts, "exhausted": exhausted}
-                    )
-                    metrics.FALLBACKS.labels("larger_context").inc()
-                    self.ctx.stats.add(stats.fallback("larger_context"))
-                    continue
-                if not cls.retry_same and not cls.fallback:
-                    return _with(_failed(last_error), attempts)
-                here = sum(
-                    1 for a in attempts if a["provider"] == dep.provider and a["model"] == dep.model
-                )
-                retry = decide(
-                    retry_same=cls.retry_same,
-                    attempts_here=here,
-                    max_attempts=s.retry.max_attempts,
-                    retry_after_s=err.retry_after,
-                    base_s=s.retry.base_delay_s,
-                    cap_s=s.retry.max_delay_s,
-                    time_left_s=job.deadline_at - time.time(),
-                )
-                if retry.retry and len(attempts) < s.retry.max_total_attempts:
-                    metrics.RETRIES.labels(dep.provider, cls.name).inc()
-                    self.ctx.stats.add(stats.RETRIES)
-                    return Outcome(
-                        RETRYING,
-                        {"attempts": attempts, "exhausted": exhausted},
-                        park_until=time.time() + retry.delay_s,
-                    )
-                exhausted.append(key)
-                self._record(job.id, token, keeper, {"attempts": attempts, "exhausted": exhausted})
-                if not cls.fallback:
-                    return _with(_failed(last_error), attempts)
-                if time.time() >= job.deadline_at:
-                    return _with(_expired(), attempts)
-                if "alternative_provider" not in s.fallbacks.order_for(job.model):
-                    break
-                metrics.FALLBACKS.labels("alternative_provider").inc()
-                self.ctx.stats.add(stats.fallback("alternative_provider"))
-                continue
-            except BaseException:
-                self.ctx.quotas.release(provider, grant, called=True)
-                raise
-            duration = time.time() - started
-            attempt = self._attempt(dep, started, None, None)  # before the slot is released
-            self.ctx.quotas.release(provider, grant, called=True)
-            metrics.PROVIDER_CALLS.labels(dep.provider, "success").inc()
-            metrics.PROVIDER_LATENCY.labels(dep.provider).observe(duration)
-            attempts.append(attempt)
-            return Outcome(
-                SUCCEEDED,
-                {
-                    "result": result,
-                    "provider": dep.provider,
-                    "attempts": attempts,
-                    "exhausted": exhausted,
-                },
-                breaker_success=(bname, admission.probe_token),
-                remember=self._cacheable(job),
-            )
-        if over_quota:  # delayed, not failed: the job runs when a quota frees, or expires
-            due = time.time() + min(over_quota)
+        if walk.over_quota:  # delayed, not failed: the job runs when a quota frees, or expires
+            due = time.time() + min(walk.over_quota)
             if due >= job.deadline_at:
-                return _with(_expired(), attempts)
-            return Outcome(QUEUED, {"attempts": attempts, "exhausted": exhausted}, park_until=due)
-        return after_all_failed(self.ctx, job, attempts, last_error, unavailable)
+                return _with(_expired(), walk.attempts)
+            return Outcome(QUEUED, walk.progress(), park_until=due)
+        return after_all_failed(self.ctx, job, walk.attempts, walk.last_error, walk.unavailable)
+
+    def _try(self, walk: _Walk, dep: Deployment) -> Outcome | None:
+        """One deployment: skip it (None, maybe ``walk.stop``), or call it and return how the
+        delivery ends (an answer, a parked retry, a failure), or None to try the next."""
+        s, job = self.ctx.settings, walk.job
+        adapter = self.ctx.adapters.get(dep.provider)
+        provider = s.providers.get(dep.provider)
+        if _key(dep) in walk.exhausted or adapter is None or provider is None:
+            return None
+        if len(walk.attempts) >= s.retry.max_total_attempts:
+            walk.stop = True
+            return None
+        grant = self.ctx.quotas.acquire(provider, f"{job.id}:{walk.token}")
+        if not grant.allowed:  # routing skips a deployment over its provider's quota
+            metrics.QUOTA_DELAYS.labels(dep.provider, grant.limit).inc()
+            walk.over_quota.append(grant.retry_after_s)
+            walk.unavailable.append(f"{dep.provider}: over its {grant.limit} quota")
+            return None
+        bname = breaker_name(dep.provider, dep.model, provider.breaker_per_model)
+        admission = self._admit(job, bname, dep.provider)
+        if not admission.allowed:
+            self.ctx.quotas.release(provider, grant, called=False)
+            why = "unhealthy" if admission.reason == "unhealthy" else "circuit open"
+            walk.unavailable.append(f"{bname}: {why}")
+            return None
+        time_left = job.deadline_at - time.time()
+        if time_left <= 0:
+            self.ctx.quotas.release(provider, grant, called=False)
+            return _with(_expired(), walk.attempts)
+        started = time.time()
+        if self.calling is not None:
+            self.calling.set()
+        try:
+            result = self._call(job, dep, adapter, min(provider.timeout_s, time_left))
+        except ProviderCallError as err:
+            cls = classify(err)
+            # The attempt ends when the call did, before its quota slot is given back.
+            walk.attempts.append(self._attempt(dep, started, err, cls.name))
+            self.ctx.quotas.release(provider, grant, called=True)
+            self.ctx.breakers.record(bname, not cls.breaker_failure, admission.probe_token)
+            self._note_failure(dep, job, err, cls)
+            return self._after_failure(walk, dep, err, cls)
+        except BaseException:
+            self.ctx.quotas.release(provider, grant, called=True)
+            raise
+        duration = time.time() - started
+        walk.attempts.append(self._attempt(dep, started, None, None))  # before the release
+        self.ctx.quotas.release(provider, grant, called=True)
+        metrics.PROVIDER_CALLS.labels(dep.provider, "success").inc()
+        metrics.PROVIDER_LATENCY.labels(dep.provider).observe(duration)
+        return Outcome(
+            SUCCEEDED,
+            {"result": result, "provider": dep.provider, **walk.progress()},
+            breaker_success=(bname, admission.probe_token),
+            remember=self._cacheable(job),
+        )
+
+    def _call(self, job: Job, dep: Deployment, adapter: Adapter, timeout: float) -> Any:
+        with IN_FLIGHT.call(dep.provider):
+            if self.relay is not None:
+                return adapter.stream(job.request, dep.model, timeout, self.relay.emit)
+            return adapter.complete(job.request, dep.model, timeout)
+
+    def _after_failure(
+        self, walk: _Walk, dep: Deployment, err: ProviderCallError, cls: ErrorClass
+    ) -> Outcome | None:
+        """After a failed call: end the delivery (failed, expired, parked for a retry of the
+        same deployment) or return None to go on to the next deployment."""
+        s, job = self.ctx.settings, walk.job
+        walk.last_error = error = client_error(err, cls, dep.provider)
+        if self.relay is not None and self.relay.emitted:
+            # Chunks already reached the client: neither a retry nor a fallback can
+            # continue that answer. The stream ends with this error.
+            return _with(_failed(error), walk.attempts)
+        if cls is CONTEXT and any(d.larger_context for d in walk.deployments):
+            # Only a model marked larger-context can take a prompt this long: every other
+            # deployment is done with for this job (kept across parked retries).
+            walk.exhaust(*(d for d in walk.deployments if not d.larger_context), dep)
+            self._record(walk)
+            metrics.FALLBACKS.labels("larger_context").inc()
+            self.ctx.stats.add(stats.fallback("larger_context"))
+            return None
+        if not cls.retry_same and not cls.fallback:
+            return _with(_failed(error), walk.attempts)
+        here = sum(
+            1 for a in walk.attempts if a["provider"] == dep.provider and a["model"] == dep.model
+        )
+        retry = decide(
+            retry_same=cls.retry_same,
+            attempts_here=here,
+            max_attempts=s.retry.max_attempts,
+            retry_after_s=err.retry_after,
+            base_s=s.retry.base_delay_s,
+            cap_s=s.retry.max_delay_s,
+            time_left_s=job.deadline_at - time.time(),
+        )
+        if retry.retry and len(walk.attempts) < s.retry.max_total_attempts:
+            metrics.RETRIES.labels(dep.provider, cls.name).inc()
+            self.ctx.stats.add(stats.RETRIES)
+            return Outcome(RETRYING, walk.progress(), park_until=time.time() + retry.delay_s)
+        walk.exhaust(dep)
+        self._record(walk)
+        if not cls.fallback:
+            return _with(_failed(error), walk.attempts)
+        if time.time() >= job.deadline_at:
+            return _with(_expired(), walk.attempts)
+        if "alternative_provider" not in s.fallbacks.order_for(job.model):
+            walk.stop = True
+            return None
+        metrics.FALLBACKS.labels("alternative_provider").inc()
+        self.ctx.stats.add(stats.fallback("alternative_provider"))
+        return None
 
     def _admit(self, job: Job, bname: str, provider: str) -> Admission:
         """The breaker's verdict. A closed breaker and a healthy provider, read by begin.lua
@@ -418,18 +404,34 @@ class JobRunner:
             job.model
         )
 
-    def _note_failure(self, provider: str, err: ProviderCallError, unhealthy: bool) -> None:
+    def _note_failure(
+        self, dep: Deployment, job: Job, err: ProviderCallError, cls: ErrorClass
+    ) -> None:
+        metrics.PROVIDER_CALLS.labels(dep.provider, cls.name).inc()
+        log.info(
+            "provider call failed",
+            extra={
+                "job_id": job.id,
+                "provider": dep.provider,
+                "class": cls.name,
+                "status": err.status,
+                "code": err.code,
+            },
+        )
         try:
-            if unhealthy:
-                self.ctx.health.mark(provider, False, str(err))
+            if cls.mark_unhealthy:
+                self.ctx.health.mark(dep.provider, False, str(err))
             else:
-                self.ctx.health.note_error(provider, str(err))
+                self.ctx.health.note_error(dep.provider, str(err))
         except Exception:  # status bookkeeping must never fail a job
             log.warning("could not record the provider error", exc_info=True)
 
-    def _record(self, job_id: str, token: str, keeper: LeaseKeeper, fields: dict[str, Any]) -> None:
-        if keeper.lost.is_set() or not self.store.update(job_id, token, fields):
-            raise LeaseLost(job_id)
+    def _record(self, walk: _Walk) -> None:
+        """Keep the walk's attempts and exhausted deployments in the record (under the lease)."""
+        if walk.keeper.lost.is_set() or not self.store.update(
+            walk.job.id, walk.token, walk.progress()
+        ):
+            raise LeaseLost(walk.job.id)
 
     @staticmethod
     def _attempt(
@@ -452,3 +454,31 @@ class JobRunner:
             "outcome": outcome,
             "error": error,
         }
+
+
+def _key(dep: Deployment) -> str:
+    return f"{dep.provider}/{dep.model}"
+
+
+class _Walk:
+    """What one delivery carries from deployment to deployment: the attempts so far (this
+    delivery's and earlier ones'), the deployments done with, and why others were skipped."""
+
+    def __init__(
+        self, job: Job, token: str, keeper: LeaseKeeper, deployments: list[Deployment]
+    ) -> None:
+        self.job, self.token, self.keeper, self.deployments = job, token, keeper, deployments
+        self.attempts: list[dict[str, Any]] = list(job.attempts or [])
+        self.exhausted: list[str] = list(job.exhausted or [])
+        self.last_error: GatewayError | None = None
+        self.unavailable: list[str] = []
+        self.over_quota: list[float] = []  # waits until a skipped deployment's quota frees
+        self.stop = False  # no later deployment is to be tried
+
+    def exhaust(self, *deps: Deployment) -> None:
+        for dep in deps:
+            if _key(dep) not in self.exhausted:
+                self.exhausted.append(_key(dep))
+
+    def progress(self) -> dict[str, Any]:
+        return {"attempts": self.attempts, "exhausted": self.exhausted}
