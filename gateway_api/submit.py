@@ -165,6 +165,7 @@ def submit(
         breaker_hint=breaker_hint(
             services.settings, services.keys, chat.model, chat.ext.get("preferred_provider")
         ),
+        notify=notify,
     )
     # Backpressure (503 queue_full instead of piling up) is checked as the job is created.
     q = services.settings.queue
@@ -173,9 +174,7 @@ def submit(
     # waiting in the broker, so an idle gateway sends one per job at once and a loaded one
     # one per group (workers/group.py).
     publish = (queue, run_group_message(queue, job.id)) if services.inline_publish else None
-    outcome, value = services.store.create(
-        job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS, notify
-    )
+    outcome, value = services.store.create(job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS)
     if outcome != "ok":
         raise queue_full(outcome, value, services, now)
     if publish is not None:  # the task message went in with the job, in one step

@@ -130,11 +130,14 @@ class CompletionHub:
                         del self._waiters[job_id]
                         self._outcomes.pop(job_id, None)
 
-    def wait(self, job_id: str, timeout: float, read: Callable[[], Job | None]) -> Job | None:
-        """Wait up to ``timeout`` s for a job already published to be terminal."""
+    def wait(
+        self, job_id: str, timeout: float, read: Callable[[], Job | None], notify: str = ""
+    ) -> Job | None:
+        """Wait up to ``timeout`` s for a job already published to be terminal. ``notify``:
+        the job's own notice channel, as its record names it."""
         with self.expect(job_id, published=True) as waiter:
             self._subscribed.wait(min(timeout, 2.0))
-            if self._watch is not None:
+            if notify and notify != self._own and self._watch is not None:
                 # Its notice now reaches every process, this one too. Redis down: the
                 # waiter's re-reads find the outcome once it is back.
                 with contextlib.suppress(*BACKEND_DOWN):

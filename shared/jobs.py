@@ -126,6 +126,9 @@ class Job:
     exhausted: list[str] | None = None  # "provider/model" deployments this job is done with
     tokens_estimate: int = 0  # charged to the key's tokens/min at admission; corrected after
     breaker_hint: str = ""  # the first deployment's breaker and health keys (shared/routing.py)
+    # The notice channel of the API process whose request waits for this job ("" : none, the
+    # fleet's channel): Keys.done_channel_of.
+    notify: str = ""
     # The result as stored (JSON text), set by ``JobStore.get_outcome``: a sync answer sends
     # it as it is instead of decoding and encoding it again.
     raw_result: str | None = None
@@ -223,14 +226,12 @@ class JobStore:
         max_age_s: float | None = None,
         publish: tuple[str, bytes] | None = None,
         group_ttl_ms: int = 0,
-        notify: str = "",
     ) -> tuple[str, float]:
         """Create the record, refusing a queued job when the backlog is at ``max_depth`` or its
         oldest job is older than ``max_age_s``. ``publish``: (queue, task message) to push to
         the broker's list in the same step (the broker is this Redis database); with
         ``group_ttl_ms`` the message is a group's, sent only when none is outstanding, and the
-        job joins the queue's group (group commit). ``notify``: the creating process's own
-        notice channel (it waits for the job; ``Keys.done_channel_of``). Returns
+        job joins the queue's group (group commit). Returns
         ("ok", 0) or ("full_depth", depth) / ("full_age", oldest publish time)."""
         fields = {
             "id": job.id,
@@ -253,8 +254,8 @@ class JobStore:
             "tokens_estimate": job.tokens_estimate,
             "breaker_hint": job.breaker_hint,
         }
-        if notify:
-            fields["notify"] = notify
+        if job.notify:
+            fields["notify"] = job.notify
         queue = publish[0] if publish else job.priority
         if job.result is not None:
             fields.update(

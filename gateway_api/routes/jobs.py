@@ -92,7 +92,8 @@ def get_job(job_id: str) -> Response:
     wait = _number("wait", 0, 0, MAX_WAIT_S)
     job = _own_job(services, principal, job_id)
     if wait > 0 and not job.terminal:
-        job = services.hub.wait(job_id, wait, lambda: services.store.get(job_id)) or job
+        read = lambda: services.store.get(job_id)  # noqa: E731
+        job = services.hub.wait(job_id, wait, read, job.notify) or job
     return gateway_headers(jsonify(job.to_public()), job)
 
 

@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import redis
@@ -79,7 +80,7 @@ def test_a_job_its_creator_waits_for_wakes_only_the_creator(parts) -> None:  # t
     assert own.startswith("gw:done:") and own != b.direct_channel()
     job = queued_job()
     with a.expect(job.id) as waiter:
-        store.create(job, notify=own)
+        store.create(replace(job, notify=own))
         worker = finish_soon(store, job.id)
         got = waiter.wait(10, lambda: store.get(job.id), job.id)
     worker.join()
@@ -100,11 +101,11 @@ def test_another_process_that_waits_makes_the_notice_reach_everyone(  # type: ig
     monkeypatch.setattr(waiter_module, "RECHECK_S", 60.0)
     timeout = 30.0
     for i in range(30):
-        job = queued_job()
-        store.create(job, notify=a.direct_channel())
+        job = queued_job(notify=a.direct_channel())
+        store.create(job)
         worker = finish_soon(store, job.id, delay_s=random.choice([0, 0, 0.001, 0.005]))
         started = time.monotonic()
-        got = b.wait(job.id, timeout, lambda: store.get(job.id))  # noqa: B023
+        got = b.wait(job.id, timeout, lambda: store.get(job.id), job.notify)  # noqa: B023
         waited = time.monotonic() - started
         worker.join()
         assert got is not None and got.status == "succeeded", i
@@ -118,7 +119,7 @@ def test_a_cancel_follows_the_same_rule(parts) -> None:  # type: ignore[no-untyp
     store, a, _, heard = parts
     own = a.direct_channel()
     job = queued_job()
-    store.create(job, notify=own)
+    store.create(replace(job, notify=own))
     assert store.terminate(job.id, "cancelled", GatewayError("stop", code="cancelled"))[0] == "ok"
     deadline = time.time() + 5
     while not heard.channels_of(job.id) and time.time() < deadline:
@@ -130,3 +131,21 @@ def test_watching_a_missing_job_creates_nothing(parts) -> None:  # type: ignore[
     store, _, _, _ = parts
     assert store.watch("job_nope") is False
     assert store.r.exists(KEYS.job("job_nope")) == 0
+
+
+def test_a_job_without_a_creator_waiting_needs_no_watch(  # type: ignore[no-untyped-def]
+    parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job from POST /v1/jobs names no channel: its notice goes to the fleet's channel
+    anyway, so a wait for it costs no extra step; the creator's own wait needs none either."""
+    store, a, b, _ = parts
+    monkeypatch.setattr(waiter_module, "RECHECK_S", 60.0)
+    for job, hub in ((queued_job(), b), (queued_job(notify=a.direct_channel()), a)):
+        store.create(job)
+        worker = finish_soon(store, job.id)
+        started = time.monotonic()
+        got = hub.wait(job.id, 30, lambda: store.get(job.id), job.notify)  # noqa: B023
+        worker.join()
+        assert got is not None and got.status == "succeeded"
+        assert time.monotonic() - started < 15  # woken by the notice (the re-read is 60 s)
+        assert store.r.hget(KEYS.job(job.id), "watched") is None
