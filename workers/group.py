@@ -1,7 +1,7 @@
 """Runs a group message: the jobs ``create.lua`` gathered for one queue while an earlier
 message for it waited in the broker (group commit).
 
-Celery's per-message cost (BRPOP, kombu's unacked bookkeeping, decoding, the trace, the ack)
+Celery's per-message cost (BRPOP, decoding, the trace, the ack)
 is paid once per group; every guarantee stays per job, because each job still goes through
 ``JobRunner.run``: its own lease (``begin.lua``), exactly-once result, cancel, deadline and
 delivery count. A job begins only when it has a slot (``workers.job_slots``); until then it
