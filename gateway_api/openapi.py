@@ -21,11 +21,12 @@ _ERRORS = {
     "403": "Not an admin key (admin paths), or the admin API has no keys configured",
     "404": "Unknown model or job",
     "409": "Conflict (a job that already ended; an Idempotency-Key still being accepted)",
-    "413": "Body over `limits.max_body_bytes`",
+    "413": "Body over `limits.max_body_bytes`; a file over `files.max_bytes`",
     "422": "An Idempotency-Key reused with another body",
     "429": "Over this key's limits (`Retry-After`), or the provider's quota was exhausted",
     "502": "The provider failed",
     "503": "Queue full (`Retry-After`), no healthy provider, or the broker unreachable",
+    "507": "The file store is full (`files.redis_max_bytes`)",
     "504": "The job's deadline passed (the job id is in the error)",
 }
 
@@ -204,6 +205,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 },
             }
         },
+        **_file_paths(),
         "/v1/models": {
             "get": {
                 "summary": "The configured models (OpenAI list format)",
@@ -240,6 +242,76 @@ def _paths() -> dict[str, dict[str, Any]]:
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     },
                     **_errors("401"),
+                },
+            }
+        },
+    }
+
+
+_FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _file_paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/v1/files": {
+            "post": {
+                "summary": "Upload a file (OpenAI Files API; purpose `batch`)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file", "purpose"],
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "purpose": {"type": "string", "enum": ["batch"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("File", "The stored file"),
+                    **_errors("400", "401", "413", "503", "507"),
+                },
+            },
+            "get": {
+                "summary": "The calling key's files, newest first (`limit`, `after`, `order`)",
+                "parameters": [
+                    {"name": n, "in": "query", "schema": {"type": t}}
+                    for n, t in (("limit", "integer"), ("after", "string"), ("order", "string"))
+                ]
+                + [{"name": "purpose", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _json("FileList", "Files"), **_errors("400", "401")},
+            },
+        },
+        "/v1/files/{file_id}": {
+            "get": {
+                "summary": "A file's object",
+                "parameters": [_FILE_ID],
+                "responses": {"200": _json("File", "The file"), **_errors("401", "404")},
+            },
+            "delete": {
+                "summary": "Delete a file",
+                "parameters": [_FILE_ID],
+                "responses": {"200": _json("FileDeleted", "Deleted"), **_errors("401", "404")},
+            },
+        },
+        "/v1/files/{file_id}/content": {
+            "get": {
+                "summary": "A file's content, as uploaded",
+                "parameters": [_FILE_ID],
+                "responses": {
+                    "200": {
+                        "description": "The content",
+                        "content": {
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
+                    **_errors("401", "404"),
                 },
             }
         },
@@ -341,6 +413,9 @@ def build_spec(version: str = "0.1.0") -> dict[str, Any]:
         ("Job", out.JobSchema),
         ("JobList", out.JobListSchema),
         ("ModelList", out.ModelListSchema),
+        ("File", out.FileSchema),
+        ("FileList", out.FileListSchema),
+        ("FileDeleted", out.FileDeletedSchema),
         ("Status", out.StatusSchema),
         ("AdminConfig", out.AdminConfigSchema),
         ("AdminConfigVersions", out.AdminConfigVersionsSchema),

@@ -77,6 +77,34 @@ class JobListSchema(Schema):
     last_id = fields.Str(required=True, allow_none=True)
 
 
+class FileSchema(Schema):
+    """OpenAI's File object."""
+
+    id = fields.Str(required=True)
+    object = fields.Str(required=True, validate=validate.Equal("file"))
+    bytes = fields.Int(required=True)
+    created_at = fields.Int(required=True)
+    filename = fields.Str(required=True)
+    purpose = fields.Str(required=True)
+    status = fields.Str(required=True)
+    status_details = fields.Str(required=True, allow_none=True)
+    expires_at = fields.Int(required=True, allow_none=True)
+
+
+class FileListSchema(Schema):
+    object = fields.Str(required=True, validate=validate.Equal("list"))
+    data = fields.List(fields.Nested(FileSchema), required=True)
+    has_more = fields.Bool(required=True)
+    first_id = fields.Str(required=True, allow_none=True)
+    last_id = fields.Str(required=True, allow_none=True)
+
+
+class FileDeletedSchema(Schema):
+    id = fields.Str(required=True)
+    object = fields.Str(required=True, validate=validate.Equal("file"))
+    deleted = fields.Bool(required=True)
+
+
 class ModelSchema(Schema):
     id = fields.Str(required=True)
     object = fields.Str(required=True)

@@ -15,13 +15,14 @@ from shared.breaker import Breakers
 from shared.cache import ResponseCache
 from shared.celery_app import make_celery
 from shared.config import LoadedConfig
+from shared.files import FileStore
 from shared.health import HealthStore
 from shared.idempotency import IdempotencyKeys
 from shared.jobs import JobStore
 from shared.keys import Keys
 from shared.live_config import ConfigSources, ConfigWatcher
 from shared.ratelimit import RateLimiter
-from shared.redis_client import make_redis
+from shared.redis_client import bytes_client, make_redis
 from shared.settings import Settings
 from shared.stats import FleetStats
 from shared.task_message import same_redis
@@ -42,6 +43,7 @@ class Services:
     limiter: RateLimiter
     cache: ResponseCache
     stats: FleetStats
+    files: FileStore
     started_at: float
     sources: ConfigSources  # every config layer, to validate and reload
     # The broker is the job store's Redis database: create.lua pushes each job's task message
@@ -62,6 +64,7 @@ class Services:
         self.breakers.s = s.breaker
         self.cache.s = s.cache
         self.store.ttl = int(s.queue.result_ttl_s)
+        self.files.bound = s.files.redis_max_bytes
         self.loaded = new
         for listener in self.listeners:
             listener(new)
@@ -99,6 +102,11 @@ class Services:
             limiter=RateLimiter(client, keys),
             cache=ResponseCache(client, keys, s.cache),
             stats=FleetStats(client, keys),
+            files=FileStore(
+                bytes_client(client) if given else make_redis(s.redis_url, decode=False),
+                keys,
+                s.files.redis_max_bytes,
+            ),
             started_at=time.time(),
             sources=sources,
             inline_publish=not given and same_redis(s.broker_url, s.redis_url),

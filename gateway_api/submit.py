@@ -38,9 +38,6 @@ log = logging.getLogger(__name__)
 _CHAT = ChatCompletionSchema()
 
 
-
-
-
 QUEUE_FULL_RETRY_AFTER_S = 5.0
 
 
@@ -56,9 +53,6 @@ def queue_full(outcome: str, value: float, services: Services, now: float) -> Qu
             f"(queue.max_age_s is {q.max_age_s:g}); retry later."
         )
     return QueueFull(message, retry_after=QUEUE_FULL_RETRY_AFTER_S)
-
-
-
 
 
 def cached_job(
@@ -197,6 +191,3 @@ def submit(
         raise err from exc
     metrics.JOBS_SUBMITTED.labels(priority).inc()
     return job
-
-
-

@@ -29,10 +29,12 @@ from shared.errors import ConfigError
 from shared.settings import (
     ApiKey,
     AuthSettings,
+    BatchesSettings,
     BreakerSettings,
     CacheSettings,
     Deployment,
     FallbackSettings,
+    FilesSettings,
     HealthSettings,
     LimitsSettings,
     ProviderSettings,
@@ -104,6 +106,9 @@ DEFAULTS: dict[str, Any] = {
     "metrics": {"token": None},
     "cors": {"allowed_origins": []},
     "streaming": {"ttl_s": 3600, "cancel_on_disconnect": False, "keepalive_s": 15},
+    # OpenAI's limits: 200 MB a file; a batch file up to 50,000 lines and 200 MB.
+    "files": {"store": "redis", "max_bytes": 209715200, "redis_max_bytes": 1073741824},
+    "batches": {"max_lines": 50000, "max_bytes": 209715200},
     "redis": {"url": DEFAULT_REDIS_URL, "prefix": "gw"},
     "broker": {"url": None},
 }
@@ -387,6 +392,8 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
         ),
         cache=CacheSettings(**doc["cache"]),
         streaming=StreamingSettings(**doc["streaming"]),
+        files=FilesSettings(**doc["files"]),
+        batches=BatchesSettings(**doc["batches"]),
         redis_url=redis_url,
         redis_prefix=doc["redis"]["prefix"],
         broker_url=doc["broker"].get("url") or redis_url,

@@ -157,6 +157,15 @@ class ProviderFailed(GatewayError):
     code = "provider_error"
 
 
+class StorageFull(GatewayError):
+    """The file store has no room left (``files.redis_max_bytes``): not a client's error, and
+    not one a retry fixes until files are deleted."""
+
+    status = 507
+    type = "gateway_error"
+    code = "files_storage_full"
+
+
 class ServiceUnavailable(GatewayError):
     status = 503
     type = "gateway_error"

@@ -22,6 +22,30 @@ class Keys:
         """String: the token of the worker that runs the job (SET NX PX)."""
         return f"{self.prefix}:lease:{job_id}"
 
+    def file(self, file_id: str) -> str:
+        """Hash: an uploaded file's record (the OpenAI File object's fields and its owner)."""
+        return f"{self.prefix}:file:{file_id}"
+
+    def file_chunks(self, file_id: str) -> str:
+        """List: a file's content in order, one element per chunk (never one huge value)."""
+        return f"{self.prefix}:file:{file_id}:chunks"
+
+    def owner_files(self, owner: str) -> str:
+        """Sorted set: an API key's file ids scored by creation time (GET /v1/files)."""
+        return f"{self.prefix}:owner:{owner}:files"
+
+    @property
+    def files_usage(self) -> str:
+        """Hash: bytes held per file id (an upload's reservation included) and ``#total``, the
+        sum that ``files.redis_max_bytes`` bounds."""
+        return f"{self.prefix}:files:usage"
+
+    @property
+    def files_uploading(self) -> str:
+        """Sorted set: file ids reserved but not yet complete, scored by reservation time; an
+        upload whose API process died is given back after an hour (file_reserve.lua)."""
+        return f"{self.prefix}:files:uploading"
+
     def owner_jobs(self, owner: str) -> str:
         """Sorted set: an API key's job ids scored by creation time (GET /v1/jobs)."""
         return f"{self.prefix}:owner:{owner}:jobs"

@@ -136,6 +136,19 @@ class StreamingSettings:
 
 
 @dataclass(frozen=True)
+class FilesSettings:
+    store: str = "redis"
+    max_bytes: int = 209715200  # one file
+    redis_max_bytes: int = 1073741824  # every file's content in Redis together
+
+
+@dataclass(frozen=True)
+class BatchesSettings:
+    max_lines: int = 50000  # a batch input file (purpose "batch")
+    max_bytes: int = 209715200
+
+
+@dataclass(frozen=True)
 class Settings:
     providers: Mapping[str, ProviderSettings]
     models: Mapping[str, tuple[Deployment, ...]]
@@ -150,6 +163,8 @@ class Settings:
     fallbacks: FallbackSettings
     cache: CacheSettings
     streaming: StreamingSettings
+    files: FilesSettings
+    batches: BatchesSettings
     redis_url: str
     redis_prefix: str
     broker_url: str

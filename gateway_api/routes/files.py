@@ -1,0 +1,149 @@
+"""OpenAI's Files API (``client.files.*``): upload, list, read, download, delete; scoped to the
+calling key (another key's file is 404). The content lives in Redis (``shared/files.py``), so
+any API process serves any file and files outlive API restarts."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import IO, Any
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context
+
+from gateway_api.auth import authenticate
+from gateway_api.services import current_services
+from shared.errors import InvalidRequest, NotFound, PayloadTooLarge, StorageFull
+from shared.files import StoredFile, StoreFull, TooManyLines, UploadTooSlow
+
+bp = Blueprint("files", __name__)
+PURPOSES = ("batch",)  # the Batch API's input; other purposes have no use in a gateway
+MAX_PAGE = 10000  # OpenAI's limit for GET /v1/files
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the purpose field, beyond the file
+
+
+def _not_found(file_id: str) -> NotFound:
+    return NotFound(f"No such File object: {file_id}", code="file_not_found", param="id")
+
+
+def _filename(raw: str | None) -> str:
+    """The client's file name, safe to echo in a header (no quotes, controls; 255 at most)."""
+    return re.sub(r'[\x00-\x1f\x7f"\\]', "_", raw or "upload")[:255] or "upload"
+
+
+def _size(stream: IO[bytes]) -> int:
+    """The uploaded part's size (werkzeug spools it to memory or a temporary file)."""
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+@bp.post("/v1/files")
+def upload() -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    s = services.settings
+    limit = max(s.files.max_bytes, s.batches.max_bytes)
+    # Uploads have their own bound, not the chat routes' limits.max_body_bytes.
+    request.max_content_length = limit + FORM_OVERHEAD
+    purpose = request.form.get("purpose")
+    if purpose is None:
+        raise InvalidRequest("purpose: a purpose is required", param="purpose")
+    if purpose not in PURPOSES:
+        raise InvalidRequest(
+            f"purpose: must be one of {', '.join(PURPOSES)} (got {purpose!r})", param="purpose"
+        )
+    part = request.files.get("file")
+    if part is None:
+        raise InvalidRequest("file: a file part is required (multipart/form-data)", param="file")
+    size = _size(part.stream)
+    bound = min(s.files.max_bytes, s.batches.max_bytes) if purpose == "batch" else s.files.max_bytes
+    if size > bound:
+        raise PayloadTooLarge(
+            f"file: {size} bytes is over the limit of {bound} bytes",
+            code="file_too_large",
+            param="file",
+        )
+    if size == 0:
+        raise InvalidRequest("file: the file is empty", param="file")
+    max_lines = s.batches.max_lines if purpose == "batch" else None
+    try:
+        stored = services.files.put(
+            principal.key_id, _filename(part.filename), purpose, part.stream, size, max_lines
+        )
+    except TooManyLines as exc:
+        raise InvalidRequest(
+            f"file: a batch file holds at most {exc.limit} lines",
+            code="too_many_lines",
+            param="file",
+        ) from exc
+    except StoreFull as exc:
+        raise StorageFull(
+            f"The file store is full ({exc.used} of {exc.bound} bytes in use); delete files "
+            "or raise files.redis_max_bytes."
+        ) from exc
+    except UploadTooSlow as exc:
+        raise InvalidRequest("file: the upload took too long; send it again") from exc
+    return jsonify(stored.to_public())
+
+
+def _own(file_id: str) -> StoredFile:
+    services = current_services()
+    principal = authenticate(services.settings)
+    stored = services.files.get(principal.key_id, file_id)
+    if stored is None:
+        raise _not_found(file_id)
+    return stored
+
+
+@bp.get("/v1/files/<file_id>")
+def retrieve(file_id: str) -> Response:
+    return jsonify(_own(file_id).to_public())
+
+
+@bp.get("/v1/files/<file_id>/content")
+def content(file_id: str) -> Response:
+    stored = _own(file_id)
+    chunks = current_services().files.content(stored.id)
+    resp = Response(stream_with_context(chunks), mimetype="application/octet-stream")
+    resp.headers["Content-Length"] = str(stored.bytes)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{stored.filename}"'
+    return resp
+
+
+@bp.delete("/v1/files/<file_id>")
+def delete(file_id: str) -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    if not services.files.delete(principal.key_id, file_id):
+        raise _not_found(file_id)
+    return jsonify({"id": file_id, "object": "file", "deleted": True})
+
+
+@bp.get("/v1/files")
+def list_files() -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    raw_limit = request.args.get("limit", str(MAX_PAGE))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+        raise InvalidRequest(f"limit: must be an integer from 1 to {MAX_PAGE}", param="limit")
+    order = request.args.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("order: must be 'asc' or 'desc'", param="order")
+    files, more = services.files.page(
+        principal.key_id,
+        int(raw_limit),
+        request.args.get("after"),
+        order == "asc",
+        request.args.get("purpose"),
+    )
+    data: list[dict[str, Any]] = [f.to_public() for f in files]
+    return jsonify(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": more,
+        }
+    )

@@ -1,0 +1,21 @@
+-- file_reserve.lua: reserve room for an upload's content in Redis, within the store's bound.
+-- KEYS[1] usage hash (bytes per file id, '#total')   KEYS[2] uploading zset (the chunk lists
+-- of abandoned uploads expire by themselves)
+-- ARGV[1] file id   ARGV[2] bytes   ARGV[3] the bound (files.redis_max_bytes)   ARGV[4] now (s)
+-- ARGV[5] abandoned after (s)
+-- Returns {1, total} reserved | {0, total} it would not fit. Reservations of uploads that
+-- never completed (their API process died) are given back first, a few per call.
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]), 'LIMIT', 0, 20)
+for _, id in ipairs(stale) do
+  local held = tonumber(redis.call('HGET', KEYS[1], id) or '0')
+  redis.call('HINCRBY', KEYS[1], '#total', -held)
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+local total = tonumber(redis.call('HGET', KEYS[1], '#total') or '0')
+local bytes = tonumber(ARGV[2])
+if total + bytes > tonumber(ARGV[3]) then return {0, total} end
+redis.call('HINCRBY', KEYS[1], '#total', bytes)
+redis.call('HSET', KEYS[1], ARGV[1], bytes)
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+return {1, total + bytes}

@@ -1,0 +1,80 @@
+"""The file store's Lua steps against a real redis-server, raced across processes."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from shared import files as files_module
+from shared.files import FileStore, StoreFull, TooManyLines
+from shared.keys import Keys
+
+KEYS = Keys("gw")
+BOUND = 50_000
+
+
+def _store(url: str, bound: int = BOUND) -> FileStore:
+    return FileStore(redis.Redis.from_url(url), KEYS, bound)
+
+
+def _uploader(url: str, n: int, out: Any) -> None:
+    store = _store(url)
+    kept, refused = [], 0
+    for i in range(n):
+        body = b"z" * (1000 + i % 7) + b"\n"
+        try:
+            kept.append((store.put("o", "f", "batch", io.BytesIO(body), len(body)).id, len(body)))
+        except StoreFull:
+            refused += 1
+    out.put((kept, refused))
+
+
+def test_the_bound_holds_across_racing_uploads(redis_db: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    out: Any = ctx.Queue()
+    procs = [ctx.Process(target=_uploader, args=(redis_db, 30, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    kept = [k for r in results for k in r[0]]
+    refused = sum(r[1] for r in results)
+    assert refused > 0  # 120 uploads of ~1 KB against 50 KB: the bound was reached
+    r = redis.Redis.from_url(redis_db, decode_responses=True)
+    total = int(r.hget(KEYS.files_usage, "#total") or 0)
+    assert total == sum(size for _, size in kept) <= BOUND
+    assert r.zcard(KEYS.owner_files("o")) == len(kept)
+    assert r.zcard(KEYS.files_uploading) == 0
+
+
+def test_a_refused_or_failed_upload_leaves_nothing(redis_db: str) -> None:
+    store = _store(redis_db)
+    r = redis.Redis.from_url(redis_db, decode_responses=True)
+    with pytest.raises(TooManyLines):
+        store.put("o", "f", "batch", io.BytesIO(b"a\nb\nc\n"), 6, max_lines=2)
+    assert int(r.hget(KEYS.files_usage, "#total") or 0) == 0
+    assert not list(r.scan_iter("gw:file:*"))
+
+
+def test_an_abandoned_upload_is_given_back(redis_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API process that died mid-upload held a reservation; after ABANDONED_S the next
+    reservation gives it back, and its chunks expire on their own."""
+    store = _store(redis_db, bound=1000)
+    r = redis.Redis.from_url(redis_db, decode_responses=True)
+    store._reserve(
+        keys=[KEYS.files_usage, KEYS.files_uploading],
+        args=["file-dead", 900, 1000, time.time() - files_module.ABANDONED_S - 1, 3600],
+    )
+    assert int(r.hget(KEYS.files_usage, "#total") or 0) == 900
+    got = store.put("o", "f", "batch", io.BytesIO(b"x" * 500), 500)  # fits only once reclaimed
+    assert store.get("o", got.id) is not None
+    assert int(r.hget(KEYS.files_usage, "#total") or 0) == 500
+    assert r.hget(KEYS.files_usage, "file-dead") is None
+    ttl = r.ttl(KEYS.file_chunks(got.id))
+    assert ttl == -1  # a finished file's content is kept (no expiry)
