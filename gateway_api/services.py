@@ -28,6 +28,17 @@ from shared.stats import FleetStats
 from shared.task_message import same_redis
 
 
+def file_store(s: Settings, keys: Keys, client: Redis | None = None) -> FileStore:
+    """The file store ``files.store`` names; records in Redis (``client``, answering bytes)."""
+    raw = client or make_redis(s.redis_url, decode=False)
+    content = None
+    if s.files.store == "s3":
+        from shared.file_content_s3 import S3Content
+
+        content = S3Content(s.files.s3)
+    return FileStore(raw, keys, s.files.redis_max_bytes, content)
+
+
 @dataclass
 class Services:
     loaded: LoadedConfig
@@ -102,11 +113,7 @@ class Services:
             limiter=RateLimiter(client, keys),
             cache=ResponseCache(client, keys, s.cache),
             stats=FleetStats(client, keys),
-            files=FileStore(
-                bytes_client(client) if given else make_redis(s.redis_url, decode=False),
-                keys,
-                s.files.redis_max_bytes,
-            ),
+            files=file_store(s, keys, bytes_client(client) if given else None),
             started_at=time.time(),
             sources=sources,
             inline_publish=not given and same_redis(s.broker_url, s.redis_url),

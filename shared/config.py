@@ -40,6 +40,7 @@ from shared.settings import (
     ProviderSettings,
     QueueSettings,
     RetrySettings,
+    S3Settings,
     Settings,
     StreamingSettings,
     WorkerSettings,
@@ -107,7 +108,19 @@ DEFAULTS: dict[str, Any] = {
     "cors": {"allowed_origins": []},
     "streaming": {"ttl_s": 3600, "cancel_on_disconnect": False, "keepalive_s": 15},
     # OpenAI's limits: 200 MB a file; a batch file up to 50,000 lines and 200 MB.
-    "files": {"store": "redis", "max_bytes": 209715200, "redis_max_bytes": 1073741824},
+    "files": {
+        "store": "redis",
+        "max_bytes": 209715200,
+        "redis_max_bytes": 1073741824,
+        # files.store: s3. Credentials come from the standard AWS chain (environment, profile,
+        # instance role), never from this document.
+        "s3": {
+            "bucket": None,
+            "prefix": "llm-gateway/files/",
+            "endpoint_url": None,
+            "region": None,
+        },
+    },
     "batches": {"max_lines": 50000, "max_bytes": 209715200},
     "redis": {"url": DEFAULT_REDIS_URL, "prefix": "gw"},
     "broker": {"url": None},
@@ -392,7 +405,12 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
         ),
         cache=CacheSettings(**doc["cache"]),
         streaming=StreamingSettings(**doc["streaming"]),
-        files=FilesSettings(**doc["files"]),
+        files=FilesSettings(
+            store=doc["files"]["store"],
+            max_bytes=doc["files"]["max_bytes"],
+            redis_max_bytes=doc["files"]["redis_max_bytes"],
+            s3=S3Settings(**doc["files"]["s3"]),
+        ),
         batches=BatchesSettings(**doc["batches"]),
         redis_url=redis_url,
         redis_prefix=doc["redis"]["prefix"],

@@ -190,15 +190,25 @@ class StreamingSchema(_Strict):
     keepalive_s = fields.Float(required=True, validate=validate.Range(min=0.1, max=300))
 
 
-class FilesSchema(_Strict):
-    # "s3" is DESIGN.md's other store; until it exists a config naming it is refused here,
-    # not at the first upload.
-    store = fields.Str(
-        required=True,
-        validate=validate.OneOf(["redis"], error="must be 'redis' (the S3 store is not built yet)"),
+class S3Schema(_Strict):
+    bucket = fields.Str(required=True, allow_none=True, validate=validate.Length(min=3, max=63))
+    prefix = fields.Str(required=True, validate=validate.Length(max=512))
+    endpoint_url = fields.Str(
+        required=True, allow_none=True, validate=validate.Regexp(r"^https?://")
     )
+    region = fields.Str(required=True, allow_none=True)
+
+
+class FilesSchema(_Strict):
+    store = fields.Str(required=True, validate=validate.OneOf(["redis", "s3"]))
     max_bytes = fields.Int(required=True, validate=validate.Range(min=1, max=2**40))
     redis_max_bytes = fields.Int(required=True, validate=validate.Range(min=1, max=2**40))
+    s3 = fields.Nested(S3Schema, required=True)
+
+    @validates_schema
+    def _bucket(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("store") == "s3" and not (data.get("s3") or {}).get("bucket"):
+            raise ValidationError("files.store is s3: files.s3.bucket is required", "s3")
 
 
 class BatchesSchema(_Strict):

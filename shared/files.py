@@ -1,12 +1,13 @@
-"""Uploaded files (OpenAI's Files API) in Redis: any API process serves any file.
+"""Uploaded files (OpenAI's Files API): any API process serves any file.
 
-A file is a record (``Keys.file``: the File object's fields and its owner) and its content as
-a list of chunks of at most ``CHUNK_BYTES`` (``Keys.file_chunks``), never one huge value. Every
-file's content together is bounded by ``files.redis_max_bytes``: an upload first reserves its
-size (``file_reserve.lua``) and is refused when it would not fit; its chunks are written with an
-expiry, and ``file_commit.lua`` makes the file exist and keeps them. An upload whose API process
-dies leaves chunks that expire and a reservation that the next reservation gives back after
-``ABANDONED_S``. Redis by hand rather than a library: no well-kept one stores files in Redis.
+A file is a record in Redis (``Keys.file``: the File object's fields and its owner) and its
+content, in Redis as a list of chunks (``shared/file_content.py``) or in an S3-compatible store
+(``shared/file_content_s3.py``), by ``files.store``. An upload first reserves its size
+(``file_reserve.lua``); contents in Redis are bounded by ``files.redis_max_bytes`` and an upload
+that would not fit is refused. The content is written next, then ``file_commit.lua`` makes the
+file exist. An upload whose API process dies leaves a reservation that the next reservation
+gives back after ``ABANDONED_S`` (and chunks in Redis that expire by then). Redis by hand for
+the records: no well-kept library keeps such records in Redis.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import IO, Any
 
 import redis
 
+from shared.file_content import Content, CountingReader, RedisContent, TooManyLines
 from shared.jobs import _lua
 from shared.keys import Keys
 
-CHUNK_BYTES = 1 << 20
+__all__ = ["FileStore", "StoreFull", "StoredFile", "TooManyLines", "UploadTooSlow"]
 ABANDONED_S = 3600.0  # an upload not complete after this is given up
-WRITE_BATCH = 8  # chunks per pipeline while writing (8 MiB in flight at most)
+UNBOUNDED = 2**62
 
 
 def new_file_id() -> str:
@@ -76,12 +78,6 @@ class StoreFull(Exception):
         self.used, self.bound = used, bound
 
 
-class TooManyLines(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"more than {limit} lines")
-        self.limit = limit
-
-
 class UploadTooSlow(Exception):
     """The reservation was given back before the upload completed."""
 
@@ -91,11 +87,18 @@ def _text(value: Any) -> str:
 
 
 class FileStore:
-    """``client`` answers in bytes (``make_redis(..., decode=False)``): a chunk is any bytes,
-    and one may end inside a UTF-8 character."""
+    """``client`` answers in bytes (``make_redis(..., decode=False)``); ``content`` defaults to
+    chunks in that Redis, bounded by ``bound_bytes``."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, bound_bytes: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        bound_bytes: int,
+        content: Content | None = None,
+    ) -> None:
         self.r, self.keys, self.bound = client, keys, bound_bytes
+        self.contents: Content = content or RedisContent(client, keys)
         self._reserve = client.register_script(_lua("file_reserve"))
         self._commit = client.register_script(_lua("file_commit"))
         self._delete = client.register_script(_lua("file_delete"))
@@ -122,14 +125,17 @@ class FileStore:
         """Store ``size`` bytes read from ``stream``. Raises StoreFull, TooManyLines (when
         ``max_lines`` is given), UploadTooSlow; nothing is left behind on any error."""
         file_id, now = new_file_id(), time.time()
+        bound = self.bound if self.contents.bounded else UNBOUNDED
         ok, used = self._reserve(
             keys=[self.keys.files_usage, self.keys.files_uploading],
-            args=[file_id, size, self.bound, now, ABANDONED_S],
+            args=[file_id, size, bound, now, ABANDONED_S],
         )
         if not int(ok):
             raise StoreFull(int(used), self.bound)
         try:
-            lines = self._write(file_id, stream, max_lines)
+            reader = CountingReader(stream, max_lines)
+            self.contents.write(file_id, reader, int(ABANDONED_S))
+            lines = reader.lines
             stored = StoredFile(file_id, owner, size, int(now), filename, purpose, lines)
             fields = {**stored.to_public(), "owner": owner, "lines": lines}
             flat: list[Any] = []
@@ -143,32 +149,8 @@ class FileStore:
             return stored
         except BaseException:
             self._delete(keys=self._file_keys(file_id, owner), args=[file_id, ""])
+            self.contents.drop(file_id)
             raise
-
-    def _write(self, file_id: str, stream: IO[bytes], max_lines: int | None) -> int:
-        """Append the content in chunks; returns its line count (a last line without a
-        newline counts)."""
-        key = self.keys.file_chunks(file_id)
-        lines, last = 0, b"\n"
-        pipe = self.r.pipeline(transaction=False)
-        pending = 0
-        while chunk := stream.read(CHUNK_BYTES):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-            if max_lines is not None and lines > max_lines:
-                raise TooManyLines(max_lines)
-            pipe.rpush(key, chunk)
-            pending += 1
-            if pending == 1:
-                pipe.expire(key, int(ABANDONED_S))
-            if pending % WRITE_BATCH == 0:
-                pipe.execute()
-        if last != b"\n":
-            lines += 1
-        if max_lines is not None and lines > max_lines:
-            raise TooManyLines(max_lines)
-        pipe.execute()
-        return lines
 
     def get(self, owner: str, file_id: str) -> StoredFile | None:
         if not file_id.startswith("file-"):
@@ -181,14 +163,7 @@ class FileStore:
 
     def content(self, file_id: str) -> Iterator[bytes]:
         """The content, a chunk per read (a large file is never read whole)."""
-        key = self.keys.file_chunks(file_id)
-        i = 0
-        while True:
-            chunk: Any = self.r.lindex(key, i)
-            if chunk is None:
-                return
-            yield chunk if isinstance(chunk, bytes) else chunk.encode()
-            i += 1
+        return self.contents.read(file_id)
 
     def page(
         self, owner: str, limit: int, after: str | None, ascending: bool, purpose: str | None
@@ -211,4 +186,9 @@ class FileStore:
     def delete(self, owner: str, file_id: str) -> bool:
         if not file_id.startswith("file-"):
             return False
-        return bool(int(self._delete(keys=self._file_keys(file_id, owner), args=[file_id, owner])))
+        deleted = bool(
+            int(self._delete(keys=self._file_keys(file_id, owner), args=[file_id, owner]))
+        )
+        if deleted:
+            self.contents.drop(file_id)
+        return deleted

@@ -136,10 +136,19 @@ class StreamingSettings:
 
 
 @dataclass(frozen=True)
+class S3Settings:
+    bucket: str | None = None
+    prefix: str = "llm-gateway/files/"
+    endpoint_url: str | None = None  # any S3-compatible store (MinIO, R2, moto...)
+    region: str | None = None
+
+
+@dataclass(frozen=True)
 class FilesSettings:
-    store: str = "redis"
+    store: str = "redis"  # where contents live: "redis" (bounded) or "s3"
     max_bytes: int = 209715200  # one file
     redis_max_bytes: int = 1073741824  # every file's content in Redis together
+    s3: S3Settings = S3Settings()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,92 @@
+"""Where a file's content lives: Redis (chunks in a list, bounded) or an S3-compatible object
+store (``shared/file_content_s3.py``). The record, the owner's index and the bound stay in
+Redis either way (``shared/files.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, Any, Protocol
+
+import redis
+
+from shared.keys import Keys
+
+CHUNK_BYTES = 1 << 20
+WRITE_BATCH = 8  # chunks per pipeline while writing (8 MiB in flight at most)
+
+
+class TooManyLines(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} lines")
+        self.limit = limit
+
+
+class CountingReader:
+    """Reads ``stream`` through, counting lines (a last line without a newline counts) and
+    raising TooManyLines as soon as there are more than ``max_lines``."""
+
+    def __init__(self, stream: IO[bytes], max_lines: int | None) -> None:
+        self._stream, self._max = stream, max_lines
+        self._newlines, self._last = 0, b"\n"
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            self._newlines += data.count(b"\n")
+            self._last = data[-1:]
+            if self._max is not None and self._newlines > self._max:
+                raise TooManyLines(self._max)
+        elif self._max is not None and self.lines > self._max:
+            raise TooManyLines(self._max)
+        return data
+
+    @property
+    def lines(self) -> int:
+        return self._newlines + (0 if self._last == b"\n" else 1)
+
+
+class Content(Protocol):
+    bounded: bool  # counted against files.redis_max_bytes
+
+    def write(self, file_id: str, reader: CountingReader, expire_s: int) -> None: ...
+
+    def read(self, file_id: str) -> Iterator[bytes]: ...
+
+    def drop(self, file_id: str) -> None: ...
+
+
+class RedisContent:
+    """A list of chunks of at most CHUNK_BYTES per file (``Keys.file_chunks``), never one huge
+    value. ``client`` answers in bytes: a chunk may end inside a UTF-8 character. The list
+    expires until ``file_commit.lua`` keeps it, so an abandoned upload cleans itself up."""
+
+    bounded = True
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.r, self.keys = client, keys
+
+    def write(self, file_id: str, reader: CountingReader, expire_s: int) -> None:
+        key = self.keys.file_chunks(file_id)
+        pipe = self.r.pipeline(transaction=False)
+        n = 0
+        while chunk := reader.read(CHUNK_BYTES):
+            pipe.rpush(key, chunk)
+            n += 1
+            if n == 1:
+                pipe.expire(key, expire_s)
+            if n % WRITE_BATCH == 0:
+                pipe.execute()
+        pipe.execute()
+
+    def read(self, file_id: str) -> Iterator[bytes]:
+        key = self.keys.file_chunks(file_id)
+        i = 0
+        while True:
+            chunk: Any = self.r.lindex(key, i)
+            if chunk is None:
+                return
+            yield chunk if isinstance(chunk, bytes) else chunk.encode()
+            i += 1
+
+    def drop(self, file_id: str) -> None:
+        pass  # file_delete.lua unlinks the list with the record
