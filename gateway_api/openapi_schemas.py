@@ -69,12 +69,17 @@ class JobSchema(Schema):
     metadata = fields.Dict(required=True)
 
 
-class JobListSchema(Schema):
+class _PageSchema(Schema):
+    """OpenAI's cursor page: ``data``, then where it starts and ends and whether more follow."""
+
     object = fields.Str(required=True, validate=validate.Equal("list"))
-    data = fields.List(fields.Nested(JobSchema), required=True)
     has_more = fields.Bool(required=True)
     first_id = fields.Str(required=True, allow_none=True)
     last_id = fields.Str(required=True, allow_none=True)
+
+
+class JobListSchema(_PageSchema):
+    data = fields.List(fields.Nested(JobSchema), required=True)
 
 
 class FileSchema(Schema):
@@ -91,12 +96,8 @@ class FileSchema(Schema):
     expires_at = fields.Int(required=True, allow_none=True)
 
 
-class FileListSchema(Schema):
-    object = fields.Str(required=True, validate=validate.Equal("list"))
+class FileListSchema(_PageSchema):
     data = fields.List(fields.Nested(FileSchema), required=True)
-    has_more = fields.Bool(required=True)
-    first_id = fields.Str(required=True, allow_none=True)
-    last_id = fields.Str(required=True, allow_none=True)
 
 
 class FileDeletedSchema(Schema):

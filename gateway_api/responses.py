@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, jsonify
 
 from gateway_api.errors import error_response
@@ -49,3 +51,16 @@ def completion(job: Job) -> Response:
         resp = jsonify(job.result)
         return gateway_headers(resp, job)
     return gateway_headers(error_response(job_error(job), job.id), job)
+
+
+def page(data: list[dict[str, Any]], has_more: bool) -> Response:
+    """OpenAI's cursor page of objects (each with an ``id``)."""
+    return jsonify(
+        {
+            "object": "list",
+            "data": data,
+            "has_more": has_more,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )

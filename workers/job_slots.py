@@ -17,16 +17,19 @@ class JobSlots:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._sem = threading.BoundedSemaphore(capacity)
+        self._lock = threading.Lock()
         self._wanted = 0  # jobs holding or waiting for a slot
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        self._wanted += 1
+        with self._lock:
+            self._wanted += 1
         try:
             with self._sem:
                 yield
         finally:
-            self._wanted -= 1
+            with self._lock:
+                self._wanted -= 1
 
     def free(self) -> int:
         """Slots nobody holds or waits for (a group takes no more jobs than this, at least

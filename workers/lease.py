@@ -50,7 +50,6 @@ class LeaseRenewer:
     def __init__(self) -> None:
         self._keepers: set[LeaseKeeper] = set()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._pid = 0
 
     def add(self, keeper: LeaseKeeper) -> None:
@@ -80,7 +79,9 @@ class LeaseRenewer:
                 for t in threads:
                     t.join()
                 continue
-            self._wake.wait(min(0.2, max(0.01, soonest - now)))
+            # A keeper added meanwhile is due an interval (seconds) from now: a nap of at
+            # most 0.2 s never makes its renewal late.
+            time.sleep(min(0.2, max(0.01, soonest - now)))
 
 
 RENEWER = LeaseRenewer()

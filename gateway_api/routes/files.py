@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import IO, Any
+from typing import IO
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from gateway_api.auth import authenticate
+from gateway_api.responses import page
 from gateway_api.services import current_services
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge, StorageFull
 from shared.files import StoredFile, StoreFull, TooManyLines, UploadTooSlow
@@ -137,13 +138,4 @@ def list_files() -> Response:
         order == "asc",
         request.args.get("purpose"),
     )
-    data: list[dict[str, Any]] = [f.to_public() for f in files]
-    return jsonify(
-        {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": more,
-        }
-    )
+    return page([f.to_public() for f in files], more)

@@ -8,7 +8,7 @@ from marshmallow import ValidationError
 from gateway_api.admission import admit_limited
 from gateway_api.auth import Principal, authenticate
 from gateway_api.parsing import intake, json_body, parse_chat, resolve_deadline
-from gateway_api.responses import accepted, gateway_headers
+from gateway_api.responses import accepted, gateway_headers, page
 from gateway_api.schemas import JobCreateSchema, first_error
 from gateway_api.services import Services, current_services
 from gateway_api.streaming import START, stream_response, valid_event_id
@@ -73,16 +73,7 @@ def list_jobs() -> Response:
     jobs, has_more = services.store.list_for_owner(
         principal.key_id, limit, request.args.get("after") or None
     )
-    data = [j.to_public() for j in jobs]
-    return jsonify(
-        {
-            "object": "list",
-            "data": data,
-            "has_more": has_more,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
-    )
+    return page([j.to_public() for j in jobs], has_more)
 
 
 @bp.get("/v1/jobs/<job_id>")
