@@ -229,11 +229,15 @@ def stream_response(services: Services, job: Job, after: str, wait_until: float)
     window = min(wait_until, time.time() + services.settings.streaming.keepalive_s)
     opening = open_stream(services, job, after, window)
     if opening.entries:
-        return gateway_headers(event_stream(relay(services, job, opening.entries, wait_until)), job)
+        return gateway_headers(
+            event_stream(relay(services, job, opening.entries, wait_until)), job
+        )
     ended = opening.ended
     if ended is None:
         if time.time() < wait_until:  # still waiting: commit, and keep the line alive
-            return gateway_headers(event_stream(relay(services, job, [], wait_until, after)), job)
+            return gateway_headers(
+                event_stream(relay(services, job, [], wait_until, after)), job
+            )
         if opening.down:
             raise GatewayUnavailable(job_id=job.id)
         err = GatewayTimeout(

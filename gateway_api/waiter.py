@@ -200,8 +200,6 @@ class Waiter:
         except BACKEND_DOWN as exc:
             raise GatewayUnavailable(
                 "The gateway lost its Redis while waiting for the job; it may still finish: "
-                f"poll /v1/jobs/{job_id}."
-                if job_id
-                else "",
+                f"poll /v1/jobs/{job_id}." if job_id else "",
                 job_id=job_id,
             ) from exc

@@ -23,7 +23,7 @@ def order_deployments(
 
 
 def breaker_hint(settings: Settings, keys: Keys, model: str, preferred: str | None) -> str:
-    """ "<breaker hash key>\\n<health hash key>" of the model's first deployment, or ""."""
+    """"<breaker hash key>\\n<health hash key>" of the model's first deployment, or ""."""
     deployments = order_deployments(settings.models.get(model, ()), preferred)
     for dep in deployments:
         provider = settings.providers.get(dep.provider)
