@@ -293,18 +293,16 @@ class JobStore:
         every API process (``watch.lua``). False if there is no such job."""
         return bool(self._watch(keys=[self.keys.job(job_id)]))
 
-    def take_group(self, queue: str, most: int, message: bytes, ttl_ms: int) -> list[str]:
-        """Take up to ``most`` of the job ids gathered for ``queue``; ``message`` is sent for
-        any left over."""
-        res: Any = self._group_take(
-            keys=[
-                self.keys.group(queue),
-                self.keys.group_sent(queue),
-                self.keys.broker_queue(queue),
-            ],
-            args=[most, message, ttl_ms],
-        )
-        return [str(i) for i in res]
+    def _group_step(self, group: GroupTake) -> tuple[list[str], list[Any]]:
+        """group_take.lua's KEYS and ARGV, alone or after begin.lua's own."""
+        q = group.queue
+        keys = [self.keys.group(q), self.keys.group_sent(q), self.keys.broker_queue(q)]
+        return keys, [group.most, group.message, group.ttl_ms]
+
+    def take_group(self, group: GroupTake) -> list[str]:
+        """Take up to ``group.most`` of the job ids gathered for its queue."""
+        keys, args = self._group_step(group)
+        return [str(i) for i in self._group_take(keys=keys, args=args)]
 
     def get(self, job_id: str) -> Job | None:
         h = self.r.hgetall(self.keys.job(job_id))
@@ -377,9 +375,9 @@ class JobStore:
         ]
         args: list[Any] = [token, int(lease_s * 1000), time.time(), max_deliveries, job_id]
         if group is not None:
-            q = group.queue
-            keys += [self.keys.group(q), self.keys.group_sent(q), self.keys.broker_queue(q)]
-            args += [group.most, group.message, group.ttl_ms]
+            group_keys, group_args = self._group_step(group)
+            keys += group_keys
+            args += group_args
         res: Any = self._begin(keys=keys, args=args)
         taken = [str(i) for i in res.pop()] if group is not None else None
         outcome = Begin(str(res[0]))

@@ -72,7 +72,7 @@ def _take_and_run(ctx: WorkerContext, queue: str) -> int:
         "taking a group",
         queue,
         lambda: ctx.store.take_group(
-            queue, job_slots.SLOTS.free(), run_group_message(queue), GROUP_TTL_MS
+            GroupTake(queue, job_slots.SLOTS.free(), run_group_message(queue), GROUP_TTL_MS)
         ),
     )
     return _run_ids(ctx, queue, ids)

@@ -75,7 +75,7 @@ def _taker(url: str, most: int, with_begin: bool, creators_done: Any, out: Any) 
             taken += [first, *begun.taken]
             continue
         taken += [first] if first else []
-        taken += store.take_group(QUEUE, most, run_group_message(QUEUE), 1000)
+        taken += store.take_group(GroupTake(QUEUE, most, run_group_message(QUEUE), 1000))
     out.put(("taken", taken, messages))
 
 
@@ -116,12 +116,12 @@ def test_a_large_group_leaves_the_rest_a_message_of_its_own(redis_db: str) -> No
     assert r.llen(QUEUE) == 1  # one message for the ten
     got = r.brpop([QUEUE], timeout=1)
     assert got is not None and _first(got[1]) == ids[0]  # it names the job that sent it
-    first = store.take_group(QUEUE, 4, run_group_message(QUEUE), 60_000)
+    first = store.take_group(GroupTake(QUEUE, 4, run_group_message(QUEUE), 60_000))
     assert first == ids[1:5]
     assert r.llen(QUEUE) == 1  # the rest got a message at once
     got = r.brpop([QUEUE], timeout=1)
     assert got is not None and _first(got[1]) == ""
-    assert store.take_group(QUEUE, 100, run_group_message(QUEUE), 60_000) == ids[5:]
+    assert store.take_group(GroupTake(QUEUE, 100, run_group_message(QUEUE), 60_000)) == ids[5:]
     assert not r.exists(KEYS.group_sent(QUEUE))  # emptied: the next job sends at once
     _create(store, 60_000)
     assert r.llen(QUEUE) == 1
