@@ -85,7 +85,7 @@ class RedisContent:
             chunk: Any = self.r.lindex(key, i)
             if chunk is None:
                 return
-            yield chunk if isinstance(chunk, bytes) else chunk.encode()
+            yield chunk
             i += 1
 
     def drop(self, file_id: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 import redis
@@ -27,6 +27,7 @@ from shared.keys import Keys
 __all__ = ["FileStore", "StoreFull", "StoredFile", "TooManyLines", "UploadTooSlow"]
 ABANDONED_S = 3600.0  # an upload not complete after this is given up
 UNBOUNDED = 2**62
+PAGE_READ = 200  # records per pipeline while listing
 
 
 def new_file_id() -> str:
@@ -86,6 +87,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _owned(raw: Any, owner: str) -> StoredFile | None:
+    """The file a record (HGETALL, in bytes) describes, if ``owner``'s."""
+    h = {_text(k): _text(v) for k, v in raw.items()}
+    return StoredFile.from_hash(h) if h and h.get("owner") == owner else None
+
+
 class FileStore:
     """``client`` answers in bytes (``make_redis(..., decode=False)``); ``content`` defaults to
     chunks in that Redis, bounded by ``bound_bytes``."""
@@ -137,10 +144,7 @@ class FileStore:
             self.contents.write(file_id, reader, int(ABANDONED_S))
             lines = reader.lines
             stored = StoredFile(file_id, owner, size, int(now), filename, purpose, lines)
-            fields = {**stored.to_public(), "owner": owner, "lines": lines}
-            flat: list[Any] = []
-            for name in ("id", "owner", "bytes", "created_at", "filename", "purpose", "lines"):
-                flat += [name, fields[name]]
+            flat = [x for pair in asdict(stored).items() for x in pair]
             committed = self._commit(
                 keys=self._file_keys(file_id, owner), args=[file_id, now, size, *flat]
             )
@@ -155,11 +159,7 @@ class FileStore:
     def get(self, owner: str, file_id: str) -> StoredFile | None:
         if not file_id.startswith("file-"):
             return None
-        raw: Any = self.r.hgetall(self.keys.file(file_id))
-        h = {_text(k): _text(v) for k, v in raw.items()}
-        if not h or h.get("owner") != owner:
-            return None
-        return StoredFile.from_hash(h)
+        return _owned(self.r.hgetall(self.keys.file(file_id)), owner)
 
     def content(self, file_id: str) -> Iterator[bytes]:
         """The content, a chunk per read (a large file is never read whole)."""
@@ -174,13 +174,17 @@ class FileStore:
         if after is not None:
             ids = ids[ids.index(after) + 1 :] if after in ids else []
         out: list[StoredFile] = []
-        for file_id in ids:
-            f = self.get(owner, file_id)
-            if f is None or (purpose is not None and f.purpose != purpose):
-                continue
-            if len(out) == limit:
-                return out, True
-            out.append(f)
+        for start in range(0, len(ids), PAGE_READ):  # records read a pipeline at a time
+            pipe = self.r.pipeline(transaction=False)
+            for file_id in ids[start : start + PAGE_READ]:
+                pipe.hgetall(self.keys.file(file_id))
+            for raw in pipe.execute():
+                f = _owned(raw, owner)
+                if f is None or (purpose is not None and f.purpose != purpose):
+                    continue
+                if len(out) == limit:
+                    return out, True
+                out.append(f)
         return out, False
 
     def delete(self, owner: str, file_id: str) -> bool:

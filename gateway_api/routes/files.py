@@ -18,6 +18,7 @@ from shared.files import StoredFile, StoreFull, TooManyLines, UploadTooSlow
 
 bp = Blueprint("files", __name__)
 PURPOSES = ("batch",)  # the Batch API's input; other purposes have no use in a gateway
+# So every upload is a batch file, bounded by both sections' limits.
 MAX_PAGE = 10000  # OpenAI's limit for GET /v1/files
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the purpose field, beyond the file
 
@@ -44,9 +45,9 @@ def upload() -> Response:
     services = current_services()
     principal = authenticate(services.settings)
     s = services.settings
-    limit = max(s.files.max_bytes, s.batches.max_bytes)
+    bound = min(s.files.max_bytes, s.batches.max_bytes)
     # Uploads have their own bound, not the chat routes' limits.max_body_bytes.
-    request.max_content_length = limit + FORM_OVERHEAD
+    request.max_content_length = bound + FORM_OVERHEAD
     purpose = request.form.get("purpose")
     if purpose is None:
         raise InvalidRequest("purpose: a purpose is required", param="purpose")
@@ -58,7 +59,6 @@ def upload() -> Response:
     if part is None:
         raise InvalidRequest("file: a file part is required (multipart/form-data)", param="file")
     size = _size(part.stream)
-    bound = min(s.files.max_bytes, s.batches.max_bytes) if purpose == "batch" else s.files.max_bytes
     if size > bound:
         raise PayloadTooLarge(
             f"file: {size} bytes is over the limit of {bound} bytes",
@@ -67,10 +67,14 @@ def upload() -> Response:
         )
     if size == 0:
         raise InvalidRequest("file: the file is empty", param="file")
-    max_lines = s.batches.max_lines if purpose == "batch" else None
     try:
         stored = services.files.put(
-            principal.key_id, _filename(part.filename), purpose, part.stream, size, max_lines
+            principal.key_id,
+            _filename(part.filename),
+            purpose,
+            part.stream,
+            size,
+            s.batches.max_lines,
         )
     except TooManyLines as exc:
         raise InvalidRequest(
