@@ -206,6 +206,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             }
         },
         **_file_paths(),
+        **_batch_paths(),
         "/v1/models": {
             "get": {
                 "summary": "The configured models (OpenAI list format)",
@@ -242,6 +243,52 @@ def _paths() -> dict[str, dict[str, Any]]:
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     },
                     **_errors("401"),
+                },
+            }
+        },
+    }
+
+
+_BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _batch_paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/v1/batches": {
+            "post": {
+                "summary": "Run a file of chat requests as a batch (OpenAI Batch API)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("BatchCreate")}},
+                },
+                "responses": {
+                    "200": _json("Batch", "The batch, validating"),
+                    **_errors("400", "401", "404", "503"),
+                },
+            },
+            "get": {
+                "summary": "The calling key's batches, newest first (`limit`, `after`)",
+                "parameters": [
+                    {"name": n, "in": "query", "schema": {"type": t}}
+                    for n, t in (("limit", "integer"), ("after", "string"))
+                ],
+                "responses": {"200": _json("BatchList", "Batches"), **_errors("400", "401")},
+            },
+        },
+        "/v1/batches/{batch_id}": {
+            "get": {
+                "summary": "A batch, its status and request counts",
+                "parameters": [_BATCH_ID],
+                "responses": {"200": _json("Batch", "The batch"), **_errors("401", "404")},
+            }
+        },
+        "/v1/batches/{batch_id}/cancel": {
+            "post": {
+                "summary": "Cancel a batch: unstarted lines stop, finished ones are kept",
+                "parameters": [_BATCH_ID],
+                "responses": {
+                    "200": _json("Batch", "The batch, cancelling"),
+                    **_errors("401", "404", "409"),
                 },
             }
         },
@@ -416,6 +463,9 @@ def build_spec(version: str = "0.1.0") -> dict[str, Any]:
         ("File", out.FileSchema),
         ("FileList", out.FileListSchema),
         ("FileDeleted", out.FileDeletedSchema),
+        ("BatchCreate", inp.BatchCreateSchema),
+        ("Batch", out.BatchSchema),
+        ("BatchList", out.BatchListSchema),
         ("Status", out.StatusSchema),
         ("AdminConfig", out.AdminConfigSchema),
         ("AdminConfigVersions", out.AdminConfigVersionsSchema),

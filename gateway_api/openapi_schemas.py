@@ -106,6 +106,67 @@ class FileDeletedSchema(Schema):
     deleted = fields.Bool(required=True)
 
 
+class _RequestCountsSchema(Schema):
+    total = fields.Int(required=True)
+    completed = fields.Int(required=True)
+    failed = fields.Int(required=True)
+
+
+class _LineErrorSchema(Schema):
+    code = fields.Str(required=True)
+    message = fields.Str(required=True)
+    param = fields.Str(required=True, allow_none=True)
+    line = fields.Int(required=True, allow_none=True)
+
+
+class _BatchErrorsSchema(Schema):
+    object = fields.Str(required=True, validate=validate.Equal("list"))
+    data = fields.List(fields.Nested(_LineErrorSchema), required=True)
+
+
+class BatchSchema(Schema):
+    """OpenAI's Batch object."""
+
+    id = fields.Str(required=True)
+    object = fields.Str(required=True, validate=validate.Equal("batch"))
+    endpoint = fields.Str(required=True)
+    errors = fields.Nested(_BatchErrorsSchema, required=True, allow_none=True)
+    input_file_id = fields.Str(required=True)
+    completion_window = fields.Str(required=True)
+    status = fields.Str(
+        required=True,
+        validate=validate.OneOf(
+            (
+                "validating",
+                "failed",
+                "in_progress",
+                "finalizing",
+                "completed",
+                "expired",
+                "cancelling",
+                "cancelled",
+            )
+        ),
+    )
+    output_file_id = fields.Str(required=True, allow_none=True)
+    error_file_id = fields.Str(required=True, allow_none=True)
+    created_at = fields.Int(required=True)
+    in_progress_at = fields.Int(required=True, allow_none=True)
+    expires_at = fields.Int(required=True, allow_none=True)
+    finalizing_at = fields.Int(required=True, allow_none=True)
+    completed_at = fields.Int(required=True, allow_none=True)
+    failed_at = fields.Int(required=True, allow_none=True)
+    expired_at = fields.Int(required=True, allow_none=True)
+    cancelling_at = fields.Int(required=True, allow_none=True)
+    cancelled_at = fields.Int(required=True, allow_none=True)
+    request_counts = fields.Nested(_RequestCountsSchema, required=True)
+    metadata = fields.Dict(keys=fields.Str(), values=fields.Str(), required=True)
+
+
+class BatchListSchema(_PageSchema):
+    data = fields.List(fields.Nested(BatchSchema), required=True)
+
+
 class ModelSchema(Schema):
     id = fields.Str(required=True)
     object = fields.Str(required=True)

@@ -215,3 +215,22 @@ def first_error(messages: Any, path: str = "") -> tuple[str, str]:
             return path, messages[0]
         return first_error(messages[0], path)
     return path, str(messages)
+
+
+class BatchCreateSchema(Schema):
+    """``POST /v1/batches`` (OpenAI's Batch API)."""
+
+    class Meta:
+        unknown = RAISE
+
+    input_file_id = fields.Str(required=True, validate=validate.Length(min=1, max=128))
+    endpoint = fields.Str(required=True)
+    completion_window = fields.Str(required=True, validate=validate.OneOf(("24h",)))
+    # OpenAI's metadata: up to 16 pairs, keys of 64 characters, values of 512.
+    metadata = fields.Dict(
+        keys=fields.Str(validate=validate.Length(max=64)),
+        values=fields.Str(validate=validate.Length(max=512)),
+        allow_none=True,
+        validate=validate.Length(max=16),
+    )
+    output_expires_after = fields.Dict(allow_none=True)  # accepted; output files are kept

@@ -11,11 +11,12 @@ from flask import current_app
 from redis import Redis
 
 from gateway_api.waiter import CompletionHub
+from shared.batches import ENDED_TTL_S, BatchStore
 from shared.breaker import Breakers
 from shared.cache import ResponseCache
 from shared.celery_app import make_celery
 from shared.config import LoadedConfig
-from shared.files import FileStore
+from shared.files import FileStore, file_store
 from shared.health import HealthStore
 from shared.idempotency import IdempotencyKeys
 from shared.jobs import JobStore
@@ -26,17 +27,6 @@ from shared.redis_client import bytes_client, make_redis
 from shared.settings import Settings
 from shared.stats import FleetStats
 from shared.task_message import same_redis
-
-
-def file_store(s: Settings, keys: Keys, client: Redis | None = None) -> FileStore:
-    """The file store ``files.store`` names; records in Redis (``client``, answering bytes)."""
-    raw = client or make_redis(s.redis_url, decode=False)
-    content = None
-    if s.files.store == "s3":
-        from shared.file_content_s3 import S3Content
-
-        content = S3Content(s.files.s3)
-    return FileStore(raw, keys, s.files.redis_max_bytes, content)
 
 
 @dataclass
@@ -55,6 +45,7 @@ class Services:
     cache: ResponseCache
     stats: FleetStats
     files: FileStore
+    batches: BatchStore
     started_at: float
     sources: ConfigSources  # every config layer, to validate and reload
     # The broker is the job store's Redis database: create.lua pushes each job's task message
@@ -114,6 +105,7 @@ class Services:
             cache=ResponseCache(client, keys, s.cache),
             stats=FleetStats(client, keys),
             files=file_store(s, keys, bytes_client(client) if given else None),
+            batches=BatchStore(client, keys, ENDED_TTL_S),
             started_at=time.time(),
             sources=sources,
             inline_publish=not given and same_redis(s.broker_url, s.redis_url),

@@ -22,7 +22,7 @@ from gateway_api.auth import Principal
 from gateway_api.parsing import ChatRequest, Intake
 from gateway_api.schemas import ChatCompletionSchema
 from gateway_api.services import Services
-from shared import metrics
+from shared import fair, metrics
 from shared.cache import Entry
 from shared.celery_app import QUEUES, enqueue
 from shared.errors import (
@@ -168,10 +168,15 @@ def submit(
     # waiting in the broker, so an idle gateway sends one per job at once and a loaded one
     # one per group (workers/group.py).
     publish = (queue, run_group_message(queue, job.id)) if services.inline_publish else None
-    outcome, value = services.store.create(job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS)
-    if outcome != "ok":
+    window = fair.room(services.settings, principal.key_id)
+    outcome, value = services.store.create(
+        job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS, window
+    )
+    if outcome not in ("ok", "held"):
         raise queue_full(outcome, value, services, now)
-    if publish is not None:  # the task message went in with the job, in one step
+    # Held: the key's fair-share window is full; a worker releases the job as the key's
+    # earlier ones begin (shared/fair.py).
+    if publish is not None or outcome == "held":  # the message went in with the job, or waits
         metrics.JOBS_SUBMITTED.labels(priority).inc()
         return job
     try:

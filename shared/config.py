@@ -93,6 +93,7 @@ DEFAULTS: dict[str, Any] = {
         "max_age_s": 600,
         "max_deliveries": 5,
         "redeliver_after_s": 900,
+        "fair_window": 64,
     },
     "worker": {
         "concurrency": 500,
@@ -121,7 +122,13 @@ DEFAULTS: dict[str, Any] = {
             "region": None,
         },
     },
-    "batches": {"max_lines": 50000, "max_bytes": 209715200},
+    "batches": {
+        "max_lines": 50000,
+        "max_bytes": 209715200,
+        "window_s": None,
+        "expand_ahead": 1000,
+        "max_line_errors": 1000,
+    },
     "redis": {"url": DEFAULT_REDIS_URL, "prefix": "gw"},
     "broker": {"url": None},
 }
@@ -357,6 +364,7 @@ def _key(k: Mapping[str, Any]) -> ApiKey:
         rpm=k.get("rpm"),
         tpm=k.get("tpm"),
         max_concurrent=k.get("max_concurrent"),
+        weight=float(k.get("weight") or 1.0),
     )
 
 

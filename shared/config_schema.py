@@ -78,6 +78,9 @@ class KeySchema(_Strict):
     rpm = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
     tpm = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
     max_concurrent = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
+    weight = fields.Float(
+        load_default=1.0, validate=validate.Range(min=0, min_inclusive=False, max=1000)
+    )
 
 
 class AuthSchema(_Strict):
@@ -142,6 +145,7 @@ class QueueSchema(_Strict):
     max_age_s = fields.Float(required=True, validate=validate.Range(min=1))
     max_deliveries = fields.Int(required=True, validate=validate.Range(min=1, max=100))
     redeliver_after_s = fields.Float(required=True, validate=validate.Range(min=1))
+    fair_window = fields.Int(required=True, validate=validate.Range(min=0, max=100_000))
 
     @validates_schema
     def _deadline_within_max(self, data: dict[str, Any], **_: Any) -> None:
@@ -214,6 +218,11 @@ class FilesSchema(_Strict):
 class BatchesSchema(_Strict):
     max_lines = fields.Int(required=True, validate=validate.Range(min=1, max=10_000_000))
     max_bytes = fields.Int(required=True, validate=validate.Range(min=1, max=2**40))
+    window_s = fields.Float(
+        required=True, allow_none=True, validate=validate.Range(min=1, max=86400)
+    )
+    expand_ahead = fields.Int(required=True, validate=validate.Range(min=1, max=100_000))
+    max_line_errors = fields.Int(required=True, validate=validate.Range(min=1, max=100_000))
 
 
 class RedisSchema(_Strict):

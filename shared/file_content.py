@@ -50,7 +50,7 @@ class Content(Protocol):
 
     def write(self, file_id: str, reader: CountingReader, expire_s: int) -> None: ...
 
-    def read(self, file_id: str) -> Iterator[bytes]: ...
+    def read(self, file_id: str, start: int = 0) -> Iterator[bytes]: ...
 
     def drop(self, file_id: str) -> None: ...
 
@@ -78,14 +78,16 @@ class RedisContent:
                 pipe.execute()
         pipe.execute()
 
-    def read(self, file_id: str) -> Iterator[bytes]:
+    def read(self, file_id: str, start: int = 0) -> Iterator[bytes]:
+        """From byte ``start`` on (every chunk but the last holds CHUNK_BYTES)."""
         key = self.keys.file_chunks(file_id)
-        i = 0
+        i, skip = divmod(start, CHUNK_BYTES)
         while True:
             chunk: Any = self.r.lindex(key, i)
             if chunk is None:
                 return
-            yield chunk
+            yield chunk[skip:] if skip else chunk
+            skip = 0
             i += 1
 
     def drop(self, file_id: str) -> None:

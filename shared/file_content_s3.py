@@ -35,8 +35,9 @@ class S3Content:
         # the prefix can sweep those).
         self.client.upload_fileobj(reader, self.bucket, self._key(file_id))
 
-    def read(self, file_id: str) -> Iterator[bytes]:
-        body = self.client.get_object(Bucket=self.bucket, Key=self._key(file_id))["Body"]
+    def read(self, file_id: str, start: int = 0) -> Iterator[bytes]:
+        extra = {"Range": f"bytes={start}-"} if start else {}
+        body = self.client.get_object(Bucket=self.bucket, Key=self._key(file_id), **extra)["Body"]
         try:
             yield from body.iter_chunks(CHUNK_BYTES)
         finally:

@@ -23,11 +23,25 @@ import redis
 from shared.file_content import Content, CountingReader, RedisContent, TooManyLines
 from shared.jobs import _lua
 from shared.keys import Keys
+from shared.settings import Settings
 
 __all__ = ["FileStore", "StoreFull", "StoredFile", "TooManyLines", "UploadTooSlow"]
 ABANDONED_S = 3600.0  # an upload not complete after this is given up
 UNBOUNDED = 2**62
 PAGE_READ = 200  # records per pipeline while listing
+
+
+def file_store(s: Settings, keys: Keys, client: redis.Redis | None = None) -> FileStore:
+    """The file store ``files.store`` names; records in Redis (``client``, answering bytes)."""
+    from shared.redis_client import make_redis
+
+    raw = client or make_redis(s.redis_url, decode=False)
+    content: Content | None = None
+    if s.files.store == "s3":
+        from shared.file_content_s3 import S3Content
+
+        content = S3Content(s.files.s3)
+    return FileStore(raw, keys, s.files.redis_max_bytes, content)
 
 
 def new_file_id() -> str:
@@ -161,9 +175,16 @@ class FileStore:
             return None
         return _owned(self.r.hgetall(self.keys.file(file_id)), owner)
 
-    def content(self, file_id: str) -> Iterator[bytes]:
-        """The content, a chunk per read (a large file is never read whole)."""
-        return self.contents.read(file_id)
+    def content(self, file_id: str, start: int = 0) -> Iterator[bytes]:
+        """The content from byte ``start``, a chunk per read (a large file is never read
+        whole)."""
+        return self.contents.read(file_id, start)
+
+    def get_any(self, file_id: str) -> StoredFile | None:
+        """The file whoever owns it (the worker's side: a batch names its input file)."""
+        raw = self.r.hgetall(self.keys.file(file_id))
+        h = {_text(k): _text(v) for k, v in raw.items()}
+        return StoredFile.from_hash(h) if h else None
 
     def page(
         self, owner: str, limit: int, after: str | None, ascending: bool, purpose: str | None

@@ -54,6 +54,12 @@ _OUTCOME_FIELDS = (
 Step = Callable[[Pipeline | None], Any]
 
 
+def fair_hint(keys: Keys, priority: str, owner: str) -> str:
+    """A job's ``fair`` field: "<window key>\n<backlog key>" of its key and priority, so the
+    scripts that take it out of the window (begin.lua, terminate.lua) need not build keys."""
+    return f"{keys.fair_window(priority, owner)}\n{keys.fair_backlog(priority, owner)}"
+
+
 def new_job_id() -> str:
     """``job_`` + 128 random bits: opaque and unguessable."""
     return "job_" + secrets.token_hex(16)
@@ -98,6 +104,9 @@ class BeginResult:
     breaker_peek: tuple[str, str] | None = None
     # The group taken with the lease (``begin(..., group=...)``), oldest first.
     taken: list[str] | None = None
+    # Jobs of the same key and priority held in its fair-share backlog (shared/fair.py): this
+    # job left the key's window, so the caller releases the next.
+    backlog: int = 0
 
 
 @dataclass
@@ -207,10 +216,11 @@ class JobStore:
         )
         self._renew = client.register_script(_lua("renew"))
         self._update = client.register_script(_lua("update"))
-        self._finish = client.register_script(_lua("finish"))
+        note = _lua_function("batch_note", "batch_note")
+        self._finish = client.register_script(note + _lua("finish"))
         self._release = client.register_script(_lua("release"))
         self._reclaim = client.register_script(_lua("reclaim"))
-        self._terminate = client.register_script(_lua("terminate"))
+        self._terminate = client.register_script(note + _lua("terminate"))
         self._redeliver = client.register_script(_lua("redeliver"))
         self._defer = client.register_script(_lua("defer"))
         self._create = client.register_script(_lua("create"))
@@ -226,13 +236,16 @@ class JobStore:
         max_age_s: float | None = None,
         publish: tuple[str, bytes] | None = None,
         group_ttl_ms: int = 0,
+        fair_room: int = 0,
     ) -> tuple[str, float]:
         """Create the record, refusing a queued job when the backlog is at ``max_depth`` or its
         oldest job is older than ``max_age_s``. ``publish``: (queue, task message) to push to
         the broker's list in the same step (the broker is this Redis database); with
         ``group_ttl_ms`` the message is a group's, sent only when none is outstanding, and the
-        job joins the queue's group (group commit). Returns
-        ("ok", 0) or ("full_depth", depth) / ("full_age", oldest publish time)."""
+        job joins the queue's group (group commit). ``fair_room``:
+        the key's fair-share window (0: none); a job that finds it full is held in the key's
+        backlog (shared/fair.py). Returns ("ok", 0), ("held", 0) (nothing was published) or
+        ("full_depth", depth) / ("full_age", oldest publish time)."""
         fields = {
             "id": job.id,
             "owner": job.owner,
@@ -256,6 +269,9 @@ class JobStore:
         }
         if job.notify:
             fields["notify"] = job.notify
+        k = self.keys
+        if fair_room:
+            fields["fair"] = fair_hint(k, job.priority, job.owner)
         queue = publish[0] if publish else job.priority
         if job.result is not None:
             fields.update(
@@ -266,13 +282,17 @@ class JobStore:
             )
         res = self._create(
             keys=[
-                self.keys.job(job.id),
-                self.keys.owner_jobs(job.owner),
-                self.keys.pending,
-                self.keys.stats,
-                self.keys.broker_queue(queue),
-                self.keys.group(queue),
-                self.keys.group_sent(queue),
+                k.job(job.id),
+                k.owner_jobs(job.owner),
+                k.pending(job.priority),
+                k.stats,
+                k.broker_queue(queue),
+                k.group(queue),
+                k.group_sent(queue),
+                k.fair_window(job.priority, job.owner),
+                k.fair_backlog(job.priority, job.owner),
+                k.fair_owners(job.priority),
+                k.fair_held(job.priority),
             ],
             args=[
                 job.id,
@@ -283,6 +303,8 @@ class JobStore:
                 "1" if job.status == QUEUED else "0",
                 publish[1] if publish else "",
                 group_ttl_ms if publish else 0,
+                fair_room if job.status == QUEUED else 0,
+                job.owner,
                 *_pairs(fields),
             ],
         )
@@ -346,7 +368,7 @@ class JobStore:
     def terminate(self, job_id: str, status: str, error: GatewayError) -> tuple[str, str | None]:
         """Make a job terminal without a lease. Returns (outcome, previous terminal status)."""
         res = self._terminate(
-            keys=[self.keys.job(job_id), self.keys.pending, self.keys.stats],
+            keys=[self.keys.job(job_id), *self.keys.pendings(), self.keys.stats],
             args=[
                 status,
                 time.time(),
@@ -371,7 +393,7 @@ class JobStore:
             self.keys.job(job_id),
             self.keys.lease(job_id),
             self.keys.inflight,
-            self.keys.pending,
+            *self.keys.pendings(),
         ]
         args: list[Any] = [token, int(lease_s * 1000), time.time(), max_deliveries, job_id]
         if group is not None:
@@ -385,8 +407,9 @@ class JobStore:
             return BeginResult(outcome, taken=taken)
         flat = res[2]
         record = {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
-        peek = (str(res[3][0]), str(res[3][1])) if len(res) > 3 and res[3] else None
-        return BeginResult(outcome, int(res[1]), Job.from_hash(record), peek, taken)
+        peek = (str(res[3][0]), str(res[3][1])) if res[3] else None
+        backlog = int(res[4])
+        return BeginResult(outcome, int(res[1]), Job.from_hash(record), peek, taken, backlog)
 
     def renew(self, job_id: str, token: str, lease_s: float) -> bool:
         return bool(
@@ -491,7 +514,7 @@ class JobStore:
     def claim_due(self, job_id: str) -> str | None:
         """Claim a parked job whose time has come; returns its priority (to publish) or None."""
         res = self._due_claim(
-            keys=[self.keys.job(job_id), self.keys.due, self.keys.pending],
+            keys=[self.keys.job(job_id), self.keys.due, *self.keys.pendings()],
             args=[job_id, time.time()],
         )
         return str(res) or None
@@ -507,7 +530,7 @@ class JobStore:
                     self.keys.job(job_id),
                     self.keys.lease(job_id),
                     self.keys.inflight,
-                    self.keys.pending,
+                    *self.keys.pendings(),
                 ],
                 args=[token, job_id, time.time()],
             )
@@ -525,20 +548,21 @@ class JobStore:
                 self.keys.job(job_id),
                 self.keys.lease(job_id),
                 self.keys.inflight,
-                self.keys.pending,
+                *self.keys.pendings(),
             ],
             args=[job_id, time.time()],
         )
         return str(res) or None
 
-    def stale_pending(self, cutoff: float, limit: int = 500) -> list[str]:
-        """Queued jobs (re)published at or before ``cutoff`` and not begun since."""
-        return list(self.r.zrangebyscore(self.keys.pending, "-inf", cutoff, start=0, num=limit))  # type: ignore[arg-type]
+    def stale_pending(self, priority: str, cutoff: float, limit: int = 500) -> list[str]:
+        """Queued jobs of ``priority`` (re)published at or before ``cutoff``, not begun since."""
+        key = self.keys.pending(priority)
+        return list(self.r.zrangebyscore(key, "-inf", cutoff, start=0, num=limit))  # type: ignore[arg-type]
 
-    def redeliver(self, job_id: str, cutoff: float) -> str | None:
+    def redeliver(self, priority: str, job_id: str, cutoff: float) -> str | None:
         """Claim a stale queued job for republishing; returns its priority or None."""
         res = self._redeliver(
-            keys=[self.keys.job(job_id), self.keys.pending],
+            keys=[self.keys.job(job_id), self.keys.pending(priority)],
             args=[job_id, cutoff, time.time()],
         )
         return str(res) or None

@@ -55,11 +55,56 @@ class Keys:
         """Sorted set: ids of jobs a worker has begun, scored by start time (lease reaper)."""
         return f"{self.prefix}:inflight"
 
+    def pending(self, priority: str) -> str:
+        """Sorted set, one per priority: ids of queued jobs scored by when they were
+        (re)published; the pending sweep republishes one still queued long after, in case the
+        broker lost its message. Backpressure (``queue.max_depth``, ``queue.max_age_s``) reads
+        the job's own priority's set, so a batch backlog never refuses interactive work."""
+        return f"{self.prefix}:pending:{priority}"
+
+    def pendings(self) -> list[str]:
+        """The three pending sets in ``shared.jobs.PRIORITIES`` order, for the scripts that
+        pick one by a job's priority."""
+        return [self.pending(p) for p in ("interactive", "normal", "batch")]
+
+    def fair_window(self, priority: str, owner: str) -> str:
+        """Sorted set: an API key's jobs of one priority released to the broker and not yet
+        begun, scored by release time (fair share, ``shared/fair.py``): at most the key's
+        window (``queue.fair_window`` x its ``weight``)."""
+        return f"{self.prefix}:fair:{priority}:{owner}:window"
+
+    def fair_backlog(self, priority: str, owner: str) -> str:
+        """List: an API key's queued jobs of one priority held back while its window is full,
+        oldest first; released into the broker as its window frees."""
+        return f"{self.prefix}:fair:{priority}:{owner}:backlog"
+
+    def fair_owners(self, priority: str) -> str:
+        """Set: the API keys with a backlog at this priority (the fair sweep's worklist)."""
+        return f"{self.prefix}:fair:{priority}:owners"
+
+    def fair_held(self, priority: str) -> str:
+        """Counter: jobs held in every key's backlog at this priority (counted as queued by
+        ``queue.max_depth``)."""
+        return f"{self.prefix}:fair:{priority}:held"
+
+    def batch(self, batch_id: str) -> str:
+        """Hash: a batch's record (the Batch object's fields, its owner, expansion cursor)."""
+        return f"{self.prefix}:batch:{batch_id}"
+
+    def batch_results(self, batch_id: str) -> str:
+        """List: one output line (OpenAI's batch output format) per finished request, pushed
+        by the script that made its job terminal, so no line is answered twice."""
+        return f"{self.prefix}:batch:{batch_id}:results"
+
+    def owner_batches(self, owner: str) -> str:
+        """Sorted set: an API key's batch ids scored by creation time (GET /v1/batches)."""
+        return f"{self.prefix}:owner:{owner}:batches"
+
     @property
-    def pending(self) -> str:
-        """Sorted set: ids of queued jobs scored by when they were (re)published; the pending
-        sweep republishes one still queued long after, in case the broker lost its message."""
-        return f"{self.prefix}:pending"
+    def batches_active(self) -> str:
+        """Sorted set: batches not yet ended, scored by creation time (the batch duty's
+        worklist)."""
+        return f"{self.prefix}:batches:active"
 
     @property
     def done_channel(self) -> str:

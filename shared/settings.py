@@ -36,6 +36,7 @@ class ApiKey:
     rpm: int | None = None
     tpm: int | None = None
     max_concurrent: int | None = None
+    weight: float = 1.0  # fair share within a priority (shared/fair.py)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class QueueSettings:
     # A job still queued this long after its publish is published again (the broker may have
     # lost the message); duplicates are harmless: the lease and the terminal check skip them.
     redeliver_after_s: float = 900
+    # Fair share: an API key's jobs of one priority in the broker at once, x its weight
+    # (shared/fair.py); 0 turns fair share off.
+    fair_window: int = 64
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,11 @@ class FilesSettings:
 class BatchesSettings:
     max_lines: int = 50000  # a batch input file (purpose "batch")
     max_bytes: int = 209715200
+    # The completion window in seconds, instead of the one the batch asked for ("24h"):
+    # operators shorten it to bound how long a batch may run, tests to see expiry.
+    window_s: float | None = None
+    expand_ahead: int = 1000  # lines of a batch made into jobs ahead of those finished
+    max_line_errors: int = 1000  # invalid lines listed in a failed batch's errors
 
 
 @dataclass(frozen=True)
@@ -183,3 +192,10 @@ class Settings:
     @property
     def keys_required(self) -> bool:
         return bool(self.auth.keys)
+
+    def weight_of(self, owner: str) -> float:
+        """An API key's fair-share weight (1 for a key not in config, e.g. an open gateway)."""
+        for key in self.auth.keys:
+            if key.id == owner:
+                return key.weight
+        return 1.0

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from celery import Celery
 from redis import Redis
 
+from shared.batches import ENDED_TTL_S, BatchStore
 from shared.breaker import Breakers
 from shared.cache import ResponseCache
 from shared.celery_app import make_celery
 from shared.config import LoadedConfig
+from shared.fair import FairShare
+from shared.files import FileStore, file_store
 from shared.health import HealthStore
 from shared.jobs import JobStore
 from shared.keys import Keys
@@ -25,6 +28,7 @@ from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
 from shared.settings import Settings
 from shared.stats import FleetStats
+from shared.task_message import same_redis
 from workers.providers.base import Adapter
 from workers.providers.registry import build_adapters
 
@@ -46,6 +50,11 @@ class WorkerContext:
     quotas: ProviderQuotas
     stats: FleetStats
     loaded: LoadedConfig
+    fair: FairShare
+    files: FileStore
+    batches: BatchStore
+    # The broker is the job store's Redis: released jobs go in by Lua (shared/task_message.py).
+    inline_publish: bool = False
     sources: ConfigSources | None = None
     watcher: ConfigWatcher | None = field(default=None, repr=False)
 
@@ -64,6 +73,7 @@ class WorkerContext:
         self.breakers.s = s.breaker
         self.cache.s = s.cache
         self.store.ttl = int(s.queue.result_ttl_s)
+        self.files.bound = s.files.redis_max_bytes
         self.settings, self.loaded = s, new
         if retired:
             grace = max((p.timeout_s for p in old.providers.values()), default=60) + 5
@@ -97,6 +107,10 @@ class WorkerContext:
             quotas=ProviderQuotas(client, keys),
             stats=FleetStats(client, keys),
             loaded=loaded,
+            fair=FairShare(client, keys),
+            files=file_store(s, keys),
+            batches=BatchStore(client, keys, ENDED_TTL_S),
+            inline_publish=same_redis(s.broker_url, s.redis_url),
             sources=sources,
         )
 

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from shared.celery_app import DUE_SWEEP_INTERVAL_S
 from shared.duty_lease import DutyLease
 from shared.settings import Settings
+from workers.batches import BATCH_STEP_INTERVAL_S, step_batches
 from workers.context import WorkerContext
+from workers.fair_release import sweep_fair
 from workers.health import check_all
 from workers.lifecycle import spawn, worker_name
 from workers.reaper import Held, sweep_due, sweep_leases, sweep_pending
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 LEASE_S = 3.0  # a dead holder's duty is taken over within LEASE_S + RENEW_S
 RENEW_S = 1.0  # holders renew, others try to take a free lease, this often
+FAIR_SWEEP_INTERVAL_S = 1.0
 
 
 def _health(ctx: WorkerContext, held: Held) -> object:
@@ -51,6 +54,8 @@ DUTIES: tuple[Duty, ...] = (
     Duty("sweep_leases", lambda s: s.worker.reaper_interval_s, sweep_leases),
     Duty("sweep_pending", lambda s: s.worker.reaper_interval_s, sweep_pending),
     Duty("health_check", lambda s: s.health.interval_s, _health),
+    Duty("sweep_fair", lambda s: FAIR_SWEEP_INTERVAL_S, sweep_fair),
+    Duty("batches", lambda s: BATCH_STEP_INTERVAL_S, step_batches),
 )
 BY_NAME = {d.name: d for d in DUTIES}
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from shared import metrics
 from shared.celery_app import enqueue
+from shared.jobs import PRIORITIES
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -73,14 +74,17 @@ def sweep_leases(ctx: WorkerContext, held: Held = _always) -> int:
 
 def sweep_pending(ctx: WorkerContext, held: Held = _always) -> int:
     cutoff = time.time() - ctx.settings.queue.redeliver_after_s
-    return _republish(
-        ctx,
-        ctx.store.stale_pending(cutoff),
-        lambda job_id: ctx.store.redeliver(job_id, cutoff),
-        lambda job_id: None,  # re-scored already: retried after the delay
-        "queued job republished (its message was not consumed in time)",
-        held,
-    )
+    count = 0
+    for priority in PRIORITIES:
+        count += _republish(
+            ctx,
+            ctx.store.stale_pending(priority, cutoff),
+            lambda job_id, p=priority: ctx.store.redeliver(p, job_id, cutoff),  # type: ignore[misc]
+            lambda job_id: None,  # re-scored already: retried after the delay
+            "queued job republished (its message was not consumed in time)",
+            held,
+        )
+    return count
 
 
 def sweep_due(ctx: WorkerContext, held: Held = _always) -> int:

@@ -36,6 +36,7 @@ from shared.logs import request_id_var
 from shared.ratelimit import KeyLimits
 from shared.routing import order_deployments
 from shared.settings import Deployment
+from workers import fair_release
 from workers.backoff import decide
 from workers.classify import CONTEXT, ErrorClass, classify, client_error
 from workers.context import WorkerContext
@@ -107,6 +108,8 @@ class JobRunner:
         )
         self.taken = begun.taken
         self.began.set()
+        if begun.backlog and begun.job is not None:  # the key's window freed: its next goes
+            self._release_next(begun.job)
         if begun.outcome in (Begin.MISSING, Begin.TERMINAL, Begin.LEASED):
             log.info("job skipped", extra={"job_id": job_id, "reason": begun.outcome.value})
             return
@@ -159,6 +162,12 @@ class JobRunner:
         finally:
             keeper.stop()
             ACTIVE.remove(job_id)
+
+    def _release_next(self, job: Job) -> None:
+        try:
+            fair_release.release(self.ctx, job.priority, job.owner)
+        except Exception:  # the fair sweep releases it within a second
+            log.warning("could not release held jobs", exc_info=True)
 
     @staticmethod
     def _streamed(job: Job) -> bool:

@@ -1,27 +1,37 @@
 -- begin.lua: a worker takes a job.
--- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] pending zset
+-- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset
+-- KEYS[4..6] the pending zsets (interactive, normal, batch): the job's priority's is used
 -- ARGV[1] lease token   ARGV[2] lease ms   ARGV[3] now (s)   ARGV[4] max deliveries   ARGV[5] job id
 -- Returns {"missing"} | {"terminal", status} | {"leased"} | {"exhausted", n, HGETALL...}
--- | {"ok", n, HGETALL..., peek}: the job record rides along, saving the worker a round trip,
+-- | {"ok", n, HGETALL..., peek, backlog}: the job record rides along, saving the worker a round trip,
 -- and so does peek, {state, healthy} of the breaker and provider named by the record's
 -- breaker_hint ("<breaker key>\n<health key>", written by the API from shared/keys.py), or {}:
 -- a closed breaker's check only reads these two, so the worker need not ask again.
 -- "exhausted" still holds the lease, so the caller can fail the job under it.
--- With KEYS[5..7] (the queue's group list, its group-sent marker, the broker queue) and
+-- backlog: the length of the key's fair-share backlog (the job left its window here: the
+-- caller releases the next of the key's held jobs when it is not 0; shared/fair.py).
+-- With KEYS[7..9] (the queue's group list, its group-sent marker, the broker queue) and
 -- ARGV[6..8] (most ids to take, a fresh group message, the marker's TTL in ms), the job is
 -- the first of a group message and the step also takes the group gathered behind it
 -- (group_take.lua): every answer then ends with the list of ids taken.
 local taken = nil
-if #KEYS >= 7 then  -- take_group: group_take.lua's body, loaded with this script (shared/jobs.py)
-  taken = take_group({KEYS[5], KEYS[6], KEYS[7]}, {ARGV[6], ARGV[7], ARGV[8]})
+if #KEYS >= 9 then  -- take_group: group_take.lua's body, loaded with this script (shared/jobs.py)
+  taken = take_group({KEYS[7], KEYS[8], KEYS[9]}, {ARGV[6], ARGV[7], ARGV[8]})
 end
 local function answer(t)
   if taken then t[#t + 1] = taken end
   return t
 end
-redis.call('ZREM', KEYS[4], ARGV[5])
-local status = redis.call('HGET', KEYS[1], 'status')
+local status, priority, fair = unpack(redis.call('HMGET', KEYS[1], 'status', 'priority', 'fair'))
 if not status then return answer({'missing'}) end
+local pending = ({interactive = KEYS[4], normal = KEYS[5], batch = KEYS[6]})[priority] or KEYS[5]
+redis.call('ZREM', pending, ARGV[5])
+local backlog = 0
+if fair and fair ~= '' then  -- "<window key>\n<backlog key>", written from shared/keys.py
+  local cut = string.find(fair, '\n', 1, true)
+  redis.call('ZREM', string.sub(fair, 1, cut - 1), ARGV[5])
+  backlog = redis.call('LLEN', string.sub(fair, cut + 1))
+end
 if status == 'succeeded' or status == 'failed' or status == 'cancelled' or status == 'expired' then
   return answer({'terminal', status})
 end
@@ -29,7 +39,7 @@ if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return answ
 local n = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
 redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]) / 1000, ARGV[5])
 if n > tonumber(ARGV[4]) then
-  return answer({'exhausted', tostring(n), redis.call('HGETALL', KEYS[1]), {}})
+  return answer({'exhausted', tostring(n), redis.call('HGETALL', KEYS[1]), {}, backlog})
 end
 redis.call('HSET', KEYS[1], 'status', 'running')
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[3])
@@ -44,4 +54,4 @@ if hint and hint ~= '' then
     }
   end
 end
-return answer({'ok', tostring(n), redis.call('HGETALL', KEYS[1]), peek})
+return answer({'ok', tostring(n), redis.call('HGETALL', KEYS[1]), peek, backlog})

@@ -2,7 +2,9 @@
 -- API processes submit at once).
 -- KEYS[1] job hash   KEYS[2] owner index zset   KEYS[3] pending zset   KEYS[4] fleet stats hash
 -- KEYS[5] the broker queue's list (kombu's Redis transport)   KEYS[6] the queue's group list
--- KEYS[7] the queue's group-sent marker
+-- KEYS[7] the queue's group-sent marker   KEYS[3] is the job's priority's pending zset
+-- KEYS[8..11] fair share (shared/fair.py): the key's window zset, its backlog list, the
+-- priority's set of keys with a backlog, the priority's held counter
 -- ARGV[1] job id   ARGV[2] created_at (s)   ARGV[3] record TTL (s)   ARGV[4] max depth
 -- ARGV[5] max age of the oldest queued job (s)   ARGV[6] "1": a queued job (subject to the
 -- limits, tracked as pending) / "0": already terminal (a cache hit)
@@ -11,26 +13,38 @@
 -- group's (run_group, naming this job) and this is the marker's TTL in ms: with no group
 -- message outstanding (the marker absent) the message is sent, for this job and the group
 -- that gathers behind it; with one outstanding, the job joins that group's list.
+-- ARGV[9] the key's window (0: no fair share)   ARGV[10] the key's id
 -- then field, value pairs
--- Returns {"ok"} | {"full_depth", depth} | {"full_age", oldest publish time}.
+-- Returns {"ok"} | {"held"} (queued in the key's backlog: its window is full, nothing is
+-- published now) | {"full_depth", depth} | {"full_age", oldest publish time}.
 local created = tonumber(ARGV[2])
 if ARGV[6] == '1' then
-  local depth = redis.call('ZCARD', KEYS[3])
+  local depth = redis.call('ZCARD', KEYS[3]) + tonumber(redis.call('GET', KEYS[11]) or '0')
   if depth >= tonumber(ARGV[4]) then return {'full_depth', tostring(depth)} end
   local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
   if oldest[2] and created - tonumber(oldest[2]) > tonumber(ARGV[5]) then
     return {'full_age', oldest[2]}
   end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('HSET', KEYS[1], unpack(ARGV, 11))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], created, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', created - tonumber(ARGV[3]))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 if ARGV[6] == '1' then
-  redis.call('ZADD', KEYS[3], created, ARGV[1])
   redis.call('HSETNX', KEYS[4], 'since', math.floor(created))
   redis.call('HINCRBY', KEYS[4], 'jobs_submitted', 1)
+  local room = tonumber(ARGV[9])
+  if room > 0 then
+    if redis.call('LLEN', KEYS[9]) > 0 or redis.call('ZCARD', KEYS[8]) >= room then
+      redis.call('RPUSH', KEYS[9], ARGV[1])
+      redis.call('SADD', KEYS[10], ARGV[10])
+      redis.call('INCR', KEYS[11])
+      return {'held'}
+    end
+    redis.call('ZADD', KEYS[8], created, ARGV[1])
+  end
+  redis.call('ZADD', KEYS[3], created, ARGV[1])
   if ARGV[7] ~= '' then
     if ARGV[8] == '0' then
       redis.call('LPUSH', KEYS[5], ARGV[7])

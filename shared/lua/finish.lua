@@ -7,6 +7,7 @@
 -- ARGV[5] record TTL (s)   ARGV[6] done channel   ARGV[7] the completion notice to publish
 -- (on the job's ``notify`` channel, its creator's, unless another process ``watched`` it)
 -- (the job id, then its outcome: shared/notice.py), then field, value pairs
+-- A batch line's output line is written in the same step (batch_note.lua).
 -- Returns 1 written | 0 lease not ours (another worker owns the job) | -1 already terminal
 -- (cancelled while running: the late result is discarded).
 local lease = redis.call('GET', KEYS[2])
@@ -19,6 +20,7 @@ if status == 'succeeded' or status == 'failed' or status == 'cancelled' or statu
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[4])
 if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+batch_note({KEYS[1]}, {ARGV[3]})  -- batch_note.lua, loaded with this script
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HSETNX', KEYS[4], 'since', math.floor(tonumber(ARGV[4])))
 redis.call('HINCRBY', KEYS[4], 'jobs_' .. ARGV[3], 1)

@@ -1,5 +1,6 @@
 -- release.lua: give a job back (worker shutdown) so another worker runs it at once.
--- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] pending zset
+-- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset
+-- KEYS[4..6] the pending zsets (interactive, normal, batch)
 -- ARGV[1] token   ARGV[2] job id   ARGV[3] now (s)
 -- Returns 1 if released (the caller republishes), 0 if the lease was not ours.
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
@@ -7,6 +8,7 @@ redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
 if redis.call('HGET', KEYS[1], 'status') == 'running' then
   redis.call('HSET', KEYS[1], 'status', 'queued')
-  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+  local priority = redis.call('HGET', KEYS[1], 'priority') or 'normal'
+  redis.call('ZADD', ({interactive = KEYS[4], normal = KEYS[5], batch = KEYS[6]})[priority] or KEYS[5], ARGV[3], ARGV[2])
 end
 return 1

@@ -215,7 +215,7 @@ def test_api_exits_within_10s_of_sigterm_with_a_request_waiting(
 
         waiting = threading.Thread(target=wait_for_answer, daemon=True)
         waiting.start()
-        wait_for(lambda: s.redis.zcard("gw:pending") == 1, 10, "the job to be queued")
+        wait_for(lambda: s.redis.zcard("gw:pending:interactive") == 1, 10, "the job to be queued")
         took = api.stop(timeout=20)
         assert took < 10, f"api took {took:.1f}s to stop"
         assert not port_open(s.api_port or 0)

@@ -123,13 +123,13 @@ def test_a_queued_job_not_begun_in_time_is_redelivered_once(store: JobStore) -> 
     started = make_job(store)
     store.begin(started.id, "t", 5, 5)  # begun: no longer pending
     cutoff = time.time() + 1
-    assert store.stale_pending(cutoff) == [job.id]
-    assert store.redeliver(job.id, cutoff) == "normal"
-    assert store.redeliver(job.id, cutoff - 2) is None  # re-scored: a second sweeper skips it
-    assert store.stale_pending(cutoff - 2) == []
+    assert store.stale_pending("normal", cutoff) == [job.id]
+    assert store.redeliver("normal", job.id, cutoff) == "normal"
+    assert store.redeliver("normal", job.id, cutoff - 2) is None  # re-scored: skipped
+    assert store.stale_pending("normal", cutoff - 2) == []
     store.terminate(job.id, "cancelled", Conflict("x"))
-    assert store.redeliver(job.id, time.time() + 10) is None
-    assert store.stale_pending(time.time() + 10) == []
+    assert store.redeliver("normal", job.id, time.time() + 10) is None
+    assert store.stale_pending("normal", time.time() + 10) == []
 
 
 def test_deliveries_are_capped(store: JobStore) -> None:

@@ -335,7 +335,7 @@ def test_queue_full_by_depth_answers_503_with_retry_after(
 def test_queue_full_by_age_of_the_oldest_job(enqueued: list[tuple[str, str]]) -> None:
     app = make_app(queue={"max_age_s": 60})
     services = app.extensions["gateway"]
-    services.redis.zadd("gw:pending", {"job_old": 1000.0})  # queued long ago, never begun
+    services.redis.zadd("gw:pending:normal", {"job_old": 1000.0})  # queued long ago, never begun
     resp = app.test_client().post("/v1/jobs", json={"request": OK}, headers=H)
     assert resp.status_code == 503 and err(resp)["code"] == "queue_full"
     assert "waited" in err(resp)["message"]
@@ -350,7 +350,7 @@ def test_an_idempotency_key_is_released_when_its_job_is_refused(
     keyed = {**H, "Idempotency-Key": "retry-me"}
     refused = client.post("/v1/jobs", json={"request": OK}, headers=keyed)
     assert refused.status_code == 503 and err(refused)["code"] == "queue_full"
-    app.extensions["gateway"].redis.delete("gw:pending")  # the backlog drains
+    app.extensions["gateway"].redis.delete("gw:pending:normal")  # the backlog drains
     accepted = client.post("/v1/jobs", json={"request": OK}, headers=keyed)
     assert accepted.status_code == 202  # the refused attempt did not keep the key
     again = client.post("/v1/jobs", json={"request": OK}, headers=keyed)

@@ -1,0 +1,126 @@
+"""OpenAI's Batch API (``client.batches.*``) over the job queue, for any provider: create,
+list, retrieve, cancel; scoped to the calling key (another key's batch is 404). The batch
+runs in the workers (``workers/batches.py``); this is only its front door."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import ValidationError
+
+from gateway_api.auth import authenticate
+from gateway_api.parsing import json_body
+from gateway_api.responses import page
+from gateway_api.schemas import BatchCreateSchema, first_error
+from gateway_api.services import current_services
+from shared.batches import (
+    CANCELLED,
+    CANCELLING,
+    ENDPOINTS,
+    IN_PROGRESS,
+    VALIDATING,
+    WINDOWS,
+    Batch,
+)
+from shared.errors import Conflict, InvalidRequest, NotFound
+
+bp = Blueprint("batches", __name__)
+_CREATE = BatchCreateSchema()
+MAX_PAGE = 100
+
+
+def _not_found(batch_id: str) -> NotFound:
+    return NotFound(f"No such Batch object: {batch_id}", code="batch_not_found", param="id")
+
+
+@bp.post("/v1/batches")
+def create() -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    body = json_body()
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        valid = _CREATE.load(body)
+    except ValidationError as exc:
+        param, message = first_error(exc.messages)
+        raise InvalidRequest(f"{param}: {message}", param=param) from exc
+    if valid["endpoint"] not in ENDPOINTS:
+        raise InvalidRequest(
+            f"endpoint: this gateway runs batches of {', '.join(ENDPOINTS)} only",
+            code="unsupported_endpoint",
+            param="endpoint",
+        )
+    file_id = valid["input_file_id"]
+    stored = services.files.get(principal.key_id, file_id)
+    if stored is None:
+        raise NotFound(
+            f"No such File object: {file_id}", code="file_not_found", param="input_file_id"
+        )
+    if stored.purpose != "batch":
+        raise InvalidRequest(
+            f"input_file_id: the file's purpose is {stored.purpose!r}, not 'batch'",
+            param="input_file_id",
+        )
+    s = services.settings
+    window = s.batches.window_s or WINDOWS[valid["completion_window"]]
+    batch = services.batches.create(
+        principal.key_id,
+        file_id,
+        valid["endpoint"],
+        valid["completion_window"],
+        window,
+        valid.get("metadata"),
+    )
+    return jsonify(batch.to_public())
+
+
+def _own(batch_id: str) -> Batch:
+    services = current_services()
+    principal = authenticate(services.settings)
+    batch = services.batches.get(batch_id, principal.key_id)
+    if batch is None:
+        raise _not_found(batch_id)
+    return batch
+
+
+@bp.get("/v1/batches/<batch_id>")
+def retrieve(batch_id: str) -> Response:
+    return jsonify(_own(batch_id).to_public())
+
+
+@bp.post("/v1/batches/<batch_id>/cancel")
+def cancel(batch_id: str) -> Response:
+    """Unstarted lines stop; finished ones stay in the output (the workers end the batch)."""
+    services = current_services()
+    batch = _own(batch_id)
+    if batch.status in (CANCELLING, CANCELLED):
+        return jsonify(batch.to_public())
+    if not services.batches.move(
+        batch.id, (VALIDATING, IN_PROGRESS), CANCELLING, cancelling_at=_now()
+    ):
+        fresh = services.batches.get(batch.id) or batch
+        if fresh.status in (CANCELLING, CANCELLED):
+            return jsonify(fresh.to_public())
+        raise Conflict(
+            f"Cannot cancel a batch with status {fresh.status!r}.", code="batch_not_cancellable"
+        )
+    return jsonify((services.batches.get(batch.id) or batch).to_public())
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@bp.get("/v1/batches")
+def list_batches() -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    raw_limit = request.args.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+        raise InvalidRequest(f"limit: must be an integer from 1 to {MAX_PAGE}", param="limit")
+    batches, more = services.batches.page(
+        principal.key_id, int(raw_limit), request.args.get("after")
+    )
+    return page([b.to_public() for b in batches], more)

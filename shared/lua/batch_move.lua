@@ -1,0 +1,19 @@
+-- batch_move.lua: a batch's status changes, only from the one it is expected to have
+-- (compare-and-set: two workers stepping the same batch never both move it).
+-- KEYS[1] batch hash   KEYS[2] active batches zset   KEYS[3] the batch's results list
+-- ARGV[1] batch id   ARGV[2] statuses it may move from ("a,b")   ARGV[3] the new status
+-- ARGV[4] record TTL once ended (s)   then field, value pairs
+-- Returns the status it had (moved) or {"no", status} (not moved).
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'no', ''} end
+local from = ',' .. ARGV[2] .. ','
+if not string.find(from, ',' .. status .. ',', 1, true) then return {'no', status} end
+redis.call('HSET', KEYS[1], 'status', ARGV[3])
+if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+local new = ARGV[3]
+if new == 'completed' or new == 'failed' or new == 'expired' or new == 'cancelled' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('UNLINK', KEYS[3])  -- its lines are in the output and error files now
+end
+return {'ok', status}

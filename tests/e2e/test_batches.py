@@ -1,0 +1,265 @@
+"""OpenAI's Batch API through the official openai client, against running API and worker
+processes: every line answered once, line-numbered validation errors, cancel, expiry, a
+worker SIGKILLed mid-batch, and fair share between two keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import AUTH, CLIENT_KEY, OTHER_KEY, new_stack
+from tests.stack import Stack, wait_for
+
+
+def _client(stack: Stack, key: str = CLIENT_KEY) -> openai.OpenAI:
+    return openai.OpenAI(api_key=key, base_url=f"{stack.api_url}/v1", max_retries=0, timeout=60)
+
+
+def line(custom_id: str, content: str = "hi", **mock: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": "mock-model",
+        "messages": [{"role": "user", "content": content}],
+    }
+    if mock:
+        body["mock"] = mock
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+
+
+def jsonl(lines: list[Any]) -> bytes:
+    return b"".join((x if isinstance(x, bytes) else json.dumps(x).encode()) + b"\n" for x in lines)
+
+
+def submit(client: openai.OpenAI, lines: list[Any], name: str = "in.jsonl") -> Any:
+    f = client.files.create(file=(name, jsonl(lines)), purpose="batch")
+    return client.batches.create(
+        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+
+
+def wait_status(client: openai.OpenAI, batch_id: str, statuses: set[str], timeout: float) -> Any:
+    def ended() -> Any:
+        b = client.batches.retrieve(batch_id)
+        return b if b.status in statuses else None
+
+    return wait_for(ended, timeout, f"batch {batch_id} to be {statuses}", interval=0.2)
+
+
+def read_lines(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    if not file_id:
+        return []
+    return [json.loads(x) for x in client.files.content(file_id).read().splitlines()]
+
+
+def test_a_batch_answers_every_line_once(stack: Stack, unique: str) -> None:
+    client = _client(stack)
+    lines = [line(f"{unique}-{i}", f"q{i}", latency_ms=30) for i in range(40)]
+    lines[7] = line(f"{unique}-7", "bad", status=400, message="refused by the provider")
+    batch = submit(client, lines)
+    assert batch.status == "validating" and batch.object == "batch"
+    assert batch.request_counts is not None and batch.endpoint == "/v1/chat/completions"
+
+    seen: set[int] = set()
+
+    def finished() -> Any:
+        b = client.batches.retrieve(batch.id)
+        assert b.request_counts is not None
+        seen.add(b.request_counts.completed)
+        return b if b.status == "completed" else None
+
+    done = wait_for(finished, 120, "the batch to complete", interval=0.05)
+    assert len(seen) > 2, f"request_counts never moved while it ran: {seen}"
+    assert done.request_counts.total == 40
+    assert done.request_counts.completed == 39 and done.request_counts.failed == 1
+    assert done.in_progress_at and done.finalizing_at and done.completed_at
+
+    out = read_lines(client, done.output_file_id)
+    errors = read_lines(client, done.error_file_id)
+    assert sorted(o["custom_id"] for o in out) == sorted(
+        f"{unique}-{i}" for i in range(40) if i != 7
+    )
+    for o in out:
+        assert o["error"] is None and o["response"]["status_code"] == 200
+        assert o["response"]["body"]["object"] == "chat.completion"
+        assert o["id"].startswith("batch_req_")
+    i = int(out[0]["custom_id"].rsplit("-", 1)[1])
+    assert f"q{i}" in json.dumps(out[0]["response"]["body"])  # each line got its own answer
+    assert [e["custom_id"] for e in errors] == [f"{unique}-7"]
+    assert errors[0]["response"]["status_code"] == 400
+    assert "refused by the provider" in json.dumps(errors[0]["response"]["body"])
+
+    assert batch.id in [b.id for b in client.batches.list(limit=100).data]
+    other = _client(stack, OTHER_KEY)
+    with pytest.raises(openai.NotFoundError):
+        other.batches.retrieve(batch.id)
+    with pytest.raises(openai.NotFoundError):
+        other.batches.cancel(batch.id)
+    with pytest.raises(openai.NotFoundError):  # the output file is the owner's too
+        other.files.retrieve(done.output_file_id)
+
+
+def test_invalid_lines_fail_the_batch_with_their_line_numbers(stack: Stack, unique: str) -> None:
+    client = _client(stack)
+    good = line(f"{unique}-ok")
+    lines: list[Any] = [
+        good,
+        b"{not json",
+        line(f"{unique}-ok"),  # a custom_id used twice
+        {**line(f"{unique}-3"), "url": "/v1/embeddings"},
+        {**line(f"{unique}-4"), "body": {"messages": "nope"}},
+        line(f"{unique}-5"),
+    ]
+    batch = submit(client, lines)
+    done = wait_status(client, batch.id, {"failed"}, 60)
+    assert done.errors is not None and done.failed_at
+    by_line = {e.line: e for e in done.errors.data}
+    assert sorted(by_line) == [2, 3, 4, 5]
+    assert by_line[2].code == "invalid_json_line"
+    assert by_line[3].code == "duplicate_custom_id"
+    assert by_line[4].param == "url"
+    assert by_line[5].param == "body.messages"
+    assert done.request_counts.completed == 0 and not done.output_file_id
+
+    with pytest.raises(openai.NotFoundError):
+        client.batches.create(
+            input_file_id="file-nope", endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    f = client.files.create(file=("x.jsonl", jsonl([good])), purpose="batch")
+    with pytest.raises(openai.BadRequestError):
+        client.batches.create(
+            input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h"
+        )
+    with pytest.raises(openai.BadRequestError):
+        client.batches.create(
+            input_file_id=f.id,
+            endpoint="/v1/chat/completions",
+            completion_window="1h",  # type: ignore[arg-type]
+        )
+
+
+def test_cancel_keeps_the_finished_lines_and_stops_the_rest(stack: Stack, unique: str) -> None:
+    client = _client(stack)
+    n = 300
+    batch = submit(client, [line(f"{unique}-{i}", latency_ms=300) for i in range(n)])
+    wait_for(
+        lambda: (client.batches.retrieve(batch.id).request_counts.completed or 0) >= 1,
+        60,
+        "a first line to finish",
+        interval=0.05,
+    )
+    cancelling = client.batches.cancel(batch.id)
+    assert cancelling.status in ("cancelling", "cancelled") and cancelling.cancelling_at
+    done = wait_status(client, batch.id, {"cancelled"}, 60)
+    out = read_lines(client, done.output_file_id)
+    errors = read_lines(client, done.error_file_id)
+    ids = [o["custom_id"] for o in out] + [e["custom_id"] for e in errors]
+    assert sorted(ids) == sorted(f"{unique}-{i}" for i in range(n))  # each once
+    assert 1 <= len(out) < n
+    assert {e["error"]["code"] for e in errors} == {"batch_cancelled"}
+    assert done.request_counts.completed == len(out)
+    with pytest.raises(openai.ConflictError):  # an ended batch cannot be cancelled again...
+        finished = submit(client, [line(f"{unique}-after")])
+        wait_status(client, finished.id, {"completed"}, 60)
+        client.batches.cancel(finished.id)
+    assert client.batches.cancel(batch.id).status == "cancelled"  # ...a cancelled one says so
+
+
+@pytest.fixture(scope="module")
+def short(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+) -> Iterator[Stack]:
+    """Batches with a 4 s window and a fair-share window of 4, two workers of 8 slots."""
+    s = new_stack(
+        tmp_path_factory,
+        redis_server,
+        mock_port,
+        "batch-short",
+        auth=AUTH,
+        batches={"window_s": 4},
+        queue={"fair_window": 4},
+    )
+    try:
+        s.start_worker("w1", concurrency=8)
+        s.start_worker("w2", concurrency=8)
+        s.start_api()
+        yield s
+    finally:
+        s.stop()
+
+
+def test_a_batch_past_its_window_expires_with_its_finished_lines(short: Stack, unique: str) -> None:
+    client = _client(short)
+    n = 200  # 16 slots x 4 s / 0.5 s: about 130 can finish at most
+    batch = submit(client, [line(f"{unique}-{i}", latency_ms=500) for i in range(n)])
+    assert batch.expires_at - batch.created_at == 4
+    done = wait_status(client, batch.id, {"expired"}, 60)
+    assert done.expired_at
+    out = read_lines(client, done.output_file_id)
+    errors = read_lines(client, done.error_file_id)
+    assert sorted([o["custom_id"] for o in out] + [e["custom_id"] for e in errors]) == sorted(
+        f"{unique}-{i}" for i in range(n)
+    )
+    assert 1 <= len(out) < n
+    assert {e["error"]["code"] for e in errors} == {"batch_expired"}
+
+
+def test_fair_share_serves_a_small_batch_while_a_large_one_is_queued(
+    short: Stack, unique: str
+) -> None:
+    big = _client(short, CLIENT_KEY)
+    small = _client(short, OTHER_KEY)
+    n = 400
+    a = submit(big, [line(f"{unique}-a{i}", latency_ms=100) for i in range(n)])
+    wait_status(big, a.id, {"in_progress"}, 30)
+    b = submit(small, [line(f"{unique}-b{i}", latency_ms=100) for i in range(10)])
+    done_b = wait_status(small, b.id, {"completed", "expired"}, 60)
+    a_now = big.batches.retrieve(a.id)
+    assert done_b.status == "completed" and done_b.request_counts.completed == 10
+    # A's lines are mostly still queued: B did not wait for A's backlog.
+    assert a_now.request_counts.completed < n / 2, a_now.request_counts
+
+
+@pytest.fixture
+def two_workers(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+) -> Iterator[Stack]:
+    # A SIGKILLed worker loses the messages it had prefetched (no kombu ack emulation): the
+    # pending sweep republishes their jobs queue.redeliver_after_s after their publish.
+    s = new_stack(
+        tmp_path_factory,
+        redis_server,
+        mock_port,
+        "batch-kill",
+        auth=AUTH,
+        queue={"redeliver_after_s": 3},
+    )
+    try:
+        s.start_api()
+        yield s
+    finally:
+        s.stop()
+
+
+def test_a_worker_killed_mid_batch_loses_no_line(two_workers: Stack, unique: str) -> None:
+    s = two_workers
+    victim = s.start_worker("victim", concurrency=20)
+    s.start_worker("survivor", concurrency=20)
+    client = _client(s)
+    n = 150
+    batch = submit(client, [line(f"{unique}-{i}", latency_ms=150) for i in range(n)])
+    wait_for(
+        lambda: (client.batches.retrieve(batch.id).request_counts.completed or 0) >= 20,
+        60,
+        "the batch to be under way",
+        interval=0.05,
+    )
+    os.kill(victim.pid, signal.SIGKILL)
+    done = wait_status(client, batch.id, {"completed"}, 120)
+    out = read_lines(client, done.output_file_id)
+    assert sorted(o["custom_id"] for o in out) == sorted(f"{unique}-{i}" for i in range(n))
+    assert done.request_counts.completed == n and not done.error_file_id
