@@ -13,7 +13,7 @@ from flask_cors import CORS
 
 from gateway_api import limits, openapi
 from gateway_api.errors import register_error_handlers
-from gateway_api.routes import admin, batches, chat, files, health, jobs, models
+from gateway_api.routes import admin, batches, chat, files, health, jobs, models, webhooks
 from gateway_api.routes import metrics as metrics_routes
 from gateway_api.services import Services
 from shared import metrics
@@ -113,6 +113,7 @@ def create_app(
             max_age=600,
         )
     register_error_handlers(app)
-    for module in (chat, jobs, files, batches, models, health, metrics_routes, openapi, admin):
+    blueprints = (chat, jobs, files, batches, webhooks, models, health, metrics_routes, openapi)
+    for module in (*blueprints, admin):
         app.register_blueprint(module.bp)
     return app

@@ -207,6 +207,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         },
         **_file_paths(),
         **_batch_paths(),
+        **_webhook_paths(),
         "/v1/models": {
             "get": {
                 "summary": "The configured models (OpenAI list format)",
@@ -289,6 +290,47 @@ def _batch_paths() -> dict[str, dict[str, Any]]:
                 "responses": {
                     "200": _json("Batch", "The batch, cancelling"),
                     **_errors("401", "404", "409"),
+                },
+            }
+        },
+    }
+
+
+_DELIVERY_ID = {"name": "delivery_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _webhook_paths() -> dict[str, dict[str, Any]]:
+    return {
+        "/v1/webhook_deliveries": {
+            "get": {
+                "summary": "The calling key's webhook deliveries, newest first",
+                "parameters": [
+                    {"name": n, "in": "query", "schema": {"type": t}}
+                    for n, t in (("limit", "integer"), ("after", "string"), ("status", "string"))
+                ],
+                "responses": {
+                    "200": _json("WebhookDeliveryList", "Deliveries"),
+                    **_errors("400", "401"),
+                },
+            }
+        },
+        "/v1/webhook_deliveries/{delivery_id}": {
+            "get": {
+                "summary": "One delivery: its event, status and every attempt",
+                "parameters": [_DELIVERY_ID],
+                "responses": {
+                    "200": _json("WebhookDelivery", "The delivery"),
+                    **_errors("401", "404"),
+                },
+            }
+        },
+        "/v1/webhook_deliveries/{delivery_id}/replay": {
+            "post": {
+                "summary": "Deliver the event again now",
+                "parameters": [_DELIVERY_ID],
+                "responses": {
+                    "200": _json("WebhookDelivery", "The delivery, pending"),
+                    **_errors("401", "404"),
                 },
             }
         },
@@ -466,6 +508,8 @@ def build_spec(version: str = "0.1.0") -> dict[str, Any]:
         ("BatchCreate", inp.BatchCreateSchema),
         ("Batch", out.BatchSchema),
         ("BatchList", out.BatchListSchema),
+        ("WebhookDelivery", out.WebhookDeliverySchema),
+        ("WebhookDeliveryList", out.WebhookDeliveryListSchema),
         ("Status", out.StatusSchema),
         ("AdminConfig", out.AdminConfigSchema),
         ("AdminConfigVersions", out.AdminConfigVersionsSchema),

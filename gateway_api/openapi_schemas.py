@@ -167,6 +167,41 @@ class BatchListSchema(_PageSchema):
     data = fields.List(fields.Nested(BatchSchema), required=True)
 
 
+class _EventDataSchema(Schema):
+    id = fields.Str(required=True)
+
+
+class _EventSchema(Schema):
+    id = fields.Str(required=True)
+    object = fields.Str(required=True, validate=validate.Equal("event"))
+    type = fields.Str(required=True)
+    created_at = fields.Int(required=True)
+    data = fields.Nested(_EventDataSchema, required=True)
+
+
+class _AttemptSchema(Schema):
+    at = fields.Int(required=True)
+    status_code = fields.Int(required=True, allow_none=True)
+    error = fields.Str(required=True, allow_none=True)
+    duration_ms = fields.Float(required=True)
+
+
+class WebhookDeliverySchema(Schema):
+    id = fields.Str(required=True)
+    object = fields.Str(required=True, validate=validate.Equal("webhook_delivery"))
+    event = fields.Nested(_EventSchema, required=True)
+    url = fields.Str(required=True)
+    status = fields.Str(required=True, validate=validate.OneOf(("pending", "succeeded", "failed")))
+    attempts = fields.List(fields.Nested(_AttemptSchema), required=True)
+    created_at = fields.Int(required=True)
+    next_attempt_at = fields.Int(required=True, allow_none=True)
+    replays = fields.Int(required=True)
+
+
+class WebhookDeliveryListSchema(_PageSchema):
+    data = fields.List(fields.Nested(WebhookDeliverySchema), required=True)
+
+
 class ModelSchema(Schema):
     id = fields.Str(required=True)
     object = fields.Str(required=True)

@@ -157,6 +157,7 @@ class GatewayExtSchema(Schema):
     preferred_provider = fields.Str()
     wait_for_recovery = StrictBool()
     cache = fields.Str(validate=validate.OneOf(["default", "no-cache", "no-store"]))
+    webhook = StrictBool()  # send job.* events to the key's webhook endpoints
 
 
 class ChatCompletionSchema(Schema):
@@ -200,6 +201,7 @@ class JobCreateSchema(Schema):
     priority = fields.Str(load_default="normal", validate=validate.OneOf(PRIORITIES))
     deadline_s = StrictFloat(allow_none=True, validate=validate.Range(min=1))
     metadata = fields.Dict(keys=fields.Str(validate=validate.Length(max=64)), load_default=dict)
+    webhook = StrictBool(load_default=False)  # send job.* events to the key's endpoints
 
 
 def first_error(messages: Any, path: str = "") -> tuple[str, str]:

@@ -27,6 +27,7 @@ from shared.redis_client import bytes_client, make_redis
 from shared.settings import Settings
 from shared.stats import FleetStats
 from shared.task_message import same_redis
+from shared.webhooks import WebhookStore
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Services:
     stats: FleetStats
     files: FileStore
     batches: BatchStore
+    webhooks: WebhookStore
     started_at: float
     sources: ConfigSources  # every config layer, to validate and reload
     # The broker is the job store's Redis database: create.lua pushes each job's task message
@@ -106,6 +108,7 @@ class Services:
             stats=FleetStats(client, keys),
             files=file_store(s, keys, bytes_client(client) if given else None),
             batches=BatchStore(client, keys, ENDED_TTL_S),
+            webhooks=WebhookStore(client, keys),
             started_at=time.time(),
             sources=sources,
             inline_publish=not given and same_redis(s.broker_url, s.redis_url),

@@ -221,7 +221,12 @@ class BatchStore:
         """Change the status if it is one of ``from_``; True if moved."""
         k = self.keys
         res: Any = self._move(
-            keys=[k.batch(batch_id), k.batches_active, k.batch_results(batch_id)],
+            keys=[
+                k.batch(batch_id),
+                k.batches_active,
+                k.batch_results(batch_id),
+                k.webhook_outbox,
+            ],
             args=[batch_id, ",".join(from_), to, self.ttl, *_flat(fields)],
         )
         return str(res[0]) == "ok"

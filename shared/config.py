@@ -43,6 +43,8 @@ from shared.settings import (
     S3Settings,
     Settings,
     StreamingSettings,
+    WebhookEndpoint,
+    WebhooksSettings,
     WorkerSettings,
 )
 
@@ -129,6 +131,14 @@ DEFAULTS: dict[str, Any] = {
         "expand_ahead": 1000,
         "max_line_errors": 1000,
     },
+    "webhooks": {
+        "allow_private": False,
+        "timeout_s": 15,
+        "max_attempts": 8,
+        "backoff_s": 5,
+        "max_backoff_s": 3600,
+        "keep_s": 604800,
+    },
     "redis": {"url": DEFAULT_REDIS_URL, "prefix": "gw"},
     "broker": {"url": None},
 }
@@ -146,7 +156,7 @@ _ENV_MODELS: dict[str, list[str]] = {
 }
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-SECRET_FIELDS = frozenset({"api_key", "token"})
+SECRET_FIELDS = frozenset({"api_key", "token", "secret", "previous_secrets"})
 REDACTED = "***"
 
 
@@ -365,6 +375,15 @@ def _key(k: Mapping[str, Any]) -> ApiKey:
         tpm=k.get("tpm"),
         max_concurrent=k.get("max_concurrent"),
         weight=float(k.get("weight") or 1.0),
+        webhooks=tuple(
+            WebhookEndpoint(
+                url=w["url"],
+                secret=w["secret"],
+                previous_secrets=tuple(w.get("previous_secrets") or ()),
+                events=tuple(w.get("events") or ()),
+            )
+            for w in k.get("webhooks") or ()
+        ),
     )
 
 
@@ -420,6 +439,7 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
             s3=S3Settings(**doc["files"]["s3"]),
         ),
         batches=BatchesSettings(**doc["batches"]),
+        webhooks=WebhooksSettings(**doc["webhooks"]),
         redis_url=redis_url,
         redis_prefix=doc["redis"]["prefix"],
         broker_url=doc["broker"].get("url") or redis_url,

@@ -69,6 +69,43 @@ class DeploymentSchema(_Strict):
     larger_context = fields.Bool(load_default=False)
 
 
+WEBHOOK_EVENTS = (
+    "batch.completed",
+    "batch.failed",
+    "batch.expired",
+    "batch.cancelled",
+    "job.succeeded",
+    "job.failed",
+    "job.cancelled",
+    "job.expired",
+)
+
+
+def _whsec(value: str) -> None:
+    """A Standard Webhooks secret: ``whsec_`` + base64 of 24 to 64 random bytes."""
+    import base64
+    import binascii
+
+    if not value.startswith("whsec_"):
+        raise ValidationError("must start with whsec_ (Standard Webhooks)")
+    try:
+        raw = base64.b64decode(value[6:], validate=True)
+    except binascii.Error:
+        raise ValidationError("must be whsec_ followed by base64") from None
+    if not 24 <= len(raw) <= 64:
+        raise ValidationError("must hold 24 to 64 bytes (whsec_ + base64)")
+
+
+class WebhookEndpointSchema(_Strict):
+    url = fields.Str(
+        required=True, validate=validate.URL(schemes={"http", "https"}, require_tld=False)
+    )
+    secret = fields.Str(required=True, validate=_whsec)
+    # Still signed with during a rotation: receivers may check any of the signatures.
+    previous_secrets = fields.List(fields.Str(validate=_whsec), load_default=list)
+    events = fields.List(fields.Str(validate=validate.OneOf(WEBHOOK_EVENTS)), load_default=list)
+
+
 class KeySchema(_Strict):
     id = fields.Str(required=True, validate=validate.Length(min=1, max=128))
     key_sha256 = fields.Str(
@@ -81,6 +118,7 @@ class KeySchema(_Strict):
     weight = fields.Float(
         load_default=1.0, validate=validate.Range(min=0, min_inclusive=False, max=1000)
     )
+    webhooks = fields.List(fields.Nested(WebhookEndpointSchema), load_default=list)
 
 
 class AuthSchema(_Strict):
@@ -225,6 +263,15 @@ class BatchesSchema(_Strict):
     max_line_errors = fields.Int(required=True, validate=validate.Range(min=1, max=100_000))
 
 
+class WebhooksSchema(_Strict):
+    allow_private = fields.Bool(required=True)  # deliver to private and loopback addresses
+    timeout_s = fields.Float(required=True, validate=validate.Range(min=0.1, max=300))
+    max_attempts = fields.Int(required=True, validate=validate.Range(min=1, max=100))
+    backoff_s = fields.Float(required=True, validate=validate.Range(min=0.01, max=86400))
+    max_backoff_s = fields.Float(required=True, validate=validate.Range(min=0.01, max=86400))
+    keep_s = fields.Int(required=True, validate=validate.Range(min=60, max=90 * 86400))
+
+
 class RedisSchema(_Strict):
     url = fields.Str(required=True, validate=validate.Regexp(r"^(redis|rediss|unix|sentinel)://"))
     prefix = fields.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$"))
@@ -257,6 +304,7 @@ class ConfigSchema(_Strict):
     streaming = fields.Nested(StreamingSchema, required=True)
     files = fields.Nested(FilesSchema, required=True)
     batches = fields.Nested(BatchesSchema, required=True)
+    webhooks = fields.Nested(WebhooksSchema, required=True)
     redis = fields.Nested(RedisSchema, required=True)
     broker = fields.Nested(BrokerSchema, required=True)
 

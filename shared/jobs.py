@@ -269,6 +269,8 @@ class JobStore:
         }
         if job.notify:
             fields["notify"] = job.notify
+        if (job.options or {}).get("webhook"):  # job events (finish.lua, terminate.lua)
+            fields["webhook"] = "1"
         k = self.keys
         if fair_room:
             fields["fair"] = fair_hint(k, job.priority, job.owner)
@@ -368,7 +370,12 @@ class JobStore:
     def terminate(self, job_id: str, status: str, error: GatewayError) -> tuple[str, str | None]:
         """Make a job terminal without a lease. Returns (outcome, previous terminal status)."""
         res = self._terminate(
-            keys=[self.keys.job(job_id), *self.keys.pendings(), self.keys.stats],
+            keys=[
+                self.keys.job(job_id),
+                *self.keys.pendings(),
+                self.keys.stats,
+                self.keys.webhook_outbox,
+            ],
             args=[
                 status,
                 time.time(),
@@ -476,6 +483,7 @@ class JobStore:
                 self.keys.lease(job_id),
                 self.keys.inflight,
                 self.keys.stats,
+                self.keys.webhook_outbox,
             ],
             args=[
                 token,

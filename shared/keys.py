@@ -46,6 +46,33 @@ class Keys:
         upload whose API process died is given back after an hour (file_reserve.lua)."""
         return f"{self.prefix}:files:uploading"
 
+    @property
+    def webhook_outbox(self) -> str:
+        """List: what happened that may be a webhook event ("job:<id>", "batch:<id>"), pushed
+        by the script that made it so (finish.lua, terminate.lua, batch_move.lua); the
+        webhook duty turns each into deliveries (shared/webhooks.py)."""
+        return f"{self.prefix}:webhooks:outbox"
+
+    @property
+    def webhook_outbox_taken(self) -> str:
+        """List: outbox entries being turned into deliveries; one left here by a lost worker
+        is done again (idempotent: event and delivery ids are fixed by the entry)."""
+        return f"{self.prefix}:webhooks:outbox:taken"
+
+    def webhook_delivery(self, delivery_id: str) -> str:
+        """Hash: one event's delivery to one endpoint: the event, status, every attempt."""
+        return f"{self.prefix}:webhook:{delivery_id}"
+
+    @property
+    def webhooks_due(self) -> str:
+        """Sorted set: deliveries to attempt, scored by when (an attempt in flight is scored
+        past its timeout, so a lost sender's delivery is attempted again)."""
+        return f"{self.prefix}:webhooks:due"
+
+    def owner_webhook_deliveries(self, owner: str) -> str:
+        """Sorted set: an API key's deliveries by creation time (GET /v1/webhook_deliveries)."""
+        return f"{self.prefix}:owner:{owner}:webhook_deliveries"
+
     def owner_jobs(self, owner: str) -> str:
         """Sorted set: an API key's job ids scored by creation time (GET /v1/jobs)."""
         return f"{self.prefix}:owner:{owner}:jobs"

@@ -30,6 +30,17 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class WebhookEndpoint:
+    url: str
+    secret: str = field(repr=False)
+    previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+    events: tuple[str, ...] = ()  # empty: every event
+
+    def wants(self, event_type: str) -> bool:
+        return not self.events or event_type in self.events
+
+
+@dataclass(frozen=True)
 class ApiKey:
     id: str
     key_sha256: str
@@ -37,6 +48,7 @@ class ApiKey:
     tpm: int | None = None
     max_concurrent: int | None = None
     weight: float = 1.0  # fair share within a priority (shared/fair.py)
+    webhooks: tuple[WebhookEndpoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,6 +179,16 @@ class BatchesSettings:
 
 
 @dataclass(frozen=True)
+class WebhooksSettings:
+    allow_private: bool = False  # deliver to private and loopback addresses (tests, intranets)
+    timeout_s: float = 15
+    max_attempts: int = 8
+    backoff_s: float = 5  # doubled after each failed attempt, up to max_backoff_s
+    max_backoff_s: float = 3600
+    keep_s: int = 604800  # the delivery log's keeping time
+
+
+@dataclass(frozen=True)
 class Settings:
     providers: Mapping[str, ProviderSettings]
     models: Mapping[str, tuple[Deployment, ...]]
@@ -183,6 +205,7 @@ class Settings:
     streaming: StreamingSettings
     files: FilesSettings
     batches: BatchesSettings
+    webhooks: WebhooksSettings
     redis_url: str
     redis_prefix: str
     broker_url: str
@@ -192,6 +215,12 @@ class Settings:
     @property
     def keys_required(self) -> bool:
         return bool(self.auth.keys)
+
+    def key(self, owner: str) -> ApiKey | None:
+        for key in self.auth.keys:
+            if key.id == owner:
+                return key
+        return None
 
     def weight_of(self, owner: str) -> float:
         """An API key's fair-share weight (1 for a key not in config, e.g. an open gateway)."""

@@ -29,6 +29,7 @@ from shared.redis_client import make_redis
 from shared.settings import Settings
 from shared.stats import FleetStats
 from shared.task_message import same_redis
+from shared.webhooks import WebhookStore
 from workers.providers.base import Adapter
 from workers.providers.registry import build_adapters
 
@@ -53,6 +54,7 @@ class WorkerContext:
     fair: FairShare
     files: FileStore
     batches: BatchStore
+    webhooks: WebhookStore
     # The broker is the job store's Redis: released jobs go in by Lua (shared/task_message.py).
     inline_publish: bool = False
     sources: ConfigSources | None = None
@@ -110,6 +112,7 @@ class WorkerContext:
             fair=FairShare(client, keys),
             files=file_store(s, keys),
             batches=BatchStore(client, keys, ENDED_TTL_S),
+            webhooks=WebhookStore(client, keys),
             inline_publish=same_redis(s.broker_url, s.redis_url),
             sources=sources,
         )

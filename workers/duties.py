@@ -29,6 +29,7 @@ from workers.fair_release import sweep_fair
 from workers.health import check_all
 from workers.lifecycle import spawn, worker_name
 from workers.reaper import Held, sweep_due, sweep_leases, sweep_pending
+from workers.webhooks import WEBHOOK_INTERVAL_S, deliver_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ DUTIES: tuple[Duty, ...] = (
     Duty("health_check", lambda s: s.health.interval_s, _health),
     Duty("sweep_fair", lambda s: FAIR_SWEEP_INTERVAL_S, sweep_fair),
     Duty("batches", lambda s: BATCH_STEP_INTERVAL_S, step_batches),
+    Duty("webhooks", lambda s: WEBHOOK_INTERVAL_S, deliver_webhooks),
 )
 BY_NAME = {d.name: d for d in DUTIES}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
@@ -58,6 +60,8 @@ def create_job() -> Response:
     chat = parse_chat(services, valid["request"], param_prefix="request")
     deadline_s = resolve_deadline(services, valid.get("deadline_s") or chat.ext.get("deadline_s"))
 
+    if valid["webhook"]:  # as "gateway": {"webhook": true} in the request asks
+        chat = replace(chat, ext={**chat.ext, "webhook": True})
     got = intake(services, principal, chat)
 
     create = creator(services, principal, got, valid["priority"], deadline_s, valid["metadata"])

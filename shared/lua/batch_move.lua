@@ -1,6 +1,7 @@
 -- batch_move.lua: a batch's status changes, only from the one it is expected to have
 -- (compare-and-set: two workers stepping the same batch never both move it).
 -- KEYS[1] batch hash   KEYS[2] active batches zset   KEYS[3] the batch's results list
+-- KEYS[4] the webhook outbox (an ended batch is pushed there: its batch.* event)
 -- ARGV[1] batch id   ARGV[2] statuses it may move from ("a,b")   ARGV[3] the new status
 -- ARGV[4] record TTL once ended (s)   then field, value pairs
 -- Returns the status it had (moved) or {"no", status} (not moved).
@@ -15,5 +16,6 @@ if new == 'completed' or new == 'failed' or new == 'expired' or new == 'cancelle
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   redis.call('UNLINK', KEYS[3])  -- its lines are in the output and error files now
+  redis.call('RPUSH', KEYS[4], 'batch:' .. ARGV[1])
 end
 return {'ok', status}

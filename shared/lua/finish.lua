@@ -3,6 +3,7 @@
 -- it; the reaper may have queued the job again) does not stop the write: the job is not
 -- terminal yet, so this is still its one result, and a later delivery finds it terminal.
 -- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] fleet stats hash
+-- KEYS[5] the webhook outbox (a job that asked for webhooks is pushed there: job events)
 -- ARGV[1] token   ARGV[2] job id   ARGV[3] final status   ARGV[4] now (s)
 -- ARGV[5] record TTL (s)   ARGV[6] done channel   ARGV[7] the completion notice to publish
 -- (on the job's ``notify`` channel, its creator's, unless another process ``watched`` it)
@@ -21,6 +22,7 @@ end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[4])
 if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 batch_note({KEYS[1]}, {ARGV[3]})  -- batch_note.lua, loaded with this script
+if redis.call('HGET', KEYS[1], 'webhook') == '1' then redis.call('RPUSH', KEYS[5], 'job:' .. ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HSETNX', KEYS[4], 'since', math.floor(tonumber(ARGV[4])))
 redis.call('HINCRBY', KEYS[4], 'jobs_' .. ARGV[3], 1)

@@ -1,0 +1,56 @@
+"""The calling key's webhook delivery log and replay (``shared/webhooks.py``)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from gateway_api.auth import authenticate
+from gateway_api.responses import page
+from gateway_api.services import current_services
+from shared.errors import InvalidRequest, NotFound
+from shared.webhooks import FAILED, PENDING, SUCCEEDED, Delivery
+
+bp = Blueprint("webhooks", __name__)
+MAX_PAGE = 100
+STATUSES = (PENDING, SUCCEEDED, FAILED)
+
+
+def _own(delivery_id: str) -> Delivery:
+    services = current_services()
+    principal = authenticate(services.settings)
+    d = services.webhooks.get(principal.key_id, delivery_id)
+    if d is None:
+        raise NotFound(
+            f"No such webhook delivery: {delivery_id}", code="delivery_not_found", param="id"
+        )
+    return d
+
+
+@bp.get("/v1/webhook_deliveries")
+def list_deliveries() -> Response:
+    services = current_services()
+    principal = authenticate(services.settings)
+    raw_limit = request.args.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+        raise InvalidRequest(f"limit: must be an integer from 1 to {MAX_PAGE}", param="limit")
+    status = request.args.get("status")
+    if status is not None and status not in STATUSES:
+        raise InvalidRequest(f"status: must be one of {', '.join(STATUSES)}", param="status")
+    got, more = services.webhooks.page(
+        principal.key_id, int(raw_limit), request.args.get("after"), status
+    )
+    return page([d.to_public() for d in got], more)
+
+
+@bp.get("/v1/webhook_deliveries/<delivery_id>")
+def retrieve(delivery_id: str) -> Response:
+    return jsonify(_own(delivery_id).to_public())
+
+
+@bp.post("/v1/webhook_deliveries/<delivery_id>/replay")
+def replay(delivery_id: str) -> Response:
+    """Deliver the event again now (same event id: receivers may dedupe on webhook-id)."""
+    d = _own(delivery_id)
+    services = current_services()
+    services.webhooks.replay(d.id)
+    return jsonify(_own(delivery_id).to_public())

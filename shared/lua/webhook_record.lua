@@ -1,0 +1,25 @@
+-- webhook_record.lua: one attempt's result: appended to the delivery's attempts, then the
+-- delivery is done (succeeded), due again at ARGV[4] (retry), or given up (failed).
+-- KEYS[1] the due zset   KEYS[2] the delivery hash
+-- ARGV[1] delivery id   ARGV[2] the attempt (JSON object)   ARGV[3] succeeded | retry | failed
+-- ARGV[4] when to try again (retry)   ARGV[5] keeping time (s)
+-- Returns the number of attempts made, or 0 if the delivery is gone.
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 0
+end
+local attempts = cjson.decode(redis.call('HGET', KEYS[2], 'attempts') or '[]')
+if type(attempts) ~= 'table' then attempts = {} end
+attempts[#attempts + 1] = cjson.decode(ARGV[2])
+local encoded = cjson.encode(attempts)
+if #attempts == 0 then encoded = '[]' end
+redis.call('HSET', KEYS[2], 'attempts', encoded)
+if ARGV[3] == 'retry' then
+  redis.call('HSET', KEYS[2], 'status', 'pending', 'next_at', ARGV[4])
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], 'status', ARGV[3], 'next_at', '')
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return #attempts
