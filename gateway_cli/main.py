@@ -14,6 +14,7 @@ import argparse
 import sys
 
 GEVENT_COMMANDS = {"worker", "api", "mock-provider"}
+DEFAULT_GATEWAY_URL = "http://127.0.0.1:8080"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("new", help="print a fresh key and its SHA-256 for auth.keys")
     keys_sub.add_parser(
         "secret-key", help="print a fresh GATEWAY_SECRET_KEY (seals secrets in the Redis layer)"
+    )
+
+    batch = cmd("batch", "OpenAI batch files without writing the SDK calls")
+    batch_sub = batch.add_subparsers(dest="batch_command", required=True)
+    bsubmit = batch_sub.add_parser(
+        "submit", help="upload FILE.jsonl, create the batch; --wait follows it and downloads"
+    )
+    bsubmit.add_argument("file", help="OpenAI batch lines: {custom_id, method, url, body}")
+    bsubmit.add_argument("--wait", action="store_true", help="show progress, download the output")
+    bsubmit.add_argument("--url", help=f"the gateway (LLM_GATEWAY_URL; {DEFAULT_GATEWAY_URL})")
+    bsubmit.add_argument("--api-key", help="an API key (LLM_GATEWAY_API_KEY or OPENAI_API_KEY)")
+    bsubmit.add_argument("--output", help="where the output goes (FILE.output.jsonl)")
+    bsubmit.add_argument("--errors", help="where the error file goes (FILE.errors.jsonl)")
+    bsubmit.add_argument(
+        "--metadata", action="append", default=[], metavar="K=V", help="batch metadata"
     )
 
     config = cmd("config", "configuration helpers")
@@ -134,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         from gateway_cli.keys_cmd import new_key, new_secret_key
 
         return new_secret_key() if args.keys_command == "secret-key" else new_key()
+    if args.command == "batch":
+        from gateway_cli.batch_cmd import submit
+
+        return submit(
+            args.file, args.url, args.api_key, args.wait, args.output, args.errors, args.metadata
+        )
     if args.command == "config":
         from gateway_cli import config_cmd
 

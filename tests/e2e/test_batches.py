@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -263,3 +265,28 @@ def test_a_worker_killed_mid_batch_loses_no_line(two_workers: Stack, unique: str
     out = read_lines(client, done.output_file_id)
     assert sorted(o["custom_id"] for o in out) == sorted(f"{unique}-{i}" for i in range(n))
     assert done.request_counts.completed == n and not done.error_file_id
+
+
+def test_the_cli_submits_follows_and_downloads(stack: Stack, unique: str, tmp_path: Any) -> None:
+    source = tmp_path / "prompts.jsonl"
+    source.write_bytes(jsonl([line(f"{unique}-{i}", latency_ms=50) for i in range(20)]))
+    cli = [sys.executable, "-m", "gateway_cli.main", "batch", "submit", str(source), "--wait"]
+    args = [*cli, "--url", stack.api_url, "--api-key", CLIENT_KEY, "--metadata", "team=cli"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "20/20" in done.stderr  # the progress bar reached the end
+    assert "completed: 20 completed, 0 failed of 20" in done.stdout
+    out = [json.loads(x) for x in (tmp_path / "prompts.output.jsonl").read_text().splitlines()]
+    assert sorted(o["custom_id"] for o in out) == sorted(f"{unique}-{i}" for i in range(20))
+    batch_id = done.stdout.split()[0]
+    assert _client(stack).batches.retrieve(batch_id).metadata == {"team": "cli"}
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(jsonl([line(f"{unique}-ok"), b"{oops"]))
+    failed = subprocess.run(
+        [*cli[:-2], str(bad), "--wait", "--url", stack.api_url, "--api-key", CLIENT_KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert failed.returncode == 1 and "line 2: invalid_json_line" in failed.stderr
