@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench bench-peers clean
+.PHONY: install run test test-fast lint bench bench-peers bench-batch clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_gateway.py
+
+# A 50,000-line batch: accept time, validation and expansion rates, Redis memory per line,
+# interactive latency while it runs against idle (bench/bench_batch.py).
+bench-batch: $(STAMP)
+	$(BIN)/python bench/bench_batch.py
 
 # Portkey (npm) and a LiteLLM proxy (its own venv) are installed under var/peers on first use.
 bench-peers: $(STAMP)

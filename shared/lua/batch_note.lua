@@ -39,4 +39,9 @@ else
 end
 redis.call('HINCRBY', bkey, 'ended', 1)
 redis.call('RPUSH', rkey, line)
+-- The answer lives on in the output line: the record keeps only what skips a late duplicate
+-- delivery (its status), briefly; once it is gone such a delivery finds it missing and
+-- skips too. So a finished line costs Redis no more than its output line.
+redis.call('HDEL', KEYS[1], 'request', 'result', 'attempts')
+redis.call('EXPIRE', KEYS[1], 600)
 return 1
