@@ -264,7 +264,7 @@ def _batch_paths() -> dict[str, dict[str, Any]]:
                 },
                 "responses": {
                     "200": _json("Batch", "The batch, validating"),
-                    **_errors("400", "401", "404", "503"),
+                    **_errors("400", "401", "404", "413", "503"),
                 },
             },
             "get": {

@@ -115,14 +115,18 @@ def queue_depths(services: Services) -> dict[str, int | None]:
         return {p: None for p in QUEUES}
     pipe = services.redis.pipeline(transaction=False)
     keys = services.keys
-    for queue in QUEUES.values():
+    for priority, queue in QUEUES.items():
         pipe.llen(keys.broker_queue(queue))
         pipe.llen(keys.group(queue))
+        pipe.get(keys.fair_held(priority))
     got = pipe.execute()
     # Jobs, not messages: each message names a job (a group's, the job that sent it), and
     # the jobs gathered behind it wait in the group's list. (A group's remainder message
-    # names none: counted as one more while it waits.)
-    return {p: got[2 * i] + got[2 * i + 1] for i, p in enumerate(QUEUES)}
+    # names none: counted as one more while it waits.) Jobs held back by fair share
+    # (shared/fair.py) are queued too.
+    return {
+        p: got[3 * i] + got[3 * i + 1] + int(got[3 * i + 2] or 0) for i, p in enumerate(QUEUES)
+    }
 
 
 @bp.get("/health/live")
