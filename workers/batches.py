@@ -42,6 +42,7 @@ from shared.routing import breaker_hint
 from workers import fair_release
 from workers.batch_parse import Line, LineError, custom_id_of, parse_line
 from workers.context import WorkerContext
+from workers.runner import WORKER_LOOKUP
 
 log = logging.getLogger(__name__)
 BATCH_STEP_INTERVAL_S = 0.25
@@ -209,7 +210,7 @@ def _line_job(
         fields.update(
             model=chat.model,
             request=chat.body,
-            options=chat.ext,
+            options={**chat.ext, WORKER_LOOKUP: True},
             breaker_hint=breaker_hint(s, k, chat.model, chat.ext.get("preferred_provider")),
         )
     return _encode(fields)

@@ -48,6 +48,8 @@ from workers.providers.base import Adapter, ProviderCallError
 from workers.streaming import StreamRelay
 
 log = logging.getLogger(__name__)
+# A job whose cache lookup is the worker's to make (options): a batch line.
+WORKER_LOOKUP = "worker_lookup"
 
 # How long a delivery waits for an unreachable Redis to take or record a job before it gives
 # up (the job is then found by the sweeps: pending redelivery, lease reaper).
@@ -258,6 +260,9 @@ class JobRunner:
     def _execute(self, job: Job, token: str, keeper: LeaseKeeper) -> Outcome:
         """Walk the model's deployments in order until one answers or the walk must stop."""
         s = self.ctx.settings
+        hit = self._cached(job)
+        if hit is not None:
+            return hit
         deployments = order_deployments(
             s.models.get(job.model, ()), (job.options or {}).get("preferred_provider")
         )
@@ -401,6 +406,26 @@ class JobRunner:
         ):
             return Admission(True)
         return self.ctx.breakers.allow(bname, provider)
+
+    def _cached(self, job: Job) -> Outcome | None:
+        """A batch line's response-cache lookup, made here (the API makes every other job's
+        before the job exists): a fresh answer ends the line without a provider call."""
+        options = job.options or {}
+        if not options.get(WORKER_LOOKUP):
+            return None
+        pol = policy(self.ctx.settings.cache, job.request, options.get("cache"))
+        if not pol.lookup:
+            return None
+        try:
+            entry = self.ctx.cache.fresh(job.owner, job.request, pol.max_age_s)
+        except Exception:  # a lookup that fails costs a provider call, not the line
+            log.warning("cache lookup failed", extra={"job_id": job.id})
+            return None
+        if entry is None:
+            return None
+        self.ctx.stats.add(stats.CACHE_HITS)
+        fields = {"result": entry.result, "provider": entry.provider, "cache": "hit"}
+        return Outcome(SUCCEEDED, fields)
 
     def _cacheable(self, job: Job) -> bool:
         """Store the answer for fresh hits (if the request is cacheable) or for the

@@ -290,3 +290,19 @@ def test_the_cli_submits_follows_and_downloads(stack: Stack, unique: str, tmp_pa
         timeout=120,
     )
     assert failed.returncode == 1 and "line 2: invalid_json_line" in failed.stderr
+
+
+def test_a_line_answered_before_comes_from_the_response_cache(stack: Stack, unique: str) -> None:
+    client = _client(stack)
+    body_line = line(f"{unique}-a", f"cached {unique}", key=unique)
+    body_line["body"]["temperature"] = 0  # deterministic: cacheable
+    first = submit(client, [body_line])
+    first = wait_status(client, first.id, {"completed"}, 60)
+    calls = stack.mock_calls(unique)
+    assert calls == 1
+    again = submit(client, [{**body_line, "custom_id": f"{unique}-b"}])
+    again = wait_status(client, again.id, {"completed"}, 60)
+    [a] = read_lines(client, first.output_file_id)
+    [b] = read_lines(client, again.output_file_id)
+    assert b["response"]["body"] == a["response"]["body"]  # the same answer, stored
+    assert stack.mock_calls(unique) == calls  # and no provider call for it
