@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import chat_body, pct  # noqa: E402
-from gateway_cli.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from tests.stack import Proc, Stack, port_open, wait_for  # noqa: E402
+from bench.loadgen import bench_stack, chat_body, pct  # noqa: E402
+from tests.stack import Stack, wait_for  # noqa: E402
 
 
 def batch_file(n: int, latency_ms: int) -> bytes:
@@ -101,15 +98,8 @@ def main() -> int:
     parser.add_argument("--interactive", type=int, default=40, help="sync requests per phase")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="llm-gateway-bench-batch-"))
-    server = EmbeddedRedis(tmp / "redis", appendonly=False).start()
-    mock_port = free_port()
-    mock = Proc("mock", ["mock-provider", "--port", str(mock_port)], dict(os.environ), tmp)
-    wait_for(lambda: port_open(mock_port), 20, "mock")
-    stack = Stack(
-        tmp / "stack",
-        f"{server.url[:-2]}/1",
-        mock_port,
+    server, mock, stack = bench_stack(
+        "llm-gateway-bench-batch-",
         worker={"lease_s": 15, "reaper_interval_s": 5, "heartbeat_s": 5, "interactive_share": 0.1},
         queue={"max_depth": 10_000},
     )

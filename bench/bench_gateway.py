@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,9 +31,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import chat_body, cpu_seconds, load, pct, sequential  # noqa: E402
-from gateway_cli.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from tests.stack import Proc, Stack, port_open, wait_for  # noqa: E402
+from bench.loadgen import bench_stack, chat_body, cpu_seconds, load, pct, sequential  # noqa: E402
+from tests.stack import wait_for  # noqa: E402
 from workers.providers.pool import NODELAY  # noqa: E402
 
 
@@ -105,15 +102,8 @@ def main() -> int:
     args = parser.parse_args()
     n_seq, n_conc, n_jobs = (200, 1000, 500) if args.quick else (500, 3000, 2000)
 
-    tmp = Path(tempfile.mkdtemp(prefix="llm-gateway-bench-"))
-    server = EmbeddedRedis(tmp / "redis", appendonly=False).start()
-    mock_port = free_port()
-    mock = Proc("mock", ["mock-provider", "--port", str(mock_port)], dict(os.environ), tmp)
-    wait_for(lambda: port_open(mock_port), 20, "mock")
-    stack = Stack(
-        tmp / "stack",
-        f"{server.url[:-2]}/1",
-        mock_port,
+    server, mock, stack = bench_stack(
+        "llm-gateway-bench-",
         worker={"lease_s": 15, "reaper_interval_s": 5, "heartbeat_s": 5, "shutdown_grace_s": 3},
     )
     try:

@@ -59,6 +59,24 @@ def rss_mb(*pids: int) -> float:
     return total / 1024
 
 
+def bench_stack(prefix: str, **overrides: Any) -> tuple[Any, Any, Any]:
+    """An embedded Redis, the mock provider and a stack on them, in a fresh directory:
+    (server, mock process, stack). Stop them in reverse order."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from gateway_cli.embedded_redis import EmbeddedRedis, free_port
+    from tests.stack import Proc, Stack, port_open, wait_for
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    server = EmbeddedRedis(tmp / "redis", appendonly=False).start()
+    mock_port = free_port()
+    mock = Proc("mock", ["mock-provider", "--port", str(mock_port)], dict(os.environ), tmp)
+    wait_for(lambda: port_open(mock_port), 20, "mock")
+    return server, mock, Stack(tmp / "stack", f"{server.url[:-2]}/1", mock_port, **overrides)
+
+
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

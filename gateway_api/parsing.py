@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import request
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from gateway_api import request_limits
 from gateway_api.auth import Principal
@@ -33,6 +33,20 @@ def json_body() -> Any:
     if body is None:
         raise InvalidRequest("The request body is not valid JSON.", code="invalid_json", param=None)
     return body
+
+
+def load_body(schema: Schema, body: Any = None) -> dict[str, Any]:
+    """The JSON object body (the request's unless given) validated by ``schema``, or 400
+    naming the first bad field."""
+    body = json_body() if body is None else body
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        valid: dict[str, Any] = schema.load(body)
+    except ValidationError as exc:
+        param, message = first_error(exc.messages)
+        raise InvalidRequest(f"{param}: {message}", param=param) from exc
+    return valid
 
 
 def parse_chat(services: Services, body: Any, param_prefix: str = "") -> ChatRequest:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 
 from gateway_api.errors import error_response
-from shared.errors import GatewayError, GatewayTimeout, from_stored
+from shared.errors import GatewayError, GatewayTimeout, InvalidRequest, from_stored
 from shared.jobs import CANCELLED, EXPIRED, SUCCEEDED, Job
 
 
@@ -51,6 +51,14 @@ def completion(job: Job) -> Response:
         resp = jsonify(job.result)
         return gateway_headers(resp, job)
     return gateway_headers(error_response(job_error(job), job.id), job)
+
+
+def page_limit(default: int, most: int) -> int:
+    """The ``limit`` query parameter of a list route: 1 to ``most``, else 400."""
+    raw = request.args.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise InvalidRequest(f"limit: must be an integer from 1 to {most}", param="limit")
+    return int(raw)
 
 
 def page(data: list[dict[str, Any]], has_more: bool) -> Response:

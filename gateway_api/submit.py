@@ -22,7 +22,7 @@ from gateway_api.auth import Principal
 from gateway_api.parsing import ChatRequest, Intake
 from gateway_api.schemas import ChatCompletionSchema
 from gateway_api.services import Services
-from shared import fair, metrics
+from shared import fair, metrics, openai_shape
 from shared.cache import Entry
 from shared.celery_app import QUEUES, enqueue
 from shared.errors import (
@@ -122,7 +122,7 @@ def creator(
 
 def cached_completion(entry: Entry) -> Response:
     """The sync answer to a cache hit (no job was made)."""
-    resp = jsonify(entry.result)
+    resp = jsonify(openai_shape.completion(entry.result))
     resp.headers["X-Gateway-Cache"] = "hit"
     if entry.provider:
         resp.headers["X-Gateway-Provider"] = entry.provider

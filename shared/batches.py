@@ -20,8 +20,9 @@ from typing import Any
 import redis
 
 from shared import fastjson
-from shared.jobs import _lua
+from shared.jobs import _lua, _lua_function
 from shared.keys import Keys
+from shared.paging import newest_first
 
 VALIDATING, FAILED, IN_PROGRESS, FINALIZING = "validating", "failed", "in_progress", "finalizing"
 COMPLETED, EXPIRED, CANCELLING, CANCELLED = "completed", "expired", "cancelling", "cancelled"
@@ -146,7 +147,9 @@ class BatchStore:
         self.r, self.keys, self.ttl = client, keys, int(ended_ttl_s)
         self._create = client.register_script(_lua("batch_create"))
         self._move = client.register_script(_lua("batch_move"))
-        self._expand = client.register_script(_lua("batch_expand"))
+        self._expand = client.register_script(
+            _lua_function("hset_json", "hset_json") + _lua("batch_expand")
+        )
 
     def create(
         self,
@@ -198,20 +201,11 @@ class BatchStore:
 
     def page(self, owner: str, limit: int, after: str | None) -> tuple[list[Batch], bool]:
         """The owner's batches, newest first, after the batch ``after``."""
-        index = self.keys.owner_batches(owner)
-        max_score: str | float = "+inf"
-        if after:
-            score = self.r.zscore(index, after)
-            if score is None:
-                return [], False
-            max_score = f"({score}"
-        raw: Any = self.r.zrevrangebyscore(index, max_score, "-inf", start=0, num=limit + 1)
-        ids = [str(i) for i in raw]
+        ids, more = newest_first(self.r, self.keys.owner_batches(owner), limit, after)
         pipe = self.r.pipeline(transaction=False)
-        for batch_id in ids[:limit]:
+        for batch_id in ids:
             pipe.hgetall(self.keys.batch(batch_id))
-        batches = [Batch.from_hash(h) for h in pipe.execute() if h]
-        return batches, len(ids) > limit
+        return [Batch.from_hash(h) for h in pipe.execute() if h], more
 
     def active(self, limit: int = 1000) -> list[str]:
         raw: Any = self.r.zrange(self.keys.batches_active, 0, limit - 1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import openai_shape
+
 
 class Assembler:
     """Folds a provider's chunks into the ``chat.completion`` a non-streamed call returns."""
@@ -80,17 +82,19 @@ class Assembler:
             out["system_fingerprint"] = self.meta["system_fingerprint"]
         if self.usage is not None:
             out["usage"] = self.usage
-        return out
+        return openai_shape.completion(out)
 
 
 def _chunk(completion: dict[str, Any], choices: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": completion.get("id"),
-        "object": "chat.completion.chunk",
-        "created": completion.get("created"),
-        "model": completion.get("model"),
-        "choices": choices,
-    }
+    return openai_shape.chunk(
+        {
+            "id": completion.get("id"),
+            "object": "chat.completion.chunk",
+            "created": completion.get("created"),
+            "model": completion.get("model"),
+            "choices": choices,
+        }
+    )
 
 
 def wants_usage(request: dict[str, Any] | None) -> bool:

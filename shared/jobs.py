@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError
 from shared import fastjson, notice
 from shared.errors import GatewayError, stored_error
 from shared.keys import Keys
+from shared.paging import newest_first
 
 QUEUED, RUNNING, RETRYING = "queued", "running", "retrying"
 SUCCEEDED, FAILED, CANCELLED, EXPIRED = "succeeded", "failed", "cancelled", "expired"
@@ -355,17 +356,8 @@ class JobStore:
         self, owner: str, limit: int, after: str | None = None
     ) -> tuple[list[Job], bool]:
         """The owner's jobs, newest first; ``after`` is the last id of the previous page."""
-        key = self.keys.owner_jobs(owner)
-        max_score: str | float = "+inf"
-        if after:
-            score = self.r.zscore(key, after)
-            if score is None:
-                return [], False
-            max_score = f"({score}"
-        raw: Any = self.r.zrevrangebyscore(key, max_score, "-inf", start=0, num=limit + 1)
-        ids = [str(i) for i in raw]
-        jobs = [j for j in self.get_many(ids[:limit]) if j is not None]
-        return jobs, len(ids) > limit
+        ids, more = newest_first(self.r, self.keys.owner_jobs(owner), limit, after)
+        return [j for j in self.get_many(ids) if j is not None], more
 
     def terminate(self, job_id: str, status: str, error: GatewayError) -> tuple[str, str | None]:
         """Make a job terminal without a lease. Returns (outcome, previous terminal status)."""

@@ -31,7 +31,7 @@ from typing import Any
 import redis
 
 from shared import fastjson
-from shared.jobs import _lua
+from shared.jobs import _lua, _lua_function
 from shared.keys import Keys
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
@@ -105,7 +105,9 @@ class Delivery:
 class WebhookStore:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.r, self.keys = client, keys
-        self._emit = client.register_script(_lua("webhook_emit"))
+        self._emit = client.register_script(
+            _lua_function("hset_json", "hset_json") + _lua("webhook_emit")
+        )
         self._claim = client.register_script(_lua("webhook_claim"))
         self._record = client.register_script(_lua("webhook_record"))
         self._replay = client.register_script(_lua("webhook_replay"))

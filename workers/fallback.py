@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from shared import metrics, stats
+from shared import metrics, openai_shape, stats
 from shared.errors import GatewayError, NoHealthyProvider, ProviderFailed, stored_error
 from shared.jobs import FAILED, QUEUED, SUCCEEDED, Job
 from workers.context import WorkerContext
@@ -57,11 +57,14 @@ def after_all_failed(
             if cached is not None:
                 metrics.FALLBACKS.labels("cached_response").inc()
                 ctx.stats.add(stats.fallback("cached_response"))
-                return Outcome(SUCCEEDED, {**base, "result": cached.result, "cache": "stale"})
+                result = openai_shape.completion(cached.result, job.model)
+                return Outcome(SUCCEEDED, {**base, "result": result, "cache": "stale"})
         elif kind == "degraded" and s.fallbacks.degraded_answer:
             metrics.FALLBACKS.labels("degraded").inc()
             ctx.stats.add(stats.fallback("degraded"))
-            answer = degraded_completion(s.fallbacks.degraded_answer, job.model)
+            answer = openai_shape.completion(
+                degraded_completion(s.fallbacks.degraded_answer, job.model), job.model
+            )
             return Outcome(SUCCEEDED, {**base, "result": answer, "degraded": True})
     return Outcome(
         FAILED,

@@ -7,12 +7,11 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Response, jsonify, request
-from marshmallow import ValidationError
 
 from gateway_api.auth import authenticate
-from gateway_api.parsing import json_body
-from gateway_api.responses import page
-from gateway_api.schemas import BatchCreateSchema, first_error
+from gateway_api.parsing import load_body
+from gateway_api.responses import page, page_limit
+from gateway_api.schemas import BatchCreateSchema
 from gateway_api.services import current_services
 from shared.batches import (
     CANCELLED,
@@ -38,14 +37,7 @@ def _not_found(batch_id: str) -> NotFound:
 def create() -> Response:
     services = current_services()
     principal = authenticate(services.settings)
-    body = json_body()
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    try:
-        valid = _CREATE.load(body)
-    except ValidationError as exc:
-        param, message = first_error(exc.messages)
-        raise InvalidRequest(f"{param}: {message}", param=param) from exc
+    valid = load_body(_CREATE)
     if valid["endpoint"] not in ENDPOINTS:
         raise InvalidRequest(
             f"endpoint: this gateway runs batches of {', '.join(ENDPOINTS)} only",
@@ -117,10 +109,7 @@ def _now() -> int:
 def list_batches() -> Response:
     services = current_services()
     principal = authenticate(services.settings)
-    raw_limit = request.args.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
-        raise InvalidRequest(f"limit: must be an integer from 1 to {MAX_PAGE}", param="limit")
     batches, more = services.batches.page(
-        principal.key_id, int(raw_limit), request.args.get("after")
+        principal.key_id, page_limit(20, MAX_PAGE), request.args.get("after")
     )
     return page([b.to_public() for b in batches], more)

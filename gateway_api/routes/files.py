@@ -11,7 +11,7 @@ from typing import IO
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from gateway_api.auth import authenticate
-from gateway_api.responses import page
+from gateway_api.responses import page, page_limit
 from gateway_api.services import current_services
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge, StorageFull
 from shared.files import StoredFile, StoreFull, TooManyLines, UploadTooSlow
@@ -129,15 +129,13 @@ def delete(file_id: str) -> Response:
 def list_files() -> Response:
     services = current_services()
     principal = authenticate(services.settings)
-    raw_limit = request.args.get("limit", str(MAX_PAGE))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
-        raise InvalidRequest(f"limit: must be an integer from 1 to {MAX_PAGE}", param="limit")
+    limit = page_limit(MAX_PAGE, MAX_PAGE)
     order = request.args.get("order", "desc")
     if order not in ("asc", "desc"):
         raise InvalidRequest("order: must be 'asc' or 'desc'", param="order")
     files, more = services.files.page(
         principal.key_id,
-        int(raw_limit),
+        limit,
         request.args.get("after"),
         order == "asc",
         request.args.get("purpose"),

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flask import Blueprint, Response, jsonify, request
-from marshmallow import ValidationError
 
 from gateway_api.admission import admit_limited
 from gateway_api.auth import Principal, authenticate
-from gateway_api.parsing import intake, json_body, parse_chat, resolve_deadline
+from gateway_api.parsing import intake, json_body, load_body, parse_chat, resolve_deadline
 from gateway_api.responses import accepted, gateway_headers, page
-from gateway_api.schemas import JobCreateSchema, first_error
+from gateway_api.schemas import JobCreateSchema
 from gateway_api.services import Services, current_services
 from gateway_api.streaming import START, stream_response, valid_event_id
 from gateway_api.submit import creator
@@ -50,13 +49,7 @@ def create_job() -> Response:
     services = current_services()
     principal = authenticate(services.settings)
     body = json_body()
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    try:
-        valid = _CREATE.load(body)
-    except ValidationError as exc:
-        param, message = first_error(exc.messages)
-        raise InvalidRequest(f"{param}: {message}", param=param) from exc
+    valid = load_body(_CREATE, body)
     chat = parse_chat(services, valid["request"], param_prefix="request")
     deadline_s = resolve_deadline(services, valid.get("deadline_s") or chat.ext.get("deadline_s"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from gateway_api.auth import authenticate
-from gateway_api.responses import page
+from gateway_api.responses import page, page_limit
 from gateway_api.services import current_services
 from shared.errors import InvalidRequest, NotFound
 from shared.webhooks import FAILED, PENDING, SUCCEEDED, Delivery
@@ -30,14 +30,12 @@ def _own(delivery_id: str) -> Delivery:
 def list_deliveries() -> Response:
     services = current_services()
     principal = authenticate(services.settings)
-    raw_limit = request.args.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
-        raise InvalidRequest(f"limit: must be an integer from 1 to {MAX_PAGE}", param="limit")
+    limit = page_limit(20, MAX_PAGE)
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"status: must be one of {', '.join(STATUSES)}", param="status")
     got, more = services.webhooks.page(
-        principal.key_id, int(raw_limit), request.args.get("after"), status
+        principal.key_id, limit, request.args.get("after"), status
     )
     return page([d.to_public() for d in got], more)
 

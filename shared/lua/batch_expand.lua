@@ -13,13 +13,7 @@ if redis.call('HGET', KEYS[1], 'cursor') ~= ARGV[1] then return 0 end
 local n = 0
 for i = 6, #ARGV do
   local key = KEYS[i - 1]
-  local fields = cjson.decode(ARGV[i])
-  local flat = {}
-  for k, v in pairs(fields) do
-    flat[#flat + 1] = k
-    flat[#flat + 1] = v
-  end
-  redis.call('HSET', key, unpack(flat))
+  local fields = hset_json({key}, {ARGV[i]})  -- hset_json.lua, loaded with this script
   redis.call('EXPIRE', key, ARGV[4])
   redis.call('RPUSH', KEYS[2], fields.id)
   n = n + 1

@@ -10,13 +10,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[1]) - tonumber(ARG
 for i = 3, #ARGV do
   local key = KEYS[i]
   if redis.call('EXISTS', key) == 0 then
-    local fields = cjson.decode(ARGV[i])
-    local flat = {}
-    for k, v in pairs(fields) do
-      flat[#flat + 1] = k
-      flat[#flat + 1] = v
-    end
-    redis.call('HSET', key, unpack(flat))
+    local fields = hset_json({key}, {ARGV[i]})  -- hset_json.lua, loaded with this script
     redis.call('EXPIRE', key, ARGV[2])
     redis.call('ZADD', KEYS[1], ARGV[1], fields.id)
     redis.call('ZADD', KEYS[2], ARGV[1], fields.id)

@@ -52,6 +52,14 @@ def wait_status(client: openai.OpenAI, batch_id: str, statuses: set[str], timeou
     return wait_for(ended, timeout, f"batch {batch_id} to be {statuses}", interval=0.2)
 
 
+def wait_answered(client: openai.OpenAI, batch_id: str, n: int) -> None:
+    def answered() -> bool:
+        counts = client.batches.retrieve(batch_id).request_counts
+        return counts is not None and counts.completed >= n
+
+    wait_for(answered, 60, f"{n} lines of {batch_id} to be answered", interval=0.05)
+
+
 def read_lines(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
     if not file_id:
         return []
@@ -148,12 +156,7 @@ def test_cancel_keeps_the_finished_lines_and_stops_the_rest(stack: Stack, unique
     client = _client(stack)
     n = 300
     batch = submit(client, [line(f"{unique}-{i}", latency_ms=300) for i in range(n)])
-    wait_for(
-        lambda: (client.batches.retrieve(batch.id).request_counts.completed or 0) >= 1,
-        60,
-        "a first line to finish",
-        interval=0.05,
-    )
+    wait_answered(client, batch.id, 1)
     cancelling = client.batches.cancel(batch.id)
     assert cancelling.status in ("cancelling", "cancelled") and cancelling.cancelling_at
     done = wait_status(client, batch.id, {"cancelled"}, 60)
@@ -254,12 +257,7 @@ def test_a_worker_killed_mid_batch_loses_no_line(two_workers: Stack, unique: str
     client = _client(s)
     n = 150
     batch = submit(client, [line(f"{unique}-{i}", latency_ms=150) for i in range(n)])
-    wait_for(
-        lambda: (client.batches.retrieve(batch.id).request_counts.completed or 0) >= 20,
-        60,
-        "the batch to be under way",
-        interval=0.05,
-    )
+    wait_answered(client, batch.id, 20)
     os.kill(victim.pid, signal.SIGKILL)
     done = wait_status(client, batch.id, {"completed"}, 120)
     out = read_lines(client, done.output_file_id)

@@ -81,8 +81,9 @@ def test_replayed_chunks_assemble_back_to_the_completion() -> None:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": "hi there"},
+                "message": {"role": "assistant", "content": "hi there", "refusal": None},
                 "finish_reason": "stop",
+                "logprobs": None,
             }
         ],
         "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4},

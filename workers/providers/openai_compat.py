@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from shared import fastjson
+from shared import fastjson, openai_shape
 from shared.chunks import Assembler
 from shared.settings import ProviderSettings
 from workers.providers.base import ProviderCallError, error_message, parse_retry_after
@@ -56,8 +56,7 @@ class OpenAICompatAdapter:
         )
 
     def normalize(self, data: dict[str, Any], model: str) -> dict[str, Any]:
-        data.setdefault("object", "chat.completion")
-        return data
+        return openai_shape.completion(data, model)
 
     def stream_body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         out = self.build_body(body, model)
@@ -68,8 +67,7 @@ class OpenAICompatAdapter:
         return out
 
     def normalize_chunk(self, chunk: dict[str, Any], model: str) -> dict[str, Any]:
-        chunk.setdefault("object", "chat.completion.chunk")
-        return chunk
+        return openai_shape.chunk(chunk, model)
 
     # -- the call ---------------------------------------------------------------------------
     def complete(self, body: dict[str, Any], model: str, timeout: float) -> dict[str, Any]:

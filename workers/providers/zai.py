@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import openai_shape
 from workers.providers.base import ProviderCallError
 from workers.providers.openai_compat import OpenAICompatAdapter
 
@@ -89,7 +90,7 @@ class ZaiAdapter(OpenAICompatAdapter):
     def _openai_shape(self, data: dict[str, Any], model: str, kind: str) -> dict[str, Any]:
         """An answer or a chunk: blocked content refused; ``object``, ``id``, ``model`` set."""
         self._refuse_sensitive(data)
-        data.setdefault("object", kind)
         data.setdefault("id", data.get("request_id") or "chatcmpl-zai")
-        data.setdefault("model", model)
-        return data
+        if kind == "chat.completion":
+            return openai_shape.completion(data, model)
+        return openai_shape.chunk(data, model)
