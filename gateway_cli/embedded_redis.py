@@ -79,7 +79,9 @@ class EmbeddedRedis:
             )
             + "\n"
         )
-        self.proc = subprocess.Popen([redis_server_binary(), str(conf)])
+        # Its own session: a Ctrl-C in the terminal reaches the processes that use it, which
+        # stop cleanly, and not the server, which is stopped after them.
+        self.proc = subprocess.Popen([redis_server_binary(), str(conf)], start_new_session=True)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if answers(self.url, 0.2):

@@ -75,7 +75,7 @@ class InteractiveLane:
             *(["--config", config_path] if config_path else []),
             *(["--task-events"] if task_events else []),
         ]
-        self.env = dict(os.environ)
+        self.env = {**os.environ, "GATEWAY_PROCESS": "lane"}
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopping = False
 

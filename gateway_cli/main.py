@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--embedded-redis", action="store_true", help="start an embedded Redis even if one answers"
     )
+    up.add_argument(
+        "--log-format",
+        choices=("auto", "text", "json"),
+        default="auto",
+        help="auto: readable lines on a terminal, JSON lines otherwise",
+    )
 
     api = cmd("api", "run the HTTP API (gunicorn, gevent workers)")
     api.add_argument("--host", default="127.0.0.1")
@@ -145,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             args.redis_port,
             args.concurrency,
             args.embedded_redis,
+            args.log_format,
         )
     if args.command == "keys":
         from gateway_cli.keys_cmd import new_key, new_secret_key

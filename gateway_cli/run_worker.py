@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 
 from gateway_cli.common import load_or_exit
 from gateway_cli.lanes import LANE_METRICS_ENV, InteractiveLane, split
@@ -61,7 +62,11 @@ def run_worker(
             multiprocess.MultiProcessCollector(registry)
         start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
 
+    # Tasks take only ids, as JSON (no pickle): a message cannot run code, so Celery's
+    # warning about running as root says nothing this worker needs (README "Console").
+    warnings.filterwarnings("ignore", message="You're running the worker with superuser")
     argv = [
+        "--quiet",  # no banner: one readable line per event instead (gateway_cli/console.py)
         "worker",
         "--pool",
         "gevent",

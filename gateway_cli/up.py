@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from types import FrameType
 
 import yaml
 
+from gateway_cli.console import Console, choose
 from gateway_cli.embedded_redis import EmbeddedRedis, answers, free_port
 from shared.config import DEFAULT_REDIS_URL
 
@@ -38,8 +40,55 @@ def demo_config(mock_url: str) -> dict[str, object]:
     }
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "gateway_cli.main", *args], env=env)
+def _spawn(
+    name: str, args: list[str], env: dict[str, str], console: Console
+) -> subprocess.Popen[bytes]:
+    """A child whose output (stdout and stderr) goes through the console, named."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "gateway_cli.main", *args],
+        env={**env, "GATEWAY_PROCESS": name},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert child.stdout is not None
+    console.pump(name, child.stdout)
+    return child
+
+
+def summary(console: Console, host: str, port: int, open_: bool) -> None:
+    """The start-up lines: where everything is, and a first request to paste."""
+    base = f"http://{host}:{port}"
+    for what, url in (
+        ("API", f"{base}/v1"),
+        ("docs", f"{base}/docs"),
+        ("health", f"{base}/v1/health"),
+        ("metrics", f"{base}/metrics"),
+    ):
+        console.say("up", f"{what:<8} {url}")
+    auth = "" if open_ else ' -H "Authorization: Bearer $KEY"'
+    console.say(
+        "up",
+        f"try:     curl -s {base}/v1/chat/completions{auth} -H 'Content-Type: application/json' "
+        """-d '{"model": "mock-model", "messages": [{"role": "user", "content": "hi"}]}'""",
+    )
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _open(env: dict[str, str]) -> bool:
+    """Does the gateway run without client keys (the curl then needs none)?"""
+    try:
+        from shared.config import load_config
+
+        return not load_config(env.get("GATEWAY_CONFIG_FILE"), env).settings.keys_required
+    except Exception:
+        return False
 
 
 def stop_all(children: list[subprocess.Popen[bytes]], timeout: float = STOP_TIMEOUT_S) -> None:
@@ -62,7 +111,9 @@ def run_up(
     redis_port: int,
     concurrency: int | None,
     force_embedded: bool = False,
+    log_format: str = "auto",
 ) -> int:
+    console = Console(choose(log_format, sys.stdout))
     var = Path("var")
     var.mkdir(exist_ok=True)
     env = dict(os.environ)
@@ -80,42 +131,41 @@ def run_up(
         if force_embedded or not env.get("REDIS_URL"):
             if not force_embedded and answers(DEFAULT_REDIS_URL):
                 env["REDIS_URL"] = DEFAULT_REDIS_URL
-                print(f"up: using the Redis at {DEFAULT_REDIS_URL}", flush=True)
+                console.say("up", f"using the Redis at {DEFAULT_REDIS_URL}")
             else:
                 embedded = EmbeddedRedis(var / "redis", port=redis_port).start()
                 env["REDIS_URL"] = embedded.url
-                print(
-                    f"up: started embedded Redis at {embedded.url} (data in var/redis)", flush=True
-                )
+                console.say("up", f"started embedded Redis at {embedded.url} (data in var/redis)")
         if config_path:
             env["GATEWAY_CONFIG_FILE"] = os.path.abspath(config_path)
         elif not any(env.get(name) for name in PROVIDER_ENV):
             mock_port = free_port()
-            children.append(_spawn(["mock-provider", "--port", str(mock_port)], env))
+            children.append(
+                _spawn("mock", ["mock-provider", "--port", str(mock_port)], env, console)
+            )
             demo = var / "demo-config.yaml"
             demo.write_text(yaml.safe_dump(demo_config(f"http://127.0.0.1:{mock_port}/v1")))
             env["GATEWAY_CONFIG_FILE"] = str(demo.resolve())
-            print(
-                f"up: no provider key set; using the mock provider on port {mock_port} and {demo}",
-                flush=True,
+            console.say(
+                "up", f"no provider key set: the bundled mock provider on port {mock_port} ({demo})"
             )
         worker_args = ["worker"] + (["--concurrency", str(concurrency)] if concurrency else [])
-        children.append(_spawn(worker_args, env))
-        children.append(_spawn(["api", "--host", host, "--port", str(port)], env))
-        print(f"up: API on http://{host}:{port} (Ctrl-C stops everything)", flush=True)
+        children.append(_spawn("worker", worker_args, env, console))
+        children.append(_spawn("api", ["api", "--host", host, "--port", str(port)], env, console))
+        announced = False
         while not stopping:
             dead = [c for c in children if c.poll() is not None]
             if dead:
-                print(
-                    f"up: a child exited ({dead[0].args!r}); stopping the stack",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                console.say("up", f"a child exited ({dead[0].args!r}); stopping the stack", "error")
                 return 1
+            if not announced and _answers(host, port):
+                announced = True
+                summary(console, host, port, _open(env))
+                console.say("up", "ready (Ctrl-C stops everything)")
             time.sleep(0.2)
         return 0
     finally:
         stop_all(children)
         if embedded is not None:
             embedded.stop()
-        print("up: stopped", flush=True)
+        console.say("up", "stopped")

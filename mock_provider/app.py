@@ -258,4 +258,11 @@ def serve(host: str, port: int, latency_ms: float = 0.0) -> None:
     listener.bind((host, port))
     listener.listen(2048)
     server = WSGIServer(listener, make_app(MockState(latency_ms)), log=None, error_log=None)
+    import signal
+
+    import gevent
+
+    # Ctrl-C and SIGTERM stop it quietly (gevent would print the KeyboardInterrupt).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, server.stop)
     server.serve_forever()

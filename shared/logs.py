@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -13,6 +14,9 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 _RESERVED = set(vars(logging.makeLogRecord({})))
+# Which part of the stack logs (api, worker, lane, mock): set by ``llm-gateway up`` for its
+# children and by a worker for its interactive lane, so one console can tell them apart.
+PROCESS = os.environ.get("GATEWAY_PROCESS", "")
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,6 +27,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if PROCESS:
+            event["process"] = PROCESS
         rid = getattr(record, "request_id", None) or request_id_var.get()
         if rid:
             event["request_id"] = rid

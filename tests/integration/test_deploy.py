@@ -4,6 +4,7 @@ Procfile and ``up`` really run the stack."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -116,7 +117,10 @@ def _no_process_left(marker: str) -> bool:
     return marker not in out
 
 
-def test_llm_gateway_up_runs_everything_and_ctrl_c_stops_it(tmp_path: Path, unique: str) -> None:
+@pytest.mark.parametrize("log_format", ["auto", "text"])
+def test_llm_gateway_up_runs_everything_and_ctrl_c_stops_it(
+    tmp_path: Path, unique: str, log_format: str
+) -> None:
     port = free_port()
     log = tmp_path / "up.log"
     with open(log, "wb") as out:
@@ -129,6 +133,8 @@ def test_llm_gateway_up_runs_everything_and_ctrl_c_stops_it(tmp_path: Path, uniq
                 "--port",
                 str(port),
                 "--embedded-redis",
+                "--log-format",
+                log_format,
             ],
             cwd=tmp_path,
             env=_env_without_providers(),
@@ -154,7 +160,21 @@ def test_llm_gateway_up_runs_everything_and_ctrl_c_stops_it(tmp_path: Path, uniq
         10,
         "the embedded redis-server to exit",
     )
-    assert "up: stopped" in log.read_text()
+    lines = log.read_text().splitlines()
+    # No Celery banner, no root warning, no gevent warning: one event a line, each named.
+    text = "\n".join(lines)
+    for noise in ("SecurityWarning", "MonkeyPatchWarning", "--- ***** -----", "[tasks]"):
+        assert noise not in text, noise
+    if log_format == "auto":  # not a terminal: JSON lines, every one
+        events = [json.loads(line) for line in lines]
+        assert {"up", "api", "worker", "mock"} <= {e["process"] for e in events}
+        assert events[-1] == {**events[-1], "process": "up", "msg": "stopped"}
+    else:
+        shape = re.compile(r"^\d\d:\d\d:\d\d (up|api|worker|lane|mock) +(info|warning) ")
+        assert all(shape.match(line) for line in lines), [x for x in lines if not shape.match(x)]
+        assert any(f"http://127.0.0.1:{port}/docs" in line for line in lines)
+        assert any("try:     curl -s" in line for line in lines)
+        assert lines[-1].endswith("stopped")
 
 
 def test_honcho_runs_the_procfile(tmp_path: Path, stack: Stack, unique: str) -> None:
