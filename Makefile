@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/llm-gateway up
 
 test: $(STAMP)
+	sh scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

@@ -13,7 +13,17 @@ from flask_cors import CORS
 
 from gateway_api import limits, openapi
 from gateway_api.errors import register_error_handlers
-from gateway_api.routes import admin, batches, chat, files, health, jobs, models, webhooks
+from gateway_api.routes import (
+    admin,
+    batches,
+    chat,
+    dashboard,
+    files,
+    health,
+    jobs,
+    models,
+    webhooks,
+)
 from gateway_api.routes import metrics as metrics_routes
 from gateway_api.services import Services
 from shared import metrics
@@ -114,6 +124,6 @@ def create_app(
         )
     register_error_handlers(app)
     blueprints = (chat, jobs, files, batches, webhooks, models, health, metrics_routes, openapi)
-    for module in (*blueprints, admin):
+    for module in (*blueprints, admin, dashboard):
         app.register_blueprint(module.bp)
     return app

@@ -208,6 +208,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         **_file_paths(),
         **_batch_paths(),
         **_webhook_paths(),
+        **_dashboard_paths(),
         "/v1/models": {
             "get": {
                 "summary": "The configured models (OpenAI list format)",
@@ -292,6 +293,57 @@ def _batch_paths() -> dict[str, dict[str, Any]]:
                     **_errors("401", "404", "409"),
                 },
             }
+        },
+    }
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _dashboard_paths() -> dict[str, dict[str, Any]]:
+    job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "/dashboard": {
+            "get": {
+                "summary": "The live status page (or its sign-in form); admin key or session",
+                "responses": {"200": _html("The page")},
+            }
+        },
+        "/dashboard/data": {
+            "get": {
+                "summary": "What the dashboard shows, as JSON (it polls this)",
+                "responses": {
+                    "200": {
+                        "description": "The fleet's state",
+                        "content": {"application/json": {}},
+                    },
+                    **_errors("401", "403"),
+                },
+            }
+        },
+        "/dashboard/jobs/{job_id}": {
+            "get": {
+                "summary": "A job as an operator sees it (any key's)",
+                "parameters": [job_id],
+                "responses": {"200": _json("Job", "The job"), **_errors("401", "403", "404")},
+            }
+        },
+        "/dashboard/login": {
+            "post": {
+                "summary": "Sign in with an admin key (form field `key`): a session cookie",
+                "requestBody": {
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"type": "object", "properties": {"key": {"type": "string"}}}
+                        }
+                    }
+                },
+                "responses": {"303": {"description": "Signed in"}, "401": _html("Refused")},
+            }
+        },
+        "/dashboard/logout": {
+            "post": {"summary": "Sign out", "responses": {"303": {"description": "Signed out"}}}
         },
     }
 

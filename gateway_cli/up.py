@@ -61,14 +61,15 @@ def summary(console: Console, host: str, port: int, open_: bool) -> None:
     for what, url in (
         ("API", f"{base}/v1"),
         ("docs", f"{base}/docs"),
+        ("dashboard", f"{base}/dashboard"),
         ("health", f"{base}/v1/health"),
         ("metrics", f"{base}/metrics"),
     ):
-        console.say("up", f"{what:<8} {url}")
+        console.say("up", f"{what:<9} {url}")
     auth = "" if open_ else ' -H "Authorization: Bearer $KEY"'
     console.say(
         "up",
-        f"try:     curl -s {base}/v1/chat/completions{auth} -H 'Content-Type: application/json' "
+        f"try:      curl -s {base}/v1/chat/completions{auth} -H 'Content-Type: application/json' "
         """-d '{"model": "mock-model", "messages": [{"role": "user", "content": "hi"}]}'""",
     )
 

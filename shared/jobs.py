@@ -361,16 +361,19 @@ class JobStore:
 
     def terminate(self, job_id: str, status: str, error: GatewayError) -> tuple[str, str | None]:
         """Make a job terminal without a lease. Returns (outcome, previous terminal status)."""
+        now = time.time()
         res = self._terminate(
             keys=[
                 self.keys.job(job_id),
                 *self.keys.pendings(),
                 self.keys.stats,
                 self.keys.webhook_outbox,
+                self.keys.stats_minute(int(now // 60)),
+                self.keys.recent_failed,
             ],
             args=[
                 status,
-                time.time(),
+                now,
                 json.dumps(stored_error(error)),
                 self.keys.done_channel,
                 job_id,
@@ -476,6 +479,8 @@ class JobStore:
                 self.keys.inflight,
                 self.keys.stats,
                 self.keys.webhook_outbox,
+                self.keys.stats_minute(int(now // 60)),
+                self.keys.recent_failed,
             ],
             args=[
                 token,

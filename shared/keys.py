@@ -73,6 +73,26 @@ class Keys:
         """Sorted set: an API key's deliveries by creation time (GET /v1/webhook_deliveries)."""
         return f"{self.prefix}:owner:{owner}:webhook_deliveries"
 
+    def stats_minute(self, minute: int) -> str:
+        """Hash: jobs ended in one minute (epoch seconds // 60) by status (the dashboard's
+        chart); written by finish.lua and terminate.lua, kept an hour."""
+        return f"{self.prefix}:stats:minute:{minute}"
+
+    def provider_minute(self, provider: str, minute: int) -> str:
+        """Hash: one provider's calls in one minute, fleet-wide: ``calls``, ``errors`` and a
+        latency histogram (``b0``..: shared/provider_stats.py); kept an hour."""
+        return f"{self.prefix}:pstats:{provider}:{minute}"
+
+    @property
+    def recent_failed(self) -> str:
+        """List: the latest failed jobs' ids, newest first (the dashboard), 100 at most."""
+        return f"{self.prefix}:recent:failed"
+
+    def dashboard_session(self, token_sha256: str) -> str:
+        """String with TTL: a browser's dashboard login (the admin key's id), by its cookie's
+        hash, so any API process honours it."""
+        return f"{self.prefix}:dashboard:session:{token_sha256}"
+
     def owner_jobs(self, owner: str) -> str:
         """Sorted set: an API key's job ids scored by creation time (GET /v1/jobs)."""
         return f"{self.prefix}:owner:{owner}:jobs"

@@ -23,6 +23,7 @@ from shared.health import HealthStore
 from shared.jobs import JobStore
 from shared.keys import Keys
 from shared.live_config import ConfigSources, ConfigWatcher
+from shared.provider_stats import ProviderStats
 from shared.quota import ProviderQuotas
 from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
@@ -55,6 +56,7 @@ class WorkerContext:
     files: FileStore
     batches: BatchStore
     webhooks: WebhookStore
+    provider_stats: ProviderStats
     # The broker is the job store's Redis: released jobs go in by Lua (shared/task_message.py).
     inline_publish: bool = False
     sources: ConfigSources | None = None
@@ -113,6 +115,7 @@ class WorkerContext:
             files=file_store(s, keys),
             batches=BatchStore(client, keys, ENDED_TTL_S),
             webhooks=WebhookStore(client, keys),
+            provider_stats=ProviderStats(client, keys),
             inline_publish=same_redis(s.broker_url, s.redis_url),
             sources=sources,
         )

@@ -95,6 +95,7 @@ class JobRunner:
         self.peek: tuple[str, str] | None = None
         self.store = ctx.store
         self.relay: StreamRelay | None = None  # set for a `stream: true` job
+        self.started = time.time()  # this delivery's attempts began after this
 
     def run(self, job_id: str) -> None:
         if STOPPING.is_set():  # back to the queue for another worker
@@ -175,7 +176,27 @@ class JobRunner:
     def _streamed(job: Job) -> bool:
         return bool((job.request or {}).get("stream"))
 
+    def _count_calls(self, outcome: Outcome) -> None:
+        """This delivery's provider calls, into the fleet's per-minute statistics."""
+        mine = [
+            a
+            for a in outcome.fields.get("attempts") or ()
+            if float(a.get("started_at") or 0) >= self.started
+        ]
+        if not mine:
+            return
+        try:
+            self.ctx.provider_stats.record(mine)
+        except Exception:  # statistics never fail a job
+            log.debug("could not count provider calls", exc_info=True)
+
     def _conclude(self, job: Job, token: str, outcome: Outcome) -> None:
+        try:
+            self._write_outcome(job, token, outcome)
+        finally:  # after the answer is written: a waiting client does not wait for this
+            self._count_calls(outcome)
+
+    def _write_outcome(self, job: Job, token: str, outcome: Outcome) -> None:
         if outcome.park_until is not None:
             due = outcome.park_until
             parked = until_redis_answers(

@@ -4,6 +4,7 @@
 -- terminal yet, so this is still its one result, and a later delivery finds it terminal.
 -- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] fleet stats hash
 -- KEYS[5] the webhook outbox (a job that asked for webhooks is pushed there: job events)
+-- KEYS[6] this minute's ended-jobs counts   KEYS[7] the recent failed jobs list
 -- ARGV[1] token   ARGV[2] job id   ARGV[3] final status   ARGV[4] now (s)
 -- ARGV[5] record TTL (s)   ARGV[6] done channel   ARGV[7] the completion notice to publish
 -- (on the job's ``notify`` channel, its creator's, unless another process ``watched`` it)
@@ -26,6 +27,12 @@ if redis.call('HGET', KEYS[1], 'webhook') == '1' then redis.call('RPUSH', KEYS[5
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HSETNX', KEYS[4], 'since', math.floor(tonumber(ARGV[4])))
 redis.call('HINCRBY', KEYS[4], 'jobs_' .. ARGV[3], 1)
+redis.call('HINCRBY', KEYS[6], ARGV[3], 1)
+redis.call('EXPIRE', KEYS[6], 3600)
+if ARGV[3] == 'failed' then
+  redis.call('LPUSH', KEYS[7], ARGV[2])
+  redis.call('LTRIM', KEYS[7], 0, 99)
+end
 local notify, watched = unpack(redis.call('HMGET', KEYS[1], 'notify', 'watched'))
 redis.call('PUBLISH', (notify and not watched) and notify or ARGV[6], ARGV[7])
 return 1

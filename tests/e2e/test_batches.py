@@ -68,7 +68,8 @@ def read_lines(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any
 
 def test_a_batch_answers_every_line_once(stack: Stack, unique: str) -> None:
     client = _client(stack)
-    lines = [line(f"{unique}-{i}", f"q{i}", latency_ms=30) for i in range(40)]
+    # Answers spread over two seconds (line i takes 50*i ms), so the counts are seen moving.
+    lines = [line(f"{unique}-{i}", f"q{i}", latency_ms=50 * i) for i in range(40)]
     lines[7] = line(f"{unique}-7", "bad", status=400, message="refused by the provider")
     batch = submit(client, lines)
     assert batch.status == "validating" and batch.object == "batch"

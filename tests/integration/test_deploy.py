@@ -173,7 +173,8 @@ def test_llm_gateway_up_runs_everything_and_ctrl_c_stops_it(
         shape = re.compile(r"^\d\d:\d\d:\d\d (up|api|worker|lane|mock) +(info|warning) ")
         assert all(shape.match(line) for line in lines), [x for x in lines if not shape.match(x)]
         assert any(f"http://127.0.0.1:{port}/docs" in line for line in lines)
-        assert any("try:     curl -s" in line for line in lines)
+        assert any("try:      curl -s" in line for line in lines)
+        assert any(f"http://127.0.0.1:{port}/dashboard" in line for line in lines)
         assert lines[-1].endswith("stopped")
 
 
