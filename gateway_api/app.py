@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import uuid
@@ -32,6 +33,8 @@ from shared.live_config import ConfigSources, ConfigWatcher
 from shared.logs import request_id_var
 
 log = logging.getLogger(__name__)
+# Set by `llm-gateway api` once its master has warned that auth is off.
+OPEN_WARNED_ENV = "GATEWAY_OPEN_WARNED"
 CORS_REQUEST_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -90,7 +93,7 @@ def create_app(
     services.listeners.append(_retune)
     if services.watcher is not None:
         services.watcher.start()
-    if not loaded.settings.auth.keys:
+    if not loaded.settings.auth.keys and not os.environ.get(OPEN_WARNED_ENV):
         log.warning(
             "AUTH DISABLED: no API keys are configured; every request is accepted. "
             "Configure auth.keys before exposing this gateway."

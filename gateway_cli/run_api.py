@@ -60,6 +60,8 @@ def run_api(config_path: str | None, host: str, port: int, workers: int) -> int:
             )
             return 2
         log.warning("AUTH DISABLED: no API keys configured; serving open on %s:%d", host, port)
+        # Said once here, not again by each gunicorn worker (gateway_api/app.py).
+        os.environ["GATEWAY_OPEN_WARNED"] = "1"  # gateway_api.app.OPEN_WARNED_ENV
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
         tempfile.gettempdir(), f"llm-gateway-metrics-api-{os.getpid()}"
     )
