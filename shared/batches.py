@@ -83,8 +83,6 @@ class Batch:
     expanded: int = 0  # lines made into jobs
     # "<byte offset>:<lines read>" in the input file after the last line expanded
     cursor: str = "0:0"
-    ending: str = ""  # while finalizing: the status it ends in
-    webhook: str = ""  # events already sent ("batch.completed", ...)
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> Batch:
@@ -98,10 +96,6 @@ class Batch:
         for name in ("output_file_id", "error_file_id"):
             data[name] = h.get(name) or None
         return cls(**data)
-
-    @property
-    def ended_status(self) -> bool:
-        return self.status in ENDED
 
     def to_public(self) -> dict[str, Any]:
         """OpenAI's Batch object."""
@@ -224,13 +218,6 @@ class BatchStore:
             args=[batch_id, ",".join(from_), to, self.ttl, *_flat(fields)],
         )
         return str(res[0]) == "ok"
-
-    def set_fields(self, batch_id: str, **fields: Any) -> None:
-        """Fields no step races on (the set of webhook events sent)."""
-        flat = _flat(fields)
-        self.r.hset(
-            self.keys.batch(batch_id), mapping=dict(zip(flat[::2], flat[1::2], strict=True))
-        )
 
     def expand(
         self,

@@ -217,7 +217,8 @@ class JobStore:
         )
         self._renew = client.register_script(_lua("renew"))
         self._update = client.register_script(_lua("update"))
-        note = _lua_function("batch_note", "batch_note")
+        # What follows a job's end, the same in both scripts that end one.
+        note = _lua_function("batch_note", "batch_note") + _lua_function("job_ended", "job_ended")
         self._finish = client.register_script(note + _lua("finish"))
         self._release = client.register_script(_lua("release"))
         self._reclaim = client.register_script(_lua("reclaim"))

@@ -224,7 +224,5 @@ class Settings:
 
     def weight_of(self, owner: str) -> float:
         """An API key's fair-share weight (1 for a key not in config, e.g. an open gateway)."""
-        for key in self.auth.keys:
-            if key.id == owner:
-                return key.weight
-        return 1.0
+        key = self.key(owner)
+        return key.weight if key else 1.0

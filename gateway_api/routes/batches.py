@@ -90,7 +90,7 @@ def cancel(batch_id: str) -> Response:
     if batch.status in (CANCELLING, CANCELLED):
         return jsonify(batch.to_public())
     if not services.batches.move(
-        batch.id, (VALIDATING, IN_PROGRESS), CANCELLING, cancelling_at=_now()
+        batch.id, (VALIDATING, IN_PROGRESS), CANCELLING, cancelling_at=int(time.time())
     ):
         fresh = services.batches.get(batch.id) or batch
         if fresh.status in (CANCELLING, CANCELLED):
@@ -99,10 +99,6 @@ def cancel(batch_id: str) -> Response:
             f"Cannot cancel a batch with status {fresh.status!r}.", code="batch_not_cancellable"
         )
     return jsonify((services.batches.get(batch.id) or batch).to_public())
-
-
-def _now() -> int:
-    return int(time.time())
 
 
 @bp.get("/v1/batches")

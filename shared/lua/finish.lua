@@ -22,17 +22,9 @@ if status == 'succeeded' or status == 'failed' or status == 'cancelled' or statu
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[4])
 if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
-batch_note({KEYS[1]}, {ARGV[3]})  -- batch_note.lua, loaded with this script
-if redis.call('HGET', KEYS[1], 'webhook') == '1' then redis.call('RPUSH', KEYS[5], 'job:' .. ARGV[2]) end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('HSETNX', KEYS[4], 'since', math.floor(tonumber(ARGV[4])))
-redis.call('HINCRBY', KEYS[4], 'jobs_' .. ARGV[3], 1)
-redis.call('HINCRBY', KEYS[6], ARGV[3], 1)
-redis.call('EXPIRE', KEYS[6], 3600)
-if ARGV[3] == 'failed' then
-  redis.call('LPUSH', KEYS[7], ARGV[2])
-  redis.call('LTRIM', KEYS[7], 0, 99)
-end
-local notify, watched = unpack(redis.call('HMGET', KEYS[1], 'notify', 'watched'))
-redis.call('PUBLISH', (notify and not watched) and notify or ARGV[6], ARGV[7])
+-- job_ended.lua, loaded with this script
+job_ended(
+  {KEYS[1], KEYS[4], KEYS[6], KEYS[7], KEYS[5]},
+  {ARGV[3], ARGV[4], ARGV[2], ARGV[5], ARGV[6], ARGV[7]}
+)
 return 1

@@ -18,17 +18,9 @@ if fair and fair ~= '' then
   redis.call('ZREM', string.sub(fair, 1, string.find(fair, '\n', 1, true) - 1), ARGV[5])
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'error', ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('HSETNX', KEYS[5], 'since', math.floor(tonumber(ARGV[2])))
-redis.call('HINCRBY', KEYS[5], 'jobs_' .. ARGV[1], 1)
-redis.call('HINCRBY', KEYS[7], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[7], 3600)
-if ARGV[1] == 'failed' then
-  redis.call('LPUSH', KEYS[8], ARGV[5])
-  redis.call('LTRIM', KEYS[8], 0, 99)
-end
-batch_note({KEYS[1]}, {ARGV[1]})  -- batch_note.lua, loaded with this script
-if redis.call('HGET', KEYS[1], 'webhook') == '1' then redis.call('RPUSH', KEYS[6], 'job:' .. ARGV[5]) end
-local notify, watched = unpack(redis.call('HMGET', KEYS[1], 'notify', 'watched'))
-redis.call('PUBLISH', (notify and not watched) and notify or ARGV[4], ARGV[5])
+-- job_ended.lua, loaded with this script (its notice: the job id)
+job_ended(
+  {KEYS[1], KEYS[5], KEYS[7], KEYS[8], KEYS[6]},
+  {ARGV[1], ARGV[2], ARGV[5], ARGV[6], ARGV[4], ARGV[5]}
+)
 return {'ok'}

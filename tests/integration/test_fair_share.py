@@ -5,6 +5,7 @@ several processes; a batch's expansion step happens once however many processes 
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from typing import Any
@@ -159,3 +160,29 @@ def test_an_expansion_step_happens_once_however_many_try(redis_db: str) -> None:
     got = batches.get(batch.id)
     assert got is not None
     assert batches.expand(got, [], "200:20", 20, 3600) == -1
+
+
+def test_a_finished_line_writes_its_output_once_and_keeps_a_short_record(redis_db: str) -> None:
+    """finish.lua and terminate.lua end a batch line alike (job_ended.lua): one output line,
+    the counts moved, and the record trimmed to a 10-minute life, whichever script ends it."""
+    r, store, _ = _stores(redis_db)
+    batches = BatchStore(r, KEYS, 3600)
+    batch = batches.create("a", "file-x", "/v1/chat/completions", "24h", 3600, None)
+    line_hint = f"{KEYS.batch(batch.id)}\n{KEYS.batch_results(batch.id)}"
+    done, cut = queued_job(owner="a"), queued_job(owner="a")
+    for job, custom_id in ((done, "one"), (cut, "two")):
+        store.create(job)
+        r.hset(KEYS.job(job.id), mapping={"batch": line_hint, "custom_id": custom_id})
+    assert store.begin(done.id, "t", 5, 5).outcome is Begin.OK
+    assert store.finish(done.id, "t", "succeeded", {"result": {"object": "chat.completion"}}) == 1
+    assert store.finish(done.id, "t", "succeeded", {"result": {}}) == -1  # once only
+    store.terminate(cut.id, "cancelled", _error())
+    lines = [json.loads(x) for x in r.lrange(KEYS.batch_results(batch.id), 0, -1)]
+    assert [x["custom_id"] for x in lines] == ["one", "two"]
+    assert lines[0]["response"]["body"] == {"object": "chat.completion"}
+    assert lines[1]["error"]["code"] == "batch_cancelled"
+    for job in (done, cut):
+        assert 0 < r.ttl(KEYS.job(job.id)) <= 600
+        assert r.hget(KEYS.job(job.id), "request") is None
+    got = batches.get(batch.id)
+    assert got is not None and (got.completed, got.ended) == (1, 2)
