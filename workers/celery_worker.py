@@ -25,7 +25,7 @@ from workers import (
 from workers.context import get_context
 from workers.duties import FleetDuties
 from workers.lease import STOPPING
-from workers.lifecycle import schedule_forced_exit, start_heartbeat, test_providers
+from workers.lifecycle import schedule_forced_exit, spawn, start_heartbeat, test_providers
 
 broker_wakeup.install()
 ctx = get_context()
@@ -70,8 +70,9 @@ def _on_ready(**_: Any) -> None:
 @signals.worker_shutting_down.connect
 def _on_shutting_down(**_: Any) -> None:
     STOPPING.set()
+    # First, before anything that touches Redis (which may be gone and block): the deadline.
+    schedule_forced_exit(ctx, ctx.settings.worker.shutdown_grace_s)
     if _heartbeat_stop is not None:
         _heartbeat_stop.set()
     if _duties is not None:
-        _duties.stop()
-    schedule_forced_exit(ctx, ctx.settings.worker.shutdown_grace_s)
+        spawn(_duties.stop, "duties-stop")  # releases duty leases over Redis: not in the handler

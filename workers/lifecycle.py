@@ -86,6 +86,33 @@ def schedule_forced_exit(ctx: WorkerContext, grace_s: float) -> None:
         os._exit(0)
 
     spawn(force, "shutdown-grace")
+    _watchdog(grace_s + WATCHDOG_MARGIN_S)
+
+
+# The greenlet above gives running jobs back; it cannot run if the gevent hub is stuck (a
+# blocking call, a greenlet that never yields). A stop must be bounded whatever the hub does,
+# so an OS thread (gevent's unpatched one) ends the process a little later. Jobs it leaves
+# leased run again when their lease expires (sweep_leases): late, never lost.
+WATCHDOG_MARGIN_S = 2.0
+_watchdog_started = False
+
+
+def _watchdog(after_s: float) -> None:
+    global _watchdog_started
+    if _watchdog_started:
+        return
+    _watchdog_started = True
+    from gevent import monkey
+
+    start_thread = monkey.get_original("_thread", "start_new_thread")
+    sleep = monkey.get_original("time", "sleep")
+
+    def leave() -> None:
+        sleep(after_s)
+        os.write(2, b"shutdown watchdog: the worker did not stop in time; leaving\n")
+        os._exit(1)
+
+    start_thread(leave, ())
 
 
 def spawn(target: Callable[[], None], name: str) -> None:

@@ -117,7 +117,7 @@ def test_the_lane_stops_with_its_worker_and_is_restarted_if_it_dies(pstack: Stac
     new_lane = (worker_pids(stack) - {worker.pid, lane_pid}).pop()
     assert interactive(stack, "after restart") < 5
     took = worker.stop(timeout=15)
-    assert took < 10
+    assert took < 10, worker.tail(60)
     wait_for(lambda: not _alive(new_lane), 10, "the lane to exit with its worker")
 
 
