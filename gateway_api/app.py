@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 
-from gateway_api import limits, openapi
+from gateway_api import budget, limits, openapi
 from gateway_api.errors import register_error_handlers
 from gateway_api.routes import (
     admin,
@@ -23,6 +23,7 @@ from gateway_api.routes import (
     health,
     jobs,
     models,
+    usage,
     webhooks,
 )
 from gateway_api.routes import metrics as metrics_routes
@@ -49,6 +50,8 @@ CORS_EXPOSED_HEADERS = [
     "X-Gateway-Provider",
     "X-Gateway-Cache",
     "X-Gateway-Degraded",
+    "X-Gateway-Cost-USD",
+    "x-gateway-budget-remaining-usd",
     "Location",
     "Retry-After",
     "x-ratelimit-limit-requests",
@@ -110,6 +113,7 @@ def create_app(
     def _finish(resp: Response) -> Response:
         resp.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
         limits.add_headers(resp, app.extensions["gateway"])
+        budget.add_headers(resp, app.extensions["gateway"])
         route = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.HTTP_REQUESTS.labels(route, request.method, str(resp.status_code)).inc()
         if "started" in g:
@@ -126,7 +130,18 @@ def create_app(
             max_age=600,
         )
     register_error_handlers(app)
-    blueprints = (chat, jobs, files, batches, webhooks, models, health, metrics_routes, openapi)
+    blueprints = (
+        chat,
+        jobs,
+        files,
+        batches,
+        webhooks,
+        usage,
+        models,
+        health,
+        metrics_routes,
+        openapi,
+    )
     for module in (*blueprints, admin, dashboard):
         app.register_blueprint(module.bp)
     return app

@@ -54,6 +54,15 @@ _GATEWAY_HEADERS = {
     "X-Gateway-Provider": {"schema": {"type": "string"}, "description": "who answered"},
     "X-Gateway-Cache": {"schema": {"type": "string", "enum": ["hit", "stale", "miss"]}},
     "x-ratelimit-remaining-requests": {"schema": {"type": "string"}},
+    "X-Gateway-Cost-USD": {
+        "schema": {"type": "string"},
+        "description": "what the job's provider calls cost (USD; 0 for a cache hit; unknown "
+        "when the deployment has no price)",
+    },
+    "x-gateway-budget-remaining-usd": {
+        "schema": {"type": "string"},
+        "description": "what is left of the API key's budget (keys with a budget)",
+    },
 }
 _IDEMPOTENCY = {
     "name": "Idempotency-Key",

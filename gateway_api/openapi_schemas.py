@@ -47,6 +47,10 @@ class AttemptSchema(Schema):
         required=True, validate=validate.OneOf(["success", "error", "timeout", "cancelled"])
     )
     error = fields.Dict(allow_none=True)
+    cost_usd = fields.Float(
+        allow_none=True,
+        metadata={"description": "what the call billed; 0 without an answer; null: no price"},
+    )
 
 
 class JobSchema(Schema):
@@ -64,6 +68,14 @@ class JobSchema(Schema):
     cache = fields.Str(required=True, allow_none=True, validate=validate.OneOf(["hit", "stale"]))
     degraded = fields.Bool(required=True)
     attempts = fields.List(fields.Nested(AttemptSchema), required=True)
+    cost_usd = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "what the job's provider calls billed (USD); 0 for a cache hit or "
+            "a stale or degraded answer; null when a deployment had no price"
+        },
+    )
     result = fields.Nested(ChatCompletionAnswerSchema, required=True, allow_none=True)
     error = fields.Nested(ErrorObjectSchema, required=True, allow_none=True)
     metadata = fields.Dict(required=True)

@@ -9,6 +9,9 @@ from flask import Response, jsonify, request
 from gateway_api.errors import error_response
 from shared.errors import GatewayError, GatewayTimeout, InvalidRequest, from_stored
 from shared.jobs import CANCELLED, EXPIRED, SUCCEEDED, Job
+from shared.spend.budget import usd_text
+
+COST_HEADER = "X-Gateway-Cost-USD"
 
 
 def gateway_headers(resp: Response, job: Job) -> Response:
@@ -18,6 +21,9 @@ def gateway_headers(resp: Response, job: Job) -> Response:
     resp.headers["X-Gateway-Cache"] = job.cache or "miss"
     if job.degraded:
         resp.headers["X-Gateway-Degraded"] = "true"
+    if job.terminal:  # what the job's provider calls billed; 0 for cache hits and fallbacks
+        cost = job.cost_usd
+        resp.headers[COST_HEADER] = "unknown" if cost is None else usd_text(job.cost_micro)
     return resp
 
 

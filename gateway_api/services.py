@@ -25,6 +25,8 @@ from shared.live_config import ConfigSources, ConfigWatcher
 from shared.ratelimit import RateLimiter
 from shared.redis_client import bytes_client, make_redis
 from shared.settings import Settings
+from shared.spend.budget import BudgetStore
+from shared.spend.usage import SpendStore
 from shared.stats import FleetStats
 from shared.task_message import same_redis
 from shared.webhooks import WebhookStore
@@ -48,6 +50,8 @@ class Services:
     files: FileStore
     batches: BatchStore
     webhooks: WebhookStore
+    budgets: BudgetStore
+    spend: SpendStore
     started_at: float
     sources: ConfigSources  # every config layer, to validate and reload
     # The broker is the job store's Redis database: create.lua pushes each job's task message
@@ -109,6 +113,8 @@ class Services:
             files=file_store(s, keys, bytes_client(client) if given else None),
             batches=BatchStore(client, keys, ENDED_TTL_S),
             webhooks=WebhookStore(client, keys),
+            budgets=BudgetStore(client, keys),
+            spend=SpendStore(client, keys),
             started_at=time.time(),
             sources=sources,
             inline_publish=not given and same_redis(s.broker_url, s.redis_url),

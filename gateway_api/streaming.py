@@ -264,6 +264,7 @@ def stream_hit(entry: Entry, request: dict[str, Any]) -> Response:
     """A cache hit for a streamed request: the stored answer, as a stream."""
     resp = event_stream(replay(entry.result, wants_usage(request)))
     resp.headers["X-Gateway-Cache"] = "hit"
+    resp.headers["X-Gateway-Cost-USD"] = "0"  # answered from the cache: nothing billed
     if entry.provider:
         resp.headers["X-Gateway-Provider"] = entry.provider
     resp.headers["Age"] = str(int(entry.age_s))

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from gateway_api import repair
+from gateway_api import budget, repair
 from gateway_api.auth import Principal
 from gateway_api.parsing import ChatRequest, Intake
 from gateway_api.schemas import ChatCompletionSchema
@@ -124,6 +124,7 @@ def cached_completion(entry: Entry) -> Response:
     """The sync answer to a cache hit (no job was made)."""
     resp = jsonify(openai_shape.completion(entry.result))
     resp.headers["X-Gateway-Cache"] = "hit"
+    resp.headers["X-Gateway-Cost-USD"] = "0"  # answered from the cache: nothing billed
     if entry.provider:
         resp.headers["X-Gateway-Provider"] = entry.provider
     resp.headers["Age"] = str(int(entry.age_s))
@@ -169,11 +170,19 @@ def submit(
     # one per group (workers/group.py).
     publish = (queue, run_group_message(queue, job.id)) if services.inline_publish else None
     window = fair.room(services.settings, principal.key_id)
-    outcome, value = services.store.create(
-        job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS, window
+    hold = budget.hold_for(services, principal, chat)
+    created = services.store.create(
+        job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS, window, hold
     )
+    outcome = created.outcome
+    if created.budget is not None and hold is not None:
+        key_budget = budget.budget_of(services, principal.key_id)
+        assert key_budget is not None
+        metrics.RATE_LIMITED.labels("budget").inc()
+        raise budget.refusal(key_budget, created.budget, hold)
     if outcome not in ("ok", "held"):
-        raise queue_full(outcome, value, services, now)
+        raise queue_full(outcome, created.value, services, now)
+    budget.note_left(created.left)
     # Held: the key's fair-share window is full; a worker releases the job as the key's
     # earlier ones begin (shared/fair.py).
     if publish is not None or outcome == "held":  # the message went in with the job, or waits

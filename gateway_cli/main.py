@@ -57,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, default=0, help="serve this worker's metrics on 127.0.0.1:PORT"
     )
 
-    beat = cmd(
-        "beat", "optional: trigger the sweeps from Celery beat (workers already run them)"
-    )
+    beat = cmd("beat", "optional: trigger the sweeps from Celery beat (workers already run them)")
     beat.add_argument("--loglevel", default="INFO")
 
     mock = cmd("mock-provider", "run the bundled mock upstream")
@@ -88,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     bsubmit.add_argument(
         "--metadata", action="append", default=[], metavar="K=V", help="batch metadata"
     )
+
+    usage = cmd("usage", "spend and tokens per key (what GET /admin/usage answers)")
+    usage.add_argument("--start", help="first UTC day, YYYY-MM-DD (default: 30 days back)")
+    usage.add_argument("--end", help="last UTC day, YYYY-MM-DD (default: today)")
+    usage.add_argument("--group-by", choices=("key", "model", "provider", "day"), default="key")
+    usage.add_argument("--key-id", help="one API key's usage")
+    usage.add_argument("--json", action="store_true", help="the report as JSON")
 
     config = cmd("config", "configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -162,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return submit(
             args.file, args.url, args.api_key, args.wait, args.output, args.errors, args.metadata
+        )
+    if args.command == "usage":
+        from gateway_cli.usage_cmd import usage as usage_report
+
+        return usage_report(
+            args.config, args.start, args.end, args.group_by, args.key_id, args.json
         )
     if args.command == "config":
         from gateway_cli import config_cmd

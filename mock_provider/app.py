@@ -124,6 +124,7 @@ def _stream(
     usage: bool,
     cut_after: int | None = None,
     error_after: int | None = None,
+    prompt: str = "",
 ) -> Iterable[bytes]:
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     words = content.split(" ")
@@ -153,13 +154,14 @@ def _stream(
     yield chunk({}, finish)
     if usage:
         n = len(words)
+        p = max(1, len(prompt.split()))  # counted as the non-streamed answer counts them
         tail = {
             "id": cid,
             "object": "chat.completion.chunk",
             "created": int(time.time()),
             "model": model,
             "choices": [],
-            "usage": {"prompt_tokens": 1, "completion_tokens": n, "total_tokens": n + 1},
+            "usage": {"prompt_tokens": p, "completion_tokens": n, "total_tokens": n + p},
         }
         yield f"data: {json.dumps(tail)}\n\n".encode()
     yield b"data: [DONE]\n\n"
@@ -240,6 +242,7 @@ def make_app(state: MockState) -> Callable[[dict[str, Any], StartResponse], Iter
                 usage,
                 int(cut) if cut is not None else None,
                 int(err) if err is not None else None,
+                prompt,
             )
         return _json(start, 200, _completion(zai, model, content, prompt, finish))
 

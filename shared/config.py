@@ -31,6 +31,7 @@ from shared.settings import (
     AuthSettings,
     BatchesSettings,
     BreakerSettings,
+    Budget,
     CacheSettings,
     Deployment,
     FallbackSettings,
@@ -47,6 +48,7 @@ from shared.settings import (
     WebhooksSettings,
     WorkerSettings,
 )
+from shared.spend.prices import Price
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -384,6 +386,7 @@ def _key(k: Mapping[str, Any]) -> ApiKey:
             )
             for w in k.get("webhooks") or ()
         ),
+        budget=Budget(**k["budget"]) if k.get("budget") else None,
     )
 
 
@@ -399,10 +402,12 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
     }
     models = {
         name: tuple(
-            Deployment(
+            Deployment.of(
                 provider=d["provider"],
                 model=d["model"],
                 larger_context=d.get("larger_context", False),
+                price=Price(**d["price"]) if d.get("price") else None,
+                max_output_tokens=d.get("max_output_tokens"),
             )
             for d in deps
         )

@@ -62,11 +62,28 @@ class ProviderSchema(_Strict):
     breaker_per_model = fields.Bool(load_default=False)
 
 
+class PriceSchema(_Strict):
+    """USD per million tokens (shared/spend/prices.py)."""
+
+    input_per_mtok = fields.Float(required=True, validate=validate.Range(min=0))
+    output_per_mtok = fields.Float(required=True, validate=validate.Range(min=0))
+    cached_input_per_mtok = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(min=0)
+    )
+
+
 class DeploymentSchema(_Strict):
     provider = fields.Str(required=True)
     model = fields.Str(required=True, validate=validate.Length(min=1))
     # A context-window error falls back only to deployments marked larger_context.
     larger_context = fields.Bool(load_default=False)
+    price = fields.Nested(PriceSchema, load_default=None, allow_none=True)
+    max_output_tokens = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
+
+
+class BudgetSchema(_Strict):
+    usd = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    period = fields.Str(load_default="month", validate=validate.OneOf(("day", "month", "total")))
 
 
 WEBHOOK_EVENTS = (
@@ -119,6 +136,7 @@ class KeySchema(_Strict):
         load_default=1.0, validate=validate.Range(min=0, min_inclusive=False, max=1000)
     )
     webhooks = fields.List(fields.Nested(WebhookEndpointSchema), load_default=list)
+    budget = fields.Nested(BudgetSchema, load_default=None, allow_none=True)
 
 
 class AuthSchema(_Strict):

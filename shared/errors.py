@@ -151,6 +151,13 @@ class RateLimited(GatewayError):
     should_retry: bool | None = None
 
 
+class BudgetExceeded(RateLimited):
+    """The API key's budget for its period is spent (or held by its requests in flight)."""
+
+    code = "budget_exceeded"
+    should_retry = False
+
+
 class ProviderFailed(GatewayError):
     status = 502
     type = "provider_error"

@@ -13,24 +13,23 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import redis
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
-from shared import fastjson, notice
+from shared import fastjson, lua_scripts, notice
 from shared.errors import GatewayError, stored_error
 from shared.keys import Keys
 from shared.paging import newest_first
+from shared.spend.budget import BudgetHold, BudgetState
 
 QUEUED, RUNNING, RETRYING = "queued", "running", "retrying"
 SUCCEEDED, FAILED, CANCELLED, EXPIRED = "succeeded", "failed", "cancelled", "expired"
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, EXPIRED})
 PRIORITIES = ("interactive", "normal", "batch")
 
-_LUA_DIR = Path(__file__).with_name("lua")
 _JSON_FIELDS = ("request", "result", "error", "attempts", "metadata", "options", "exhausted")
 _FLOAT_FIELDS = ("created_at", "started_at", "finished_at", "deadline_at")
 # What a sync answer reads of a finished job (``JobStore.get_outcome``): "id" first, so a
@@ -48,6 +47,8 @@ _OUTCOME_FIELDS = (
     "degraded",
     "result",
     "error",
+    "cost_micro",
+    "cost_unknown",
 )
 
 
@@ -66,14 +67,8 @@ def new_job_id() -> str:
     return "job_" + secrets.token_hex(16)
 
 
-def _lua(name: str) -> str:
-    return (_LUA_DIR / f"{name}.lua").read_text()
-
-
-def _lua_function(name: str, function: str) -> str:
-    """A script's body as a local Lua function of (KEYS, ARGV), to run inside another script:
-    one step that does both, with one source for the shared part."""
-    return f"local function {function}(KEYS, ARGV)\n{_lua(name)}\nend\n"
+_lua = lua_scripts.source
+_lua_function = lua_scripts.as_function
 
 
 @dataclass(frozen=True)
@@ -86,6 +81,17 @@ class GroupTake:
     most: int
     message: bytes
     ttl_ms: int
+
+
+@dataclass(frozen=True)
+class Created:
+    """What ``JobStore.create`` did: ``outcome`` ok | held | full_depth | full_age | budget;
+    ``left``: the key's budget left after this job's reservation (micro-USD; -1: no budget)."""
+
+    outcome: str
+    value: float = 0.0
+    left: int = -1
+    budget: BudgetState | None = None
 
 
 class Begin(Enum):
@@ -142,6 +148,17 @@ class Job:
     # The result as stored (JSON text), set by ``JobStore.get_outcome``: a sync answer sends
     # it as it is instead of decoding and encoding it again.
     raw_result: str | None = None
+    # What its provider calls billed (charge.lua), micro-USD; ``cost_unknown``: a call's
+    # deployment had no price.
+    cost_micro: int = 0
+    cost_unknown: bool = False
+
+    @property
+    def cost_usd(self) -> float | None:
+        """None when unknown: a call was billed at no known price and nothing priced was."""
+        if self.cost_unknown and not self.cost_micro:
+            return None
+        return self.cost_micro / 1_000_000
 
     @property
     def terminal(self) -> bool:
@@ -157,6 +174,8 @@ class Job:
         data["degraded"] = h.get("degraded") == "1"
         data["deliveries"] = int(h.get("deliveries") or 0)
         data["tokens_estimate"] = int(h.get("tokens_estimate") or 0)
+        data["cost_micro"] = int(h.get("cost_micro") or 0)
+        data["cost_unknown"] = h.get("cost_unknown") == "1"
         data["cache"] = h.get("cache") or None
         data["provider"] = h.get("provider") or None
         data["request_id"] = h.get("request_id") or None
@@ -180,6 +199,7 @@ class Job:
             "cache": self.cache,
             "degraded": self.degraded,
             "attempts": self.attempts or [],
+            "cost_usd": self.cost_usd,
             "result": self.result,
             "error": self.error,
             "metadata": self.metadata or {},
@@ -225,7 +245,9 @@ class JobStore:
         self._terminate = client.register_script(note + _lua("terminate"))
         self._redeliver = client.register_script(_lua("redeliver"))
         self._defer = client.register_script(_lua("defer"))
-        self._create = client.register_script(_lua("create"))
+        self._create = client.register_script(
+            lua_scripts.with_functions("create", *lua_scripts.BUDGET_FUNCTIONS)
+        )
         self._due_claim = client.register_script(_lua("due_claim"))
         self._group_take = client.register_script(_lua("group_take"))
         self._watch = client.register_script(_lua("watch"))
@@ -239,15 +261,18 @@ class JobStore:
         publish: tuple[str, bytes] | None = None,
         group_ttl_ms: int = 0,
         fair_room: int = 0,
-    ) -> tuple[str, float]:
+        hold: BudgetHold | None = None,
+    ) -> Created:
         """Create the record, refusing a queued job when the backlog is at ``max_depth`` or its
         oldest job is older than ``max_age_s``. ``publish``: (queue, task message) to push to
         the broker's list in the same step (the broker is this Redis database); with
         ``group_ttl_ms`` the message is a group's, sent only when none is outstanding, and the
         job joins the queue's group (group commit). ``fair_room``:
         the key's fair-share window (0: none); a job that finds it full is held in the key's
-        backlog (shared/fair.py). Returns ("ok", 0), ("held", 0) (nothing was published) or
-        ("full_depth", depth) / ("full_age", oldest publish time)."""
+        backlog (shared/fair.py). ``hold``: the budget reservation a queued job must find
+        room for, checked and taken in the same step. Outcomes: "ok", "held" (nothing was
+        published), "full_depth" (value: depth), "full_age" (value: oldest publish time),
+        "budget" (``budget``: the key's state)."""
         fields = {
             "id": job.id,
             "owner": job.owner,
@@ -297,6 +322,7 @@ class JobStore:
                 k.fair_backlog(job.priority, job.owner),
                 k.fair_owners(job.priority),
                 k.fair_held(job.priority),
+                k.budget(job.owner),
             ],
             args=[
                 job.id,
@@ -309,10 +335,15 @@ class JobStore:
                 group_ttl_ms if publish else 0,
                 fair_room if job.status == QUEUED else 0,
                 job.owner,
+                *(hold.args() if hold else ("", "", 0)),
                 *_pairs(fields),
             ],
         )
-        return str(res[0]), (float(res[1]) if len(res) > 1 else 0.0)
+        outcome = str(res[0])
+        if outcome == "budget":
+            return Created(outcome, budget=BudgetState(int(res[1]), int(res[2]), int(res[3])))
+        left = int(res[2]) if len(res) > 2 and outcome in ("ok", "held") else -1
+        return Created(outcome, float(res[1]) if len(res) > 1 else 0.0, left=left)
 
     def watch(self, job_id: str) -> bool:
         """Before waiting for a job this process did not create: its notice is then sent to

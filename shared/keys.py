@@ -222,6 +222,28 @@ class Keys:
         """String with TTL: the job an API key's Idempotency-Key stands for, and its body hash."""
         return f"{self.prefix}:idem:{owner}:{key_sha256}"
 
+    def budget(self, owner: str) -> str:
+        """Hash: an API key's budget: ``period``, ``spent`` and ``reserved`` (micro-USD);
+        budget_period.lua."""
+        return f"{self.prefix}:budget:{owner}"
+
+    def usage_prefix(self, owner: str) -> str:
+        """charge.lua appends the UTC day (YYYYMMDD): see ``usage``."""
+        return f"{self.prefix}:usage:{owner}:"
+
+    def usage(self, owner: str, day: str) -> str:
+        """Hash: an API key's usage on a UTC day, fields ``provider\tmodel\t<measure>``."""
+        return self.usage_prefix(owner) + day
+
+    @property
+    def usage_keys_prefix(self) -> str:
+        """charge.lua appends the UTC day: see ``usage_keys``."""
+        return f"{self.prefix}:usage-keys:"
+
+    def usage_keys(self, day: str) -> str:
+        """Set: the key ids with usage on a UTC day (GET /admin/usage)."""
+        return self.usage_keys_prefix + day
+
     def ratelimit(self, owner: str, kind: str) -> str:
         """An API key's limiter state: ``rpm``/``tpm`` a GCRA TAT (string, ms), ``concurrent``
         a sorted set of its unfinished job ids."""

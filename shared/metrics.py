@@ -99,6 +99,13 @@ TOKENS = Counter(
     ["provider", "model", "key_id", "kind"],
 )
 
+COST = Counter(
+    "gateway_cost_usd",
+    "What provider calls cost (USD, from their usage and the deployment's price), by API key "
+    "id, provider and the provider's model",
+    ["key_id", "provider", "model"],
+)
+
 CONFIG_RELOADS = Counter(
     "gateway_config_reloads_total",
     "Config refreshes that changed something: applied, refused (invalid; the old config "

@@ -17,7 +17,7 @@ from typing import Any
 from shared import fastjson
 
 MAX_RESULT_BYTES = 8192
-_HEAD = ("provider", "cache", "degraded", "error")
+_HEAD = ("provider", "cache", "degraded", "error", "cost_micro", "cost_unknown")
 
 
 def encode(job_id: str, status: str, encoded: dict[str, str]) -> str:

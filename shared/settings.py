@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.spend.prices import Price, bundled
+
 
 @dataclass(frozen=True)
 class ProviderSettings:
@@ -27,6 +29,38 @@ class Deployment:
     provider: str
     model: str
     larger_context: bool = False  # a context-window error may fall back to this one
+    price: Price | None = None  # configured, else the bundled table's (shared/spend/prices.py)
+    max_output_tokens: int | None = None  # likewise: bounds a request without max_tokens
+
+    @staticmethod
+    def of(
+        provider: str,
+        model: str,
+        larger_context: bool = False,
+        price: Price | None = None,
+        max_output_tokens: int | None = None,
+    ) -> Deployment:
+        """A deployment with what config left out filled from the bundled table."""
+        facts = bundled(model)
+        return Deployment(
+            provider,
+            model,
+            larger_context,
+            price or (facts.price if facts else None),
+            max_output_tokens or (facts.max_output_tokens if facts else None),
+        )
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An API key's spend limit; periods are UTC (day, month) or the key's lifetime (total)."""
+
+    usd: float
+    period: str = "month"  # day | month | total
+
+    @property
+    def micro(self) -> int:
+        return round(self.usd * 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -49,6 +83,7 @@ class ApiKey:
     max_concurrent: int | None = None
     weight: float = 1.0  # fair share within a priority (shared/fair.py)
     webhooks: tuple[WebhookEndpoint, ...] = ()
+    budget: Budget | None = None
 
 
 @dataclass(frozen=True)

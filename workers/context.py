@@ -28,6 +28,7 @@ from shared.quota import ProviderQuotas
 from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
 from shared.settings import Settings
+from shared.spend.usage import SpendStore
 from shared.stats import FleetStats
 from shared.task_message import same_redis
 from shared.webhooks import WebhookStore
@@ -57,6 +58,7 @@ class WorkerContext:
     batches: BatchStore
     webhooks: WebhookStore
     provider_stats: ProviderStats
+    spend: SpendStore
     # The broker is the job store's Redis: released jobs go in by Lua (shared/task_message.py).
     inline_publish: bool = False
     sources: ConfigSources | None = None
@@ -116,6 +118,7 @@ class WorkerContext:
             batches=BatchStore(client, keys, ENDED_TTL_S),
             webhooks=WebhookStore(client, keys),
             provider_stats=ProviderStats(client, keys),
+            spend=SpendStore(client, keys),
             inline_publish=same_redis(s.broker_url, s.redis_url),
             sources=sources,
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.errors import GatewayError, GatewayTimeout, stored_error
 from shared.jobs import EXPIRED, FAILED
+from shared.spend.usage import Charge
 
 
 @dataclass
@@ -17,6 +18,7 @@ class Outcome:
     # A success still to record, with the result, in one pipeline: (breaker, probe token).
     breaker_success: tuple[str, str] | None = None
     remember: bool = False  # store the result in the response cache
+    charge: Charge | None = None  # what the provider billed for this delivery's answer
 
 
 def _failed(err: GatewayError, status: str = FAILED) -> Outcome:

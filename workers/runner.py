@@ -36,6 +36,8 @@ from shared.logs import request_id_var
 from shared.ratelimit import KeyLimits
 from shared.routing import order_deployments
 from shared.settings import Deployment
+from shared.spend.cost import Usage, cost_micro
+from shared.spend.usage import Charge
 from workers import fair_release
 from workers.backoff import decide
 from workers.classify import CONTEXT, ErrorClass, classify, client_error
@@ -272,7 +274,22 @@ class JobRunner:
             steps.append(
                 lambda p: self.ctx.cache.put(job.owner, job.request, result, provider, pipe=p)
             )
+        charge = outcome.charge
+        if charge is not None:  # counted whatever the finish finds (cancelled, lease lost)
+            # The job's total as the finish writes it (and its notice tells a waiting sync
+            # request): what earlier deliveries were charged, and this one's. charge.lua adds
+            # the same to the record first; the finish is written only under this lease.
+            outcome.fields["cost_micro"] = job.cost_micro + (charge.micro or 0)
+            if charge.micro is None or job.cost_unknown:
+                outcome.fields["cost_unknown"] = True
+            key = self.ctx.settings.key(job.owner)
+            period = key.budget.period if key is not None and key.budget else None
+            steps.append(
+                lambda p: self.ctx.spend.charge(job.id, token, job.owner, charge, period, pipe=p)
+            )
         written, done = self.store.finish_with(job.id, token, outcome.status, outcome.fields, steps)
+        if charge is not None and charge.micro:
+            metrics.COST.labels(job.owner, charge.provider, charge.model).inc(charge.micro / 1e6)
         # A breaker step redone directly settled itself (it returned the state, a str).
         if outcome.breaker_success is not None and not isinstance(done[0], str):
             self.ctx.breakers.settle(outcome.breaker_success[0], done[0])
@@ -346,7 +363,11 @@ class JobRunner:
             self.ctx.quotas.release(provider, grant, called=True)
             raise
         duration = time.time() - started
-        walk.attempts.append(self._attempt(dep, started, None, None))  # before the release
+        usage = Usage.of(result.get("usage") if isinstance(result, dict) else None)
+        charge = Charge(dep.provider, dep.model, usage, cost_micro(usage, dep.price))
+        attempt = self._attempt(dep, started, None, None)  # before the release
+        attempt["cost_usd"] = None if charge.micro is None else charge.micro / 1_000_000
+        walk.attempts.append(attempt)
         self.ctx.quotas.release(provider, grant, called=True)
         metrics.PROVIDER_CALLS.labels(dep.provider, "success").inc()
         metrics.PROVIDER_LATENCY.labels(dep.provider).observe(duration)
@@ -355,6 +376,7 @@ class JobRunner:
             {"result": result, "provider": dep.provider, **walk.progress()},
             breaker_success=(bname, admission.probe_token),
             remember=self._cacheable(job),
+            charge=charge,
         )
 
     def _call(self, job: Job, dep: Deployment, adapter: Adapter, timeout: float) -> Any:
@@ -508,6 +530,7 @@ class JobRunner:
             "duration_ms": round((time.time() - started) * 1000, 1),
             "outcome": outcome,
             "error": error,
+            "cost_usd": 0.0,  # no answer, nothing billed; a success's is set by its caller
         }
 
 

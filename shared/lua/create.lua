@@ -14,9 +14,15 @@
 -- message outstanding (the marker absent) the message is sent, for this job and the group
 -- that gathers behind it; with one outstanding, the job joins that group's list.
 -- ARGV[9] the key's window (0: no fair share)   ARGV[10] the key's id
+-- KEYS[12] the key's budget hash   ARGV[11] the budget (micro-USD; "" : none)
+-- ARGV[12] its period (day | month | total)   ARGV[13] this job's reservation (micro-USD):
+-- the upper bound of its cost, held until the job ends (job_ended.lua) and checked with the
+-- job's creation, so a budget holds exactly however many API processes admit at once.
 -- then field, value pairs
--- Returns {"ok"} | {"held"} (queued in the key's backlog: its window is full, nothing is
--- published now) | {"full_depth", depth} | {"full_age", oldest publish time}.
+-- Returns {"ok", 0, budget left} | {"held", 0, budget left} (queued in the key's backlog: its
+-- window is full, nothing is published now) | {"full_depth", depth} | {"full_age", oldest
+-- publish time} | {"budget", spent, reserved, reset (s; 0: never)}; budget left is -1 with no
+-- budget.
 local created = tonumber(ARGV[2])
 if ARGV[6] == '1' then
   local depth = redis.call('ZCARD', KEYS[3]) + tonumber(redis.call('GET', KEYS[11]) or '0')
@@ -26,7 +32,16 @@ if ARGV[6] == '1' then
     return {'full_age', oldest[2]}
   end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 11))
+local left = -1
+if ARGV[6] == '1' and ARGV[11] ~= '' then
+  local b = budget_period({KEYS[12]}, {ARGV[12], '1'})
+  local limit, hold = tonumber(ARGV[11]), tonumber(ARGV[13])
+  if b[1] + b[2] + hold > limit then return {'budget', b[1], b[2], b[3]} end
+  redis.call('HINCRBY', KEYS[12], 'reserved', hold)
+  redis.call('HSET', KEYS[1], 'budget', KEYS[12] .. '\n' .. hold)
+  left = limit - b[1] - b[2] - hold
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 14))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], created, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', created - tonumber(ARGV[3]))
@@ -40,7 +55,7 @@ if ARGV[6] == '1' then
       redis.call('RPUSH', KEYS[9], ARGV[1])
       redis.call('SADD', KEYS[10], ARGV[10])
       redis.call('INCR', KEYS[11])
-      return {'held'}
+      return {'held', 0, left}
     end
     redis.call('ZADD', KEYS[8], created, ARGV[1])
   end
@@ -57,4 +72,4 @@ if ARGV[6] == '1' then
     end
   end
 end
-return {'ok'}
+return {'ok', 0, left}

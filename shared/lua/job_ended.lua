@@ -2,7 +2,7 @@
 -- what follows a job's becoming terminal, the same whichever script made it so: the record's
 -- keeping time, the fleet's counts (all time and this minute's), the recent failures list, a
 -- batch line's output line (batch_note.lua, which may shorten the keeping time: after it),
--- the webhook outbox for a job that asked, and the completion notice (on the job's ``notify``
+-- the webhook outbox for a job that asked, the budget reservation given back, and the completion notice (on the job's ``notify``
 -- channel unless another process ``watched`` it: shared/keys.py done_channel_of).
 -- KEYS[1] job hash   KEYS[2] fleet stats hash   KEYS[3] this minute's counts
 -- KEYS[4] the recent failed jobs list   KEYS[5] the webhook outbox
@@ -10,6 +10,17 @@
 -- ARGV[5] the fleet's done channel   ARGV[6] the notice to publish
 local status = ARGV[1]
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+-- The job's budget reservation ("<budget hash key>\n<micro-USD>", create.lua) is given back:
+-- what its calls cost was counted as they were billed (charge.lua).
+local hold = redis.call('HGET', KEYS[1], 'budget')
+if hold and hold ~= '' then
+  local cut = string.find(hold, '\n', 1, true)
+  local bkey = string.sub(hold, 1, cut - 1)
+  redis.call('HDEL', KEYS[1], 'budget')
+  if redis.call('HINCRBY', bkey, 'reserved', -tonumber(string.sub(hold, cut + 1))) < 0 then
+    redis.call('HSET', bkey, 'reserved', 0)
+  end
+end
 redis.call('HSETNX', KEYS[2], 'since', math.floor(tonumber(ARGV[2])))
 redis.call('HINCRBY', KEYS[2], 'jobs_' .. status, 1)
 redis.call('HINCRBY', KEYS[3], status, 1)

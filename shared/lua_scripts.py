@@ -1,0 +1,25 @@
+"""The Lua sources in ``shared/lua/``: a script's text, or a script as a function of (KEYS,
+ARGV) to run inside another (one step that does both, with one source for the shared part)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LUA_DIR = Path(__file__).with_name("lua")
+
+
+def source(name: str) -> str:
+    return (LUA_DIR / f"{name}.lua").read_text()
+
+
+def as_function(name: str, function: str | None = None) -> str:
+    return f"local function {function or name}(KEYS, ARGV)\n{source(name)}\nend\n"
+
+
+def with_functions(script: str, *functions: str) -> str:
+    """``script`` preceded by each of ``functions`` (in order: later ones may call earlier)."""
+    return "".join(as_function(f) for f in functions) + source(script)
+
+
+# The UTC calendar and a key's budget period, used by every script that touches a budget.
+BUDGET_FUNCTIONS = ("spend_clock", "budget_period")
