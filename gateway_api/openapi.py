@@ -217,6 +217,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         **_file_paths(),
         **_batch_paths(),
         **_webhook_paths(),
+        **_usage_paths(),
         **_dashboard_paths(),
         "/v1/models": {
             "get": {
@@ -398,6 +399,53 @@ def _webhook_paths() -> dict[str, dict[str, Any]]:
     }
 
 
+def _usage_paths() -> dict[str, dict[str, Any]]:
+    def query(group_default: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": "start",
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": "first UTC day, YYYY-MM-DD or Unix seconds (default: 30 days back)",
+            },
+            {
+                "name": "end",
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": "last UTC day (default: today)",
+            },
+            {
+                "name": "group_by",
+                "in": "query",
+                "schema": {
+                    "type": "string",
+                    "enum": ["model", "provider", "day", "key"],
+                    "default": group_default,
+                },
+            },
+        ]
+
+    return {
+        "/v1/usage": {
+            "get": {
+                "summary": "The calling key's spend and tokens, with its budget",
+                "parameters": query("model"),
+                "responses": {"200": _json("Usage", "Usage"), **_errors("400", "401")},
+            }
+        },
+        "/admin/usage": {
+            "get": {
+                "summary": "Every key's spend and tokens (admin)",
+                "parameters": [
+                    *query("key"),
+                    {"name": "key_id", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {"200": _json("Usage", "Usage"), **_errors("400", "401", "403")},
+            }
+        },
+    }
+
+
 _FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -571,6 +619,7 @@ def build_spec(version: str = "0.1.0") -> dict[str, Any]:
         ("BatchList", out.BatchListSchema),
         ("WebhookDelivery", out.WebhookDeliverySchema),
         ("WebhookDeliveryList", out.WebhookDeliveryListSchema),
+        ("Usage", out.UsageSchema),
         ("Status", out.StatusSchema),
         ("AdminConfig", out.AdminConfigSchema),
         ("AdminConfigVersions", out.AdminConfigVersionsSchema),

@@ -267,3 +267,45 @@ class AdminConfigVersionsSchema(Schema):
 
 class AdminRollbackSchema(Schema):
     version = fields.Int(required=True, validate=validate.Range(min=0))
+
+
+class UsageRowSchema(Schema):
+    key_id = fields.Str(required=True)
+    model = fields.Str()
+    provider = fields.Str()
+    day = fields.Str(metadata={"description": "YYYY-MM-DD (UTC)"})
+    requests = fields.Int(required=True)
+    input_tokens = fields.Int(required=True)
+    output_tokens = fields.Int(required=True)
+    cached_input_tokens = fields.Int(required=True)
+    cost_usd = fields.Float(
+        required=True, allow_none=True, metadata={"description": "null: no deployment price"}
+    )
+    unpriced_requests = fields.Int(required=True)
+
+
+class _UsageTotalSchema(UsageRowSchema):
+    key_id = fields.Str()
+
+
+class _BudgetSchema(Schema):
+    usd = fields.Float(required=True)
+    period = fields.Str(required=True, validate=validate.OneOf(("day", "month", "total")))
+    spent_usd = fields.Float(required=True)
+    reserved_usd = fields.Float(
+        required=True, metadata={"description": "held by requests in flight"}
+    )
+    remaining_usd = fields.Float(required=True)
+    resets_at = fields.Str(required=True, allow_none=True)
+
+
+class UsageSchema(Schema):
+    object = fields.Str(required=True, validate=validate.Equal("usage"))
+    start = fields.Str(required=True)
+    end = fields.Str(required=True)
+    group_by = fields.Str(
+        required=True, validate=validate.OneOf(("model", "provider", "day", "key"))
+    )
+    data = fields.List(fields.Nested(UsageRowSchema), required=True)
+    total = fields.Nested(_UsageTotalSchema, required=True)
+    budgets = fields.Dict(keys=fields.Str(), values=fields.Nested(_BudgetSchema), required=True)
