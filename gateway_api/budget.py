@@ -68,6 +68,18 @@ def refusal(budget: Budget, state: BudgetState, hold: BudgetHold) -> BudgetExcee
     return err
 
 
+def refuse_when_spent(services: Services, owner: str) -> None:
+    """A batch of a key whose budget is spent is refused as a whole. Its lines are charged
+    like any job as they run; they reserve nothing ahead (a batch's lines are not admitted
+    one by one), so a running batch can take a key past its budget by what is in flight."""
+    key_budget = budget_of(services, owner)
+    if key_budget is None:
+        return
+    state = services.budgets.read(owner, key_budget.period)
+    if state.spent >= key_budget.micro:
+        raise refusal(key_budget, state, BudgetHold(key_budget.micro, key_budget.period, 1))
+
+
 def note_left(left: int) -> None:
     """What ``create.lua`` found left, for this answer's header."""
     if left >= 0:

@@ -8,6 +8,7 @@ import time
 
 from flask import Blueprint, Response, jsonify, request
 
+from gateway_api import budget
 from gateway_api.auth import authenticate
 from gateway_api.parsing import load_body
 from gateway_api.responses import page, page_limit
@@ -55,6 +56,7 @@ def create() -> Response:
             f"input_file_id: the file's purpose is {stored.purpose!r}, not 'batch'",
             param="input_file_id",
         )
+    budget.refuse_when_spent(services, principal.key_id)
     s = services.settings
     window = s.batches.window_s or WINDOWS[valid["completion_window"]]
     batch = services.batches.create(

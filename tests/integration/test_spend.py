@@ -4,18 +4,20 @@ whatever the end, and one cost figure in the job, the header, the metrics and th
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from gateway_cli.embedded_redis import free_port
 from shared.keys import Keys
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, new_stack, sha
-from tests.stack import Stack, wait_for
+from tests.stack import CLI, Stack, wait_for
 
 KEYS = Keys("gw")
 # micro-USD per token: USD per million tokens.
@@ -25,6 +27,7 @@ BURST_KEY, SETTLE_KEY, KILL_KEY = (
     "sk-settle-" + "e" * 24,
     "sk-kill-" + "f" * 24,
 )
+TINY_KEY = "sk-tiny-" + "9" * 24
 WORDS = "one two three four five"  # the mock's answer: 5 completion tokens
 MAX_TOKENS = 5
 MESSAGES = [{"role": "user", "content": "hi there"}]  # the mock counts 2 prompt tokens
@@ -55,6 +58,7 @@ def spend_stack(
                 _key("burst", BURST_KEY, BUDGET_USD),
                 _key("settle", SETTLE_KEY, 1.0, "month"),
                 _key("kill", KILL_KEY, 1.0, "total"),
+                _key("tiny", TINY_KEY, 0.06, "month"),  # one request, then spent
             ],
             "admin_keys": [{"id": "ops", "key_sha256": sha(ADMIN_KEY)}],
         },
@@ -251,3 +255,51 @@ def test_cost_agrees_in_job_header_metrics_and_usage(spend_stack: Stack) -> None
 def _usage(url: str, auth: dict[str, str]) -> dict[str, Any]:
     doc = httpx.get(f"{url}/v1/usage?group_by=model", headers=auth, timeout=10).json()
     return dict(doc["total"])
+
+
+def test_the_openai_client_sees_budget_exceeded_and_the_cli_prints_usage(
+    spend_stack: Stack,
+) -> None:
+    stack = spend_stack
+    url = stack.api_urls[2]  # type: ignore[attr-defined]
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key=TINY_KEY, max_retries=0)
+    body: dict[str, Any] = {"mock": {"content": WORDS}}
+    raw = client.chat.completions.with_raw_response.create(
+        model="mock-model", messages=MESSAGES, max_tokens=MAX_TOKENS, extra_body=body
+    )
+    assert raw.parse().choices[0].message.content == WORDS
+    assert raw.headers["X-Gateway-Cost-USD"] == f"{COST / 1e6:g}"
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(
+            model="mock-model", messages=MESSAGES, max_tokens=MAX_TOKENS, extra_body=body
+        )
+    assert info.value.code == "budget_exceeded"
+    assert "resets at" in info.value.message
+    # Without max_tokens the cost has no bound here (the mock's output limit is unknown).
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="mock-model", messages=MESSAGES, extra_body=body)
+    assert bad.value.param == "max_tokens"
+    # A batch of a spent key is refused as a whole.
+    spent = openai.OpenAI(base_url=f"{url}/v1", api_key=BURST_KEY, max_retries=0)
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}
+    f = spent.files.create(file=("in.jsonl", json.dumps(line).encode()), purpose="batch")
+    _spend_all(stack, "burst")
+    with pytest.raises(openai.RateLimitError):
+        spent.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    out = subprocess.run(
+        [*CLI, "usage", "--config", str(stack.config_path), "--key-id", "tiny"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"{COST / 1e6:.6f}" in out.stdout, out.stdout
+    assert "budget tiny: $0.06 a month" in out.stdout, out.stdout
+
+
+def _spend_all(stack: Stack, key_id: str) -> None:
+    """All of the key's budget spent (the burst test leaves less than a reservation)."""
+    stack.redis.hset(KEYS.budget(key_id), "spent", round(BUDGET_USD * 1e6))
