@@ -53,14 +53,14 @@ def _required_bearer(what: str) -> str:
 
 def authenticate(settings: Settings) -> Principal:
     if not settings.auth.keys:
-        g.principal = Principal(ANONYMOUS, None)
-        return g.principal
+        principal = g.principal = Principal(ANONYMOUS, None)
+        return principal
     token = _required_bearer("key")
     key = match_key(token, settings.auth.keys)
     if key is None:
         raise AuthenticationFailed("Incorrect API key provided.")
-    g.principal = Principal(key.id, key)
-    return g.principal
+    principal = g.principal = Principal(key.id, key)
+    return principal
 
 
 def authenticate_admin(settings: Settings) -> Principal:
@@ -76,5 +76,5 @@ def authenticate_admin(settings: Settings) -> Principal:
         if match_key(token, settings.auth.keys) is not None:
             raise PermissionDenied("This API key is not an admin key.")
         raise AuthenticationFailed("Incorrect API key provided.")
-    g.principal = Principal(admin.id, admin)
-    return g.principal
+    principal = g.principal = Principal(admin.id, admin)
+    return principal

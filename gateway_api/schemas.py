@@ -15,7 +15,7 @@ PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
 PRIORITIES = ("interactive", "normal", "batch")
 
 
-class StrictFloat(fields.Field):
+class StrictFloat(fields.Field[Any]):
     """A JSON number (not a string, not a boolean)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
@@ -24,21 +24,21 @@ class StrictFloat(fields.Field):
         return float(value)
 
 
-class StrictInt(fields.Field):
+class StrictInt(fields.Field[Any]):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError("Not a valid integer.")
         return value
 
 
-class StrictBool(fields.Field):
+class StrictBool(fields.Field[Any]):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise ValidationError("Not a valid boolean.")
         return value
 
 
-class Content(fields.Field):
+class Content(fields.Field[Any]):
     """A message's content: a string, null, or a list of typed parts."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
@@ -59,7 +59,7 @@ class Content(fields.Field):
         return value
 
 
-class Stop(fields.Field):
+class Stop(fields.Field[Any]):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if value is None or isinstance(value, str):
             return value
@@ -68,7 +68,7 @@ class Stop(fields.Field):
         raise ValidationError("Must be a string or an array of at most 4 strings.")
 
 
-class ToolChoice(fields.Field):
+class ToolChoice(fields.Field[Any]):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if value in ("none", "auto", "required"):
             return value
