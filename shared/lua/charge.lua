@@ -12,8 +12,8 @@
 -- Returns 1 counted | 0 already counted.
 local cost = tonumber(ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('HGET', KEYS[1], 'charged') == ARGV[1] then return 0 end
-  redis.call('HSET', KEYS[1], 'charged', ARGV[1])
+  -- One field per delivery (a job has at most queue.max_deliveries of them).
+  if redis.call('HSETNX', KEYS[1], 'charged:' .. ARGV[1], '1') == 0 then return 0 end
   redis.call('HINCRBY', KEYS[1], 'cost_micro', cost)
   if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'cost_unknown', '1') end
 end

@@ -15,7 +15,7 @@ import redis
 from shared.batches import BatchStore, line_job_id
 from shared.celery_app import QUEUES
 from shared.fair import FairShare
-from shared.jobs import Begin, JobStore, _encode, fair_hint
+from shared.jobs import Begin, Created, JobStore, _encode, fair_hint
 from shared.keys import Keys
 from tests.jobs import queued_job
 
@@ -27,26 +27,30 @@ def _stores(url: str) -> tuple[redis.Redis, JobStore, FairShare]:
     return r, JobStore(r, KEYS, 3600), FairShare(r, KEYS)
 
 
+def _made(created: Created) -> tuple[str, float]:
+    return created.outcome, created.value
+
+
 def test_backpressure_counts_each_priority_apart(redis_db: str) -> None:
     _, store, _ = _stores(redis_db)
     for _ in range(3):
-        assert store.create(queued_job(priority="batch"), max_depth=3)[0] == "ok"
-    assert store.create(queued_job(priority="batch"), max_depth=3) == ("full_depth", 3.0)
+        assert store.create(queued_job(priority="batch"), max_depth=3).outcome == "ok"
+    assert _made(store.create(queued_job(priority="batch"), max_depth=3)) == ("full_depth", 3.0)
     # A full batch queue refuses nothing else.
-    assert store.create(queued_job(priority="interactive"), max_depth=3)[0] == "ok"
-    assert store.create(queued_job(priority="normal"), max_depth=3)[0] == "ok"
+    assert store.create(queued_job(priority="interactive"), max_depth=3).outcome == "ok"
+    assert store.create(queued_job(priority="normal"), max_depth=3).outcome == "ok"
 
 
 def test_a_full_window_holds_jobs_until_a_begin_frees_a_place(redis_db: str) -> None:
     r, store, fair = _stores(redis_db)
     jobs = [queued_job(owner="a") for _ in range(5)]
-    outcomes = [store.create(j, fair_room=2)[0] for j in jobs]
+    outcomes = [store.create(j, fair_room=2).outcome for j in jobs]
     assert outcomes == ["ok", "ok", "held", "held", "held"]
     assert r.zcard(KEYS.pending("normal")) == 2  # held jobs are not pending (never published)
     assert fair.held() == {"interactive": 0, "normal": 3, "batch": 0}
     assert fair.backlogged("normal") == ["a"]
     # Another key is not held behind a's backlog.
-    assert store.create(queued_job(owner="b"), fair_room=2)[0] == "ok"
+    assert store.create(queued_job(owner="b"), fair_room=2).outcome == "ok"
 
     begun = store.begin(jobs[0].id, "t", 5, 5)
     assert begun.outcome is Begin.OK and begun.backlog == 3
@@ -56,7 +60,7 @@ def test_a_full_window_holds_jobs_until_a_begin_frees_a_place(redis_db: str) -> 
     assert fair.release("normal", "a", 2, now - 900, now, QUEUES["normal"], None, 1000) == []
     assert r.zscore(KEYS.pending("normal"), jobs[2].id) is not None
     # Depth counts held jobs too: 2 pending + 2 held for "a", 1 for "b".
-    assert store.create(queued_job(owner="c"), max_depth=5) == ("full_depth", 5.0)
+    assert _made(store.create(queued_job(owner="c"), max_depth=5)) == ("full_depth", 5.0)
     # A job cancelled in the window leaves it.
     store.terminate(jobs[1].id, "cancelled", _error())
     assert fair.release("normal", "a", 2, now - 900, now, QUEUES["normal"], None, 1000) == [
@@ -96,7 +100,7 @@ def test_releasers_racing_release_each_job_once_within_the_window(redis_db: str)
     r, store, _ = _stores(redis_db)
     room, n = 5, 300
     jobs = [queued_job(owner="a") for _ in range(n)]
-    pipe_ok = [store.create(j, fair_room=room)[0] for j in jobs]
+    pipe_ok = [store.create(j, fair_room=room).outcome for j in jobs]
     assert pipe_ok.count("ok") == room
     out: Any = multiprocessing.get_context("spawn").Queue()
     procs = [

@@ -36,7 +36,7 @@ def _store(url: str) -> JobStore:
 def _create(store: JobStore, ttl_ms: int) -> str:
     job = queued_job()
     message = run_group_message(QUEUE, job.id)
-    outcome, _ = store.create(job, publish=(QUEUE, message), group_ttl_ms=ttl_ms)
+    outcome = store.create(job, publish=(QUEUE, message), group_ttl_ms=ttl_ms).outcome
     assert outcome == "ok"
     return job.id
 
