@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from gateway_cli.embedded_redis import EmbeddedRedis, free_port
-from tests.stack import CLI, Stack, port_open, wait_for
+from tests.stack import CLI, KEYS, Stack, port_open, wait_for
 
 CLIENT_KEY = "sk-test-client-" + "a" * 24
 OTHER_KEY = "sk-test-other-" + "b" * 24
@@ -119,7 +119,13 @@ def stack(session_stack: Stack) -> Stack:
     """The shared deployment with what one test leaves behind for the next wiped: provider
     health marks, breakers, per-key limits, quotas and cached answers."""
     r = session_stack.redis
-    for pattern in ("gw:health:*", "gw:breaker:*", "gw:rl:*", "gw:quota:*", "gw:cache*"):
+    for pattern in (
+        KEYS.health("*"),
+        KEYS.breaker("*"),
+        KEYS.ratelimit("*", "*"),
+        KEYS.quota("*", "*"),
+        f"{KEYS.prefix}:cache*",
+    ):
         for key in r.scan_iter(match=pattern):
             r.delete(key)
     return session_stack

@@ -19,8 +19,12 @@ import yaml
 
 from gateway_cli.embedded_redis import free_port
 from gateway_cli.lanes import split
+from shared.keys import Keys
 
 CLI = [sys.executable, "-m", "gateway_cli.main"]
+# Every stack's key scheme (its config's redis.prefix): tests build keys with it, as the
+# gateway does (shared/keys.py).
+KEYS = Keys("gw")
 # The mock ignores it; the secrets test looks for it everywhere it must not be.
 PROVIDER_SECRET = "sk-provider-secret-" + "p" * 24
 
@@ -138,7 +142,7 @@ class Stack:
                 ],
             },
             "default_model": "mock-model",
-            "redis": {"url": self.redis_url, "prefix": "gw"},
+            "redis": {"url": self.redis_url, "prefix": KEYS.prefix},
             "worker": {
                 "lease_s": 2,
                 "reaper_interval_s": 0.5,

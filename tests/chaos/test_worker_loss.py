@@ -17,7 +17,7 @@ from shared.config import load_config
 from shared.jobs import JobStore
 from shared.keys import Keys
 from tests.conftest import new_stack
-from tests.stack import Stack, wait_for
+from tests.stack import KEYS, Stack, wait_for
 
 IN_FLIGHT = 30
 
@@ -47,7 +47,7 @@ class Notices:
     def __init__(self, url: str) -> None:
         self.counts: Counter[str] = Counter()
         self._pubsub = redis.Redis.from_url(url, decode_responses=True).pubsub()
-        self._pubsub.subscribe("gw:done")
+        self._pubsub.subscribe(KEYS.done_channel)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -103,7 +103,7 @@ def test_sigkilled_worker_jobs_are_recovered_by_another_worker(
         assert [a["outcome"] for a in job["attempts"]] == ["success"]
         assert notices.counts[job_id] == 1, "exactly one result per job"
         assert stack.mock_calls(key) == 2  # the killed call and the rerun
-        assert stack.redis.hget(f"gw:job:{job_id}", "deliveries") == "2"
+        assert stack.redis.hget(KEYS.job(job_id), "deliveries") == "2"
     print(f"recovered {IN_FLIGHT} jobs {recovery_s:.1f}s after SIGKILL")
 
 
@@ -120,8 +120,8 @@ def test_sigterm_stops_a_worker_within_grace_and_its_jobs_run_elsewhere(
     assert took < 10, f"worker took {took:.1f}s to stop"
     # Released at once, not after the lease: back to queued, no lease left behind.
     for job_id in ids:
-        assert stack.redis.exists(f"gw:lease:{job_id}") == 0
-        assert stack.redis.hget(f"gw:job:{job_id}", "status") == "queued"
+        assert stack.redis.exists(KEYS.lease(job_id)) == 0
+        assert stack.redis.hget(KEYS.job(job_id), "status") == "queued"
     stack.start_worker("successor")
     wait_for(
         lambda: set(statuses(stack, ids).values()) == {"succeeded"},
@@ -143,8 +143,8 @@ def test_a_job_that_keeps_killing_workers_fails_after_max_deliveries(
     # A job already delivered max_deliveries times (each delivery killed its worker).
     poisoned = stack.submit(f"{unique}-p", latency_ms=60000)
     wait_for(lambda: stack.mock_calls(f"{unique}-p") == 1, 20, "call in flight")
-    stack.redis.hset(f"gw:job:{poisoned}", "deliveries", loaded.settings.queue.max_deliveries)
-    stack.redis.delete(f"gw:lease:{poisoned}")  # as if its worker died
+    stack.redis.hset(KEYS.job(poisoned), "deliveries", loaded.settings.queue.max_deliveries)
+    stack.redis.delete(KEYS.lease(poisoned))  # as if its worker died
     store.track(poisoned, 0)  # lease due long ago: beat's reaper republishes it
     job = stack.wait_job(poisoned, {"failed"})
     assert job["error"]["code"] == "max_deliveries_exceeded"
@@ -173,7 +173,7 @@ def test_a_burst_of_jobs_all_complete_without_broker_errors(
     def all_succeeded() -> bool:
         pipe = stack.redis.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hget(f"gw:job:{job_id}", "status")
+            pipe.hget(KEYS.job(job_id), "status")
         return all(status == "succeeded" for status in pipe.execute())
 
     wait_for(all_succeeded, 90, "every job of the burst", interval=0.5)

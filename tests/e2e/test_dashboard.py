@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_KEY, AUTH, CLIENT_KEY, new_stack
-from tests.stack import Stack, wait_for
+from tests.stack import KEYS, Stack, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "dashboard.png"
@@ -112,7 +112,7 @@ def test_a_person_sees_the_broken_provider_and_its_failed_jobs(
         failed.append(r.json()["id"])
     for job_id in failed:
         down.wait_job(job_id, {"failed"}, 60)
-    wait_for(lambda: down.redis.hget("gw:breaker:dead", "state") == "open", 30, "the breaker")
+    wait_for(lambda: down.redis.hget(KEYS.breaker("dead"), "state") == "open", 30, "the breaker")
 
     dom = render(f"{api}/dashboard", tmp_path / "profile")
     assert 'data-loaded="1"' in dom, dom[-3000:]

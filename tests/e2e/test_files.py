@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.conftest import AUTH, CLIENT_KEY, OTHER_KEY, new_stack
-from tests.stack import Stack
+from tests.stack import KEYS, Stack
 
 
 def _client(stack: Stack, key: str = CLIENT_KEY) -> openai.OpenAI:
@@ -63,8 +63,8 @@ def test_upload_list_read_download_delete(stack: Stack, unique: str) -> None:
     with pytest.raises(openai.NotFoundError):
         client.files.retrieve(created.id)
     r = stack.redis
-    assert not r.exists(f"gw:file:{created.id}", f"gw:file:{created.id}:chunks")
-    assert r.hget("gw:files:usage", created.id) is None
+    assert not r.exists(KEYS.file(created.id), KEYS.file_chunks(created.id))
+    assert r.hget(KEYS.files_usage, created.id) is None
 
 
 def test_the_list_pages_newest_first(stack: Stack, unique: str) -> None:
@@ -139,7 +139,7 @@ def test_limits_answer_413_400_and_507_and_keep_nothing(small: Stack) -> None:
     assert info.value.body["code"] == "files_storage_full"  # type: ignore[index]
     assert info.value.response.headers.get("x-should-retry") == "false"
     r = redis.Redis.from_url(small.redis_url, decode_responses=True)
-    assert int(r.hget("gw:files:usage", "#total") or 0) == 3 * 3001  # the refused left nothing
+    assert int(r.hget(KEYS.files_usage, "#total") or 0) == 3 * 3001  # the refused left nothing
     client.files.delete(kept[0])  # room again
     client.files.create(file=("f4.jsonl", b"y" * 3000 + b"\n"), purpose="batch")
 

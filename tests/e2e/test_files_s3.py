@@ -14,7 +14,7 @@ from moto.server import ThreadedMotoServer
 
 from gateway_cli.embedded_redis import free_port
 from tests.conftest import AUTH, CLIENT_KEY, OTHER_KEY, new_stack
-from tests.stack import Stack
+from tests.stack import KEYS, Stack
 
 BUCKET = "gateway-files"
 CREDENTIALS = {
@@ -83,7 +83,7 @@ def test_contents_live_in_the_object_store(s3_stack: Stack, s3: tuple[str, Any])
     assert created.bytes == len(content)
     head = bucket.head_object(Bucket=BUCKET, Key=f"t/{created.id}")
     assert head["ContentLength"] == len(content)
-    assert not s3_stack.redis.exists(f"gw:file:{created.id}:chunks")  # nothing in Redis
+    assert not s3_stack.redis.exists(KEYS.file_chunks(created.id))  # nothing in Redis
     assert client.files.content(created.id).read() == content
 
     other = openai.OpenAI(api_key=OTHER_KEY, base_url=f"{s3_stack.api_url}/v1", max_retries=0)

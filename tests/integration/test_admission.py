@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import CLIENT_KEY, OTHER_KEY, new_stack, sha
-from tests.stack import Stack, wait_for
+from tests.stack import KEYS, Stack, wait_for
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
@@ -88,7 +88,7 @@ def test_rpm_is_exact_across_six_api_processes(three_apis: tuple[Stack, list[str
     assert len(admitted) + len(refused) == 150, {a.status_code for a in answers}
     # rpm 20: a burst of 20, then one every 3 s.
     assert 20 <= len(admitted) <= 20 + int(elapsed / 3) + 1, (len(admitted), elapsed)
-    assert len(stack.redis.keys("gw:job:*")) == len(admitted)
+    assert len(stack.redis.keys(KEYS.job("*"))) == len(admitted)
     err = refused[0]
     assert err.json()["error"]["code"] == "rate_limit_exceeded"
     assert err.json()["error"]["type"] == "rate_limit_error"
@@ -275,4 +275,4 @@ def test_a_worker_killed_mid_call_does_not_leak_its_provider_slot(
     # The dead call's slot was honoured until it expired (timeout 3 s + 5 s margin), then
     # freed: the quota held, and nothing leaked.
     assert rerun - taken_at >= 3 + 5 - 1.5
-    assert s.redis.zcard("gw:quota:mock:concurrent") == 0
+    assert s.redis.zcard(KEYS.quota("mock", "concurrent")) == 0

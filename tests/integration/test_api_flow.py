@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import CLIENT_KEY, OTHER_KEY
-from tests.stack import Stack, wait_for
+from tests.stack import KEYS, Stack, wait_for
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 H_OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
@@ -59,7 +59,7 @@ def test_request_id_is_echoed_and_reaches_the_job(stack: Stack, unique: str) -> 
     assert resp.status_code == 200
     assert resp.headers["X-Request-ID"] == f"rid-{unique}"
     job_id = resp.headers["X-Gateway-Job-Id"]
-    assert stack.redis.hget(f"gw:job:{job_id}", "request_id") == f"rid-{unique}"
+    assert stack.redis.hget(KEYS.job(job_id), "request_id") == f"rid-{unique}"
 
 
 def test_prefer_respond_async_answers_202_with_location(stack: Stack, unique: str) -> None:
@@ -158,7 +158,7 @@ def test_cancel_running_job_discards_the_late_result(stack: Stack, unique: str) 
     final = httpx.get(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H).json()
     assert final["status"] == "cancelled"
     assert final["result"] is None
-    assert stack.redis.exists(f"gw:lease:{job['id']}") == 0
+    assert stack.redis.exists(KEYS.lease(job['id'])) == 0
 
 
 def test_cancel_finished_job_is_409(stack: Stack, unique: str) -> None:
@@ -227,7 +227,7 @@ def test_provider_auth_failure_is_502_and_marks_the_provider_unhealthy(
     assert resp.status_code == 502, resp.text
     assert resp.json()["error"]["type"] == "provider_error"
     assert stack.mock_calls(unique) == 1  # not retried
-    health = stack.redis.hgetall("gw:health:z-ai-auth")
+    health = stack.redis.hgetall(KEYS.health("z-ai-auth"))
     assert "401" in health["last_error"]
     # Marked down by the failed call; a health probe (every 2 s here; the mock accepts any
     # key) may have marked it up again since, and then it checked after the failure.
@@ -259,7 +259,7 @@ def test_provider_failure_falls_back_to_the_next_deployment(stack: Stack, unique
 
 def test_job_records_expire_and_hold_no_client_key(stack: Stack, unique: str) -> None:
     resp = chat(stack, {"messages": msg(unique)})
-    key = f"gw:job:{resp.headers['X-Gateway-Job-Id']}"
+    key = KEYS.job(resp.headers['X-Gateway-Job-Id'])
     ttl = stack.redis.ttl(key)
     assert 0 < ttl <= 86400
     dump = str(stack.redis.hgetall(key))

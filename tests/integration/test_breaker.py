@@ -11,6 +11,7 @@ import redis
 from shared.breaker import CLOSED, HALF_OPEN, OPEN, Breakers
 from shared.keys import Keys
 from shared.settings import BreakerSettings
+from tests.stack import KEYS
 
 S = BreakerSettings(
     consecutive_failures=3,
@@ -108,8 +109,8 @@ def test_processes_racing_at_half_open_get_one_probe(breakers: Breakers, redis_d
 
 
 def test_an_unhealthy_provider_is_refused(breakers: Breakers) -> None:
-    breakers.r.hset("gw:health:p", "healthy", "0")
+    breakers.r.hset(KEYS.health("p"), "healthy", "0")
     refused = breakers.allow("p", "p")
     assert not refused.allowed and refused.reason == "unhealthy"
-    breakers.r.hset("gw:health:p", "healthy", "1")
+    breakers.r.hset(KEYS.health("p"), "healthy", "1")
     assert breakers.allow("p", "p").allowed

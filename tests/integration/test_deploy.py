@@ -24,7 +24,7 @@ import yaml
 from gateway_cli.embedded_redis import free_port
 from gateway_cli.main import build_parser
 from tests.conftest import new_stack
-from tests.stack import Stack, port_open, wait_for
+from tests.stack import KEYS, Stack, port_open, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -236,7 +236,9 @@ def test_api_exits_within_10s_of_sigterm_with_a_request_waiting(
 
         waiting = threading.Thread(target=wait_for_answer, daemon=True)
         waiting.start()
-        wait_for(lambda: s.redis.zcard("gw:pending:interactive") == 1, 10, "the job to be queued")
+        wait_for(
+            lambda: s.redis.zcard(KEYS.pending("interactive")) == 1, 10, "the job to be queued"
+        )
         took = api.stop(timeout=20)
         assert took < 10, f"api took {took:.1f}s to stop"
         assert not port_open(s.api_port or 0)

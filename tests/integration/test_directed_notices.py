@@ -30,7 +30,7 @@ class Heard:
     def __init__(self, url: str) -> None:
         self.by_channel: dict[str, list[str]] = {}
         self._pubsub = redis.Redis.from_url(url, decode_responses=True).pubsub()
-        self._pubsub.psubscribe("gw:done*")
+        self._pubsub.psubscribe(KEYS.done_channel + "*")
         self._ready = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
         assert self._ready.wait(5)
@@ -80,7 +80,7 @@ def finish_soon(store: JobStore, job_id: str, delay_s: float = 0.2) -> threading
 def test_a_job_its_creator_waits_for_wakes_only_the_creator(parts) -> None:  # type: ignore[no-untyped-def]
     store, a, b, heard = parts
     own = a.direct_channel()
-    assert own.startswith("gw:done:") and own != b.direct_channel()
+    assert own.startswith(KEYS.done_channel + ":") and own != b.direct_channel()
     job = queued_job()
     with a.expect(job.id) as waiter:
         store.create(replace(job, notify=own))

@@ -59,7 +59,7 @@ def test_a_refused_or_failed_upload_leaves_nothing(redis_db: str) -> None:
     with pytest.raises(TooManyLines):
         store.put("o", "f", "batch", io.BytesIO(b"a\nb\nc\n"), 6, max_lines=2)
     assert int(r.hget(KEYS.files_usage, "#total") or 0) == 0
-    assert not list(r.scan_iter("gw:file:*"))
+    assert not list(r.scan_iter(KEYS.file("*")))
 
 
 def test_an_abandoned_upload_is_given_back(redis_db: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ import pytest
 from gateway_cli.embedded_redis import free_port
 from gateway_cli.lanes import split
 from tests.conftest import LANE, new_stack
-from tests.stack import Stack, wait_for
+from tests.stack import KEYS, Stack, wait_for
 
 
 @pytest.fixture
@@ -51,7 +51,9 @@ def interactive(stack: Stack, tag: str) -> float:
 
 
 def worker_pids(stack: Stack) -> set[int]:
-    return {int(k.rsplit(":", 1)[1]) for k in stack.redis.scan_iter(match="gw:worker:*")}
+    return {
+        int(k.rsplit(":", 1)[1]) for k in stack.redis.scan_iter(match=KEYS.worker_heartbeat_pattern)
+    }
 
 
 def test_batch_backlog_does_not_delay_interactive_jobs(pstack: Stack, unique: str) -> None:
@@ -75,7 +77,7 @@ def test_batch_backlog_does_not_delay_interactive_jobs(pstack: Stack, unique: st
     ids: list[str] = []
 
     def queued() -> int:
-        return sum(1 for i in ids if stack.redis.hget(f"gw:job:{i}", "status") == "queued")
+        return sum(1 for i in ids if stack.redis.hget(KEYS.job(i), "status") == "queued")
 
     def top_up(target: int) -> int:
         """Submit batch jobs until ``target`` of them wait: sized by what this machine drains,
@@ -94,7 +96,7 @@ def test_batch_backlog_does_not_delay_interactive_jobs(pstack: Stack, unique: st
     assert min(backlogs) >= 30, "the backlog must be there while interactive jobs run"
     assert busy[2] < 2 * idle, (idle, busy)
     wait_for(
-        lambda: any(stack.redis.hget(f"gw:job:{i}", "status") == "succeeded" for i in ids),
+        lambda: any(stack.redis.hget(KEYS.job(i), "status") == "succeeded" for i in ids),
         30,
         "batch jobs to progress under interactive load",
     )

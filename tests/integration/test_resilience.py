@@ -14,7 +14,7 @@ import pytest
 
 from gateway_cli.embedded_redis import EmbeddedRedis, free_port
 from tests.conftest import new_stack
-from tests.stack import CLI, Stack, port_open, wait_for
+from tests.stack import CLI, KEYS, Stack, port_open, wait_for
 
 
 class MockProcess:
@@ -144,11 +144,17 @@ def rstack_module(
 def rstack(rstack_module: Stack, primary: MockProcess) -> Stack:
     """The module's stack, as new: primary up, breakers closed, health unknown, nothing parked."""
     r = rstack_module.redis
-    for pattern in ("gw:breaker:*", "gw:health:*", "gw:cache*", "gw:quota:*", "gw:rl:*"):
+    for pattern in (
+        KEYS.breaker("*"),
+        KEYS.health("*"),
+        f"{KEYS.prefix}:cache*",
+        KEYS.quota("*", "*"),
+        KEYS.ratelimit("*", "*"),
+    ):
         for key in r.scan_iter(match=pattern):
             r.delete(key)
     wait_for(
-        lambda: r.zcard("gw:due") == 0 and r.zcard("gw:inflight") == 0,
+        lambda: r.zcard(KEYS.due) == 0 and r.zcard(KEYS.inflight) == 0,
         30,
         "the previous test's jobs to settle",
     )
@@ -249,13 +255,13 @@ def test_a_job_waiting_out_its_backoff_holds_no_worker_slot(rstack: Stack, uniqu
         },
     ).json()
     wait_for(
-        lambda: rstack.redis.zscore("gw:due", job["id"]) is not None,
+        lambda: rstack.redis.zscore(KEYS.due, job["id"]) is not None,
         10,
         "the job to be parked in the due set",
     )
     parked = httpx.get(f"{rstack.api_url}/v1/jobs/{job['id']}").json()
     assert parked["status"] == "retrying"
-    assert rstack.redis.exists(f"gw:lease:{job['id']}") == 0  # no worker holds it
+    assert rstack.redis.exists(KEYS.lease(job["id"])) == 0  # no worker holds it
     done = httpx.get(f"{rstack.api_url}/v1/jobs/{job['id']}?wait=20", timeout=30).json()
     assert done["status"] == "succeeded"
 
@@ -453,7 +459,7 @@ def test_half_open_admits_one_probe_across_several_workers(
     for _ in range(3):  # consecutive_failures: 3
         chat(s, failing)
     assert breaker_state(s, "primary") == "open"
-    opens_before = int(s.redis.hget("gw:breaker:primary", "opens") or 0)
+    opens_before = int(s.redis.hget(KEYS.breaker("primary"), "opens") or 0)
     calls_before = primary.calls(unique)
 
     # Hammer it from many clients through three workers for several open periods.
@@ -465,7 +471,7 @@ def test_half_open_admits_one_probe_across_several_workers(
             time.sleep(0.1)
     time.sleep(1)
     probes = primary.calls(unique) - calls_before
-    reopens = int(s.redis.hget("gw:breaker:primary", "opens") or 0) - opens_before
+    reopens = int(s.redis.hget(KEYS.breaker("primary"), "opens") or 0) - opens_before
     assert probes >= 2, "half-open periods did admit probes"
     assert probes == reopens, "exactly one probe per open period, fleet-wide"
     assert probes <= 7 / 2 + 1
@@ -492,7 +498,7 @@ def test_a_dead_probe_holder_does_not_wedge_the_breaker(
         },
     )
     wait_for(lambda: primary.calls(f"{unique}-hang") == 1, 10, "the probe call to start")
-    assert s.redis.exists("gw:breaker:primary:probe") == 1
+    assert s.redis.exists(KEYS.breaker_probe("primary")) == 1
     holder.kill()  # the probe holder dies mid-call
 
     s.start_worker("rescuer")

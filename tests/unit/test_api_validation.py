@@ -17,6 +17,7 @@ from gateway_api.services import Services
 from shared.config import load_config
 from shared.errors import ConfigError
 from tests.conftest import AUTH, CLIENT_KEY
+from tests.stack import KEYS
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 OK = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -225,7 +226,7 @@ def test_async_chat_enqueues_at_interactive_and_stores_no_key(
     assert enqueued == [(job["id"], "interactive")]
     assert job["id"].startswith("job_") and len(job["id"]) == 4 + 32
     services = client.application.extensions["gateway"]
-    stored = services.redis.hgetall(f"gw:job:{job['id']}")
+    stored = services.redis.hgetall(KEYS.job(job['id']))
     request = json.loads(stored["request"])
     assert request["extra"] == "forwarded" and request["model"] == "m"
     assert CLIENT_KEY not in json.dumps(stored)
@@ -257,7 +258,7 @@ def test_failed_publish_answers_503_and_marks_the_job_failed(
     assert err(resp)["code"] == "gateway_unavailable"
     assert resp.headers["Retry-After"] == "5"
     services = app.extensions["gateway"]
-    (key,) = services.redis.keys("gw:job:*")
+    (key,) = services.redis.keys(KEYS.job("*"))
     assert services.redis.hget(key, "status") == "failed"
 
 
@@ -335,7 +336,7 @@ def test_queue_full_by_depth_answers_503_with_retry_after(
 def test_queue_full_by_age_of_the_oldest_job(enqueued: list[tuple[str, str]]) -> None:
     app = make_app(queue={"max_age_s": 60})
     services = app.extensions["gateway"]
-    services.redis.zadd("gw:pending:normal", {"job_old": 1000.0})  # queued long ago, never begun
+    services.redis.zadd(KEYS.pending("normal"), {"job_old": 1000.0})  # queued long ago, never begun
     resp = app.test_client().post("/v1/jobs", json={"request": OK}, headers=H)
     assert resp.status_code == 503 and err(resp)["code"] == "queue_full"
     assert "waited" in err(resp)["message"]
@@ -350,7 +351,7 @@ def test_an_idempotency_key_is_released_when_its_job_is_refused(
     keyed = {**H, "Idempotency-Key": "retry-me"}
     refused = client.post("/v1/jobs", json={"request": OK}, headers=keyed)
     assert refused.status_code == 503 and err(refused)["code"] == "queue_full"
-    app.extensions["gateway"].redis.delete("gw:pending:normal")  # the backlog drains
+    app.extensions["gateway"].redis.delete(KEYS.pending("normal"))  # the backlog drains
     accepted = client.post("/v1/jobs", json={"request": OK}, headers=keyed)
     assert accepted.status_code == 202  # the refused attempt did not keep the key
     again = client.post("/v1/jobs", json={"request": OK}, headers=keyed)
