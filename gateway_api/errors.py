@@ -7,19 +7,9 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from shared.errors import BACKEND_DOWN, GatewayError, GatewayUnavailable
+from shared.errors import BACKEND_DOWN, GatewayError, GatewayUnavailable, for_http_status
 
 log = logging.getLogger(__name__)
-
-_HTTP_TYPES = {
-    400: ("invalid_request_error", "invalid_request"),
-    401: ("authentication_error", "invalid_api_key"),
-    403: ("permission_error", "permission_denied"),
-    404: ("not_found_error", "not_found"),
-    405: ("invalid_request_error", "method_not_allowed"),
-    413: ("invalid_request_error", "request_too_large"),
-    415: ("invalid_request_error", "unsupported_media_type"),
-}
 
 
 def error_response(err: GatewayError, job_id: str | None = None) -> Response:
@@ -43,9 +33,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
-        etype, code = _HTTP_TYPES.get(status, ("invalid_request_error", "http_error"))
-        err = GatewayError(exc.description or exc.name, code=code, status=status)
-        err.type = etype
+        cls = for_http_status(status)
+        err = cls(exc.description or exc.name)
+        if err.status != status:  # a status the tree has no class of keeps its own number
+            err.status, err.code = status, "http_error"
         return error_response(err)
 
     for down in BACKEND_DOWN:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from gateway_api.errors import error_response
-from shared.errors import GatewayError, GatewayTimeout, InvalidRequest, from_stored
+from shared.errors import Conflict, GatewayError, GatewayTimeout, InvalidRequest, from_stored
 from shared.jobs import CANCELLED, EXPIRED, SUCCEEDED, Job
 from shared.spend.budget import usd_text
 
@@ -40,7 +40,7 @@ def job_error(job: Job) -> GatewayError:
     elif job.status == EXPIRED:
         err = GatewayTimeout("The job's deadline passed.", code="deadline_exceeded")
     elif job.status == CANCELLED:
-        err = GatewayError("The job was cancelled.", code="cancelled", status=409)
+        err = Conflict("The job was cancelled.", code="cancelled")
     else:
         err = GatewayError(f"The job ended {job.status}.", code="job_failed")
     # The gateway already retried; a client retry would only start another job.

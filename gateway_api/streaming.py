@@ -39,6 +39,8 @@ from shared.errors import (
     GatewayError,
     GatewayTimeout,
     GatewayUnavailable,
+    NotFound,
+    ProviderFailed,
     from_stored,
 )
 from shared.jobs import CANCELLED, SUCCEEDED, Job
@@ -147,7 +149,7 @@ def relay(
                     failure = (
                         from_stored(stored)
                         if isinstance(stored, dict)
-                        else GatewayError("The stream failed.", code="stream_failed", status=502)
+                        else ProviderFailed("The stream failed.", code="stream_failed")
                     )
                     yield error_event(failure, job.id, entry_id)
                     return
@@ -192,7 +194,7 @@ def _ended_without_entries(current: Job, job: Job, last: str) -> Iterator[bytes]
 
 
 def _vanished() -> GatewayError:
-    return GatewayError("The job record is gone (expired).", code="job_not_found", status=404)
+    return NotFound("The job record is gone (expired).", code="job_not_found")
 
 
 def _client_left(services: Services, job: Job) -> None:

@@ -138,6 +138,16 @@ class PayloadTooLarge(GatewayError):
     code = "request_too_large"
 
 
+class MethodNotAllowed(InvalidRequest):
+    status = 405
+    code = "method_not_allowed"
+
+
+class UnsupportedMediaType(InvalidRequest):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Unprocessable(GatewayError):
     status = 422
     type = "invalid_request_error"
@@ -234,6 +244,23 @@ _BY_TYPE_AND_STATUS: dict[tuple[str, int], type[GatewayError]] = {
         GatewayTimeout,
     )
 }
+
+
+def for_http_status(status: int) -> type[GatewayError]:
+    """The error class of an HTTP status the web framework raised (an unknown route, a wrong
+    method, a body over the limit): status, type and code come from the tree alone."""
+    by_status: dict[int, type[GatewayError]] = {
+        400: InvalidRequest,
+        401: AuthenticationFailed,
+        403: PermissionDenied,
+        404: NotFound,
+        405: MethodNotAllowed,
+        409: Conflict,
+        413: PayloadTooLarge,
+        415: UnsupportedMediaType,
+        422: Unprocessable,
+    }
+    return by_status.get(status, InvalidRequest if status < 500 else GatewayError)
 
 
 def from_stored(obj: dict[str, Any]) -> GatewayError:

@@ -386,3 +386,19 @@ def test_cors_is_off_unless_configured(enqueued: list[tuple[str, str]]) -> None:
 def test_cors_origins_are_validated() -> None:
     with pytest.raises(ConfigError, match="cors.allowed_origins"):
         make_app(cors={"allowed_origins": ["not an origin"]})
+
+
+def test_framework_errors_take_status_type_and_code_from_the_error_tree() -> None:
+    from shared.errors import (
+        MethodNotAllowed,
+        NotFound,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        for_http_status,
+    )
+
+    assert for_http_status(404) is NotFound and NotFound("x").type == "not_found_error"
+    assert for_http_status(405) is MethodNotAllowed and MethodNotAllowed("x").status == 405
+    assert for_http_status(413) is PayloadTooLarge
+    assert UnsupportedMediaType("x").code == "unsupported_media_type"
+    assert for_http_status(418).__name__ == "InvalidRequest"
