@@ -62,23 +62,20 @@ bodies = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6).flatm
     )
 )
 
-APP = None
+@pytest.fixture(scope="module")
+def fuzz_app() -> Iterator[Any]:
+    """The app with no broker (unit tests): ``enqueue`` replaced for this module only."""
+    import gateway_api.submit as submit_module
 
-
-def client() -> Any:
-    global APP
-    if APP is None:
-        import gateway_api.submit as submit_module
-
-        submit_module.enqueue = lambda app, job_id, priority: None  # no broker in unit tests
-        APP = make_app()
-    return APP.test_client()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(submit_module, "enqueue", lambda app, job_id, priority: None)
+        yield make_app()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=bodies | json_values)
-def test_no_body_produces_a_server_error(body: Any) -> None:
-    resp = client().post(
+def test_no_body_produces_a_server_error(fuzz_app: Any, body: Any) -> None:
+    resp = fuzz_app.test_client().post(
         "/v1/chat/completions", json=body, headers={**H, "Prefer": "respond-async"}
     )
     assert resp.status_code < 500, resp.get_json()
