@@ -14,6 +14,7 @@ from flask_cors import CORS
 
 from gateway_api import budget, limits, openapi
 from gateway_api.errors import register_error_handlers
+from gateway_api.responses import COST_HEADER
 from gateway_api.routes import (
     admin,
     batches,
@@ -50,8 +51,8 @@ CORS_EXPOSED_HEADERS = [
     "X-Gateway-Provider",
     "X-Gateway-Cache",
     "X-Gateway-Degraded",
-    "X-Gateway-Cost-USD",
-    "x-gateway-budget-remaining-usd",
+    COST_HEADER,
+    budget.REMAINING_HEADER,
     "Location",
     "Retry-After",
     "x-ratelimit-limit-requests",
