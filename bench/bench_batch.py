@@ -61,7 +61,7 @@ def interactive(client: httpx.Client, url: str, n: int) -> tuple[list[float], in
 
 def line_sizes(stack: Stack, batch_id: str, expanded: int) -> tuple[int, int, int]:
     """MEMORY USAGE of a live line job, of a finished one, and an output line on average."""
-    from shared.batches import line_job_id
+    from shared.batch.batch_store import line_job_id
 
     live = done = 0
     for n in range(expanded, 0, -1):

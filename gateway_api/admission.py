@@ -12,12 +12,12 @@ from flask import request
 
 from gateway_api import repair
 from gateway_api.auth import Principal
-from gateway_api.limits import take
+from gateway_api.key_limits import take
 from gateway_api.parsing import Intake
 from gateway_api.services import Services
 from shared.errors import Conflict, InvalidRequest, Unprocessable
-from shared.idempotency import MAX_KEY_LENGTH, body_digest
-from shared.jobs import Job
+from shared.state.idempotency import MAX_KEY_LENGTH, body_digest
+from shared.state.jobs import Job
 
 
 @dataclass(frozen=True)

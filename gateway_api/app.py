@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 
-from gateway_api import budget, limits, openapi
+from gateway_api import budget, key_limits, openapi
 from gateway_api.errors import register_error_handlers
 from gateway_api.responses import COST_HEADER
 from gateway_api.routes import (
@@ -30,8 +30,9 @@ from gateway_api.routes import (
 from gateway_api.routes import metrics as metrics_routes
 from gateway_api.services import Services
 from shared import metrics
-from shared.config import LoadedConfig, build, load_config
-from shared.live_config import ConfigSources, ConfigWatcher
+from shared.config.loader import LoadedConfig, build, load_config
+from shared.config.sources import ConfigSources
+from shared.config.watcher import ConfigWatcher
 from shared.logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def create_app(
     @app.after_request
     def _finish(resp: Response) -> Response:
         resp.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
-        limits.add_headers(resp, app.extensions["gateway"])
+        key_limits.add_headers(resp, app.extensions["gateway"])
         budget.add_headers(resp, app.extensions["gateway"])
         route = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.HTTP_REQUESTS.labels(route, request.method, str(resp.status_code)).inc()

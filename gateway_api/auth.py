@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from flask import g, request
 
+from shared.config.settings import ApiKey, Settings
 from shared.errors import AuthenticationFailed, PermissionDenied
-from shared.settings import ApiKey, Settings
 
 ANONYMOUS = "anonymous"
 

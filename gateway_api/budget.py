@@ -12,8 +12,8 @@ from flask import Response, g
 from gateway_api.auth import Principal
 from gateway_api.parsing import ChatRequest
 from gateway_api.services import Services
+from shared.config.settings import Budget
 from shared.errors import BudgetExceeded, InvalidRequest
-from shared.settings import Budget
 from shared.spend.budget import BudgetHold, BudgetState, usd_text
 from shared.spend.cost import output_bound, prompt_bound, reservation_micro
 

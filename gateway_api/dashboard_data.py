@@ -11,8 +11,8 @@ from typing import Any
 
 from gateway_api.routes.health import _providers, _workers, metric_summary, queue_depths
 from gateway_api.services import Services
-from shared.jobs import PRIORITIES, TERMINAL
-from shared.provider_stats import ProviderStats
+from shared.state.jobs import PRIORITIES, TERMINAL
+from shared.state.provider_stats import ProviderStats
 
 CHART_MINUTES = 30
 RECENT_FAILED = 20

@@ -9,14 +9,15 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, ValidationError
 
-from gateway_api import request_limits
+from gateway_api import request_bounds
 from gateway_api.auth import Principal
 from gateway_api.schemas import ChatCompletionSchema, first_error
 from gateway_api.services import Services
-from shared import metrics, stats
-from shared.cache import Entry, policy
+from shared import metrics
 from shared.errors import InvalidRequest, ModelNotFound
-from shared.ratelimit import estimate_tokens
+from shared.state import fleet_stats
+from shared.state.cache import Entry, policy
+from shared.state.ratelimit import estimate_tokens
 
 _CHAT = ChatCompletionSchema()
 
@@ -59,7 +60,7 @@ def parse_chat(services: Services, body: Any, param_prefix: str = "") -> ChatReq
         full = f"{param_prefix}.{param}" if param_prefix else param
         raise InvalidRequest(f"{full}: {message}", param=full) from exc
     s = services.settings
-    request_limits.check(valid, s.limits, param_prefix)
+    request_bounds.check(valid, s.limits, param_prefix)
     model = valid.get("model") or s.default_model
     if not model:
         raise InvalidRequest("model: a model is required", param="model")
@@ -105,5 +106,5 @@ def intake(services: Services, principal: Principal, chat: ChatRequest) -> Intak
         hit = services.cache.fresh(principal.key_id, chat.body, pol.max_age_s)
         metrics.CACHE_LOOKUPS.labels("hit" if hit else "miss").inc()
         if hit:
-            services.stats.add(stats.CACHE_HITS)
+            services.stats.add(fleet_stats.CACHE_HITS)
     return Intake(chat, hit, 0 if hit else estimate_tokens(chat.body))

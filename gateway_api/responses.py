@@ -8,8 +8,8 @@ from flask import Response, jsonify, request
 
 from gateway_api.errors import error_response
 from shared.errors import Conflict, GatewayError, GatewayTimeout, InvalidRequest, from_stored
-from shared.jobs import CANCELLED, EXPIRED, SUCCEEDED, Job
 from shared.spend.budget import usd_text
+from shared.state.jobs import CANCELLED, EXPIRED, SUCCEEDED, Job
 
 COST_HEADER = "X-Gateway-Cost-USD"
 

@@ -11,25 +11,26 @@ from flask import current_app
 from redis import Redis
 
 from gateway_api.waiter import CompletionHub
-from shared.batches import ENDED_TTL_S, BatchStore
-from shared.breaker import Breakers
-from shared.cache import ResponseCache
+from shared.batch.batch_store import ENDED_TTL_S, BatchStore
+from shared.batch.file_store import FileStore, file_store
 from shared.celery_app import make_celery
-from shared.config import LoadedConfig
-from shared.files import FileStore, file_store
-from shared.health import HealthStore
-from shared.idempotency import IdempotencyKeys
-from shared.jobs import JobStore
+from shared.config.loader import LoadedConfig
+from shared.config.settings import Settings
+from shared.config.sources import ConfigSources
+from shared.config.watcher import ConfigWatcher
 from shared.keys import Keys
-from shared.live_config import ConfigSources, ConfigWatcher
-from shared.ratelimit import RateLimiter
 from shared.redis_client import bytes_client, make_redis
-from shared.settings import Settings
 from shared.spend.budget import BudgetStore
 from shared.spend.usage import SpendStore
-from shared.stats import FleetStats
-from shared.task_message import same_redis
+from shared.state.breaker import Breakers
+from shared.state.cache import ResponseCache
+from shared.state.fleet_stats import FleetStats
+from shared.state.idempotency import IdempotencyKeys
+from shared.state.jobs import JobStore
+from shared.state.provider_health import HealthStore
+from shared.state.ratelimit import RateLimiter
 from shared.webhooks import WebhookStore
+from shared.wire.task_message import same_redis
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Services:
     started_at: float
     sources: ConfigSources  # every config layer, to validate and reload
     # The broker is the job store's Redis database: create.lua pushes each job's task message
-    # itself (shared/task_message.py) instead of Celery's publisher. Not for a given client
+    # itself (shared/wire/task_message.py) instead of Celery's publisher. Not for a given client
     # (in-process tests): it need not be the server the URLs name.
     inline_publish: bool = False
     watcher: ConfigWatcher | None = None  # live refresh (the served API; not in-process tests)

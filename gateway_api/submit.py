@@ -23,17 +23,19 @@ from gateway_api.parsing import ChatRequest, Intake
 from gateway_api.responses import COST_HEADER
 from gateway_api.schemas import ChatCompletionSchema
 from gateway_api.services import Services
-from shared import fair, metrics, openai_shape
-from shared.cache import Entry
+from shared import metrics
 from shared.celery_app import QUEUES, enqueue
 from shared.errors import (
     GatewayUnavailable,
     QueueFull,
 )
-from shared.jobs import FAILED, QUEUED, SUCCEEDED, Job, new_job_id
 from shared.logs import request_id_var
 from shared.routing import breaker_hint
-from shared.task_message import GROUP_TTL_MS, run_group_message
+from shared.state import fair
+from shared.state.cache import Entry
+from shared.state.jobs import FAILED, QUEUED, SUCCEEDED, Job, new_job_id
+from shared.wire import openai_shape
+from shared.wire.task_message import GROUP_TTL_MS, run_group_message
 
 log = logging.getLogger(__name__)
 _CHAT = ChatCompletionSchema()
@@ -185,7 +187,7 @@ def submit(
         raise queue_full(outcome, created.value, services, now)
     budget.note_left(created.left)
     # Held: the key's fair-share window is full; a worker releases the job as the key's
-    # earlier ones begin (shared/fair.py).
+    # earlier ones begin (shared/state/fair.py).
     if publish is not None or outcome == "held":  # the message went in with the job, or waits
         metrics.JOBS_SUBMITTED.labels(priority).inc()
         return job

@@ -23,9 +23,9 @@ from typing import Any
 
 import redis
 
-from shared import notice
 from shared.errors import BACKEND_DOWN, GatewayUnavailable
-from shared.jobs import Job
+from shared.state import notice
+from shared.state.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class CompletionHub:
         self._own = ""  # this process's channel (per pid: a forked child gets its own)
         self._watch = watch
         self._waiters: dict[str, set[threading.Event]] = {}
-        # Outcomes that came with a notice (shared/notice.py), for jobs waited on here.
+        # Outcomes that came with a notice (shared/state/notice.py), for jobs waited on here.
         self._outcomes: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
@@ -200,6 +200,8 @@ class Waiter:
         except BACKEND_DOWN as exc:
             raise GatewayUnavailable(
                 "The gateway lost its Redis while waiting for the job; it may still finish: "
-                f"poll /v1/jobs/{job_id}." if job_id else "",
+                f"poll /v1/jobs/{job_id}."
+                if job_id
+                else "",
                 job_id=job_id,
             ) from exc

@@ -6,9 +6,9 @@ import ipaddress
 import os
 import sys
 
-from shared.config import LoadedConfig
+from shared.config.loader import LoadedConfig
+from shared.config.sources import ConfigSources
 from shared.errors import ConfigError
-from shared.live_config import ConfigSources
 
 
 def is_loopback(host: str) -> bool:

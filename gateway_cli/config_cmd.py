@@ -8,10 +8,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from shared.config import describe, read_file
-from shared.config_store import Conflict, merge_patch
+from shared.config.layers import read_file
+from shared.config.redact import describe
+from shared.config.sources import ConfigSources
+from shared.config.store import VersionConflict, merge_patch
 from shared.errors import ConfigError
-from shared.live_config import ConfigSources
 
 _SEGMENT = re.compile(r'"([^"]+)"|([^.]+)')
 
@@ -77,7 +78,7 @@ def _write(
         version = sources.write(change, "cli", note)
     except ConfigError as exc:
         return _errors(exc)
-    except Conflict as exc:
+    except VersionConflict as exc:
         print(f"llm-gateway: {exc}", file=sys.stderr)
         return 1
     loaded = sources.load(fetch=True)

@@ -17,7 +17,7 @@ def new_key() -> int:
 
 
 def new_secret_key() -> int:
-    from shared.secret_box import new_key as fernet_key
+    from shared.config.secret_box import new_key as fernet_key
 
     key = fernet_key()
     print(f"GATEWAY_SECRET_KEY={key}")

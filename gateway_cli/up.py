@@ -25,7 +25,7 @@ import yaml
 
 from gateway_cli.console import Console, choose
 from gateway_cli.embedded_redis import EmbeddedRedis, answers, free_port
-from shared.config import DEFAULT_REDIS_URL
+from shared.config.defaults import DEFAULT_REDIS_URL
 
 PROVIDER_ENV = ("ZAI_API_KEY", "OPENAI_API_KEY", "LITELLM_PROXY_URL")
 STOP_TIMEOUT_S = 10.0
@@ -85,7 +85,7 @@ def _answers(host: str, port: int) -> bool:
 def _open(env: dict[str, str]) -> bool:
     """Does the gateway run without client keys (the curl then needs none)?"""
     try:
-        from shared.config import load_config
+        from shared.config.loader import load_config
 
         return not load_config(env.get("GATEWAY_CONFIG_FILE"), env).settings.keys_required
     except Exception:

@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 
 from shared import kombu_client
-from shared.settings import Settings
+from shared.config.settings import Settings
 
 TASK_RUN_JOB = "gateway.run_job"
 TASK_RUN_GROUP = "gateway.run_group"  # the jobs create.lua gathered for one queue

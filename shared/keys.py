@@ -80,7 +80,7 @@ class Keys:
 
     def provider_minute(self, provider: str, minute: int) -> str:
         """Hash: one provider's calls in one minute, fleet-wide: ``calls``, ``errors`` and a
-        latency histogram (``b0``..: shared/provider_stats.py); kept an hour."""
+        latency histogram (``b0``..: shared/state/provider_stats.py); kept an hour."""
         return f"{self.prefix}:pstats:{provider}:{minute}"
 
     @property
@@ -110,13 +110,13 @@ class Keys:
         return f"{self.prefix}:pending:{priority}"
 
     def pendings(self) -> list[str]:
-        """The three pending sets in ``shared.jobs.PRIORITIES`` order, for the scripts that
+        """The three pending sets in ``shared.state.jobs.PRIORITIES`` order, for the scripts that
         pick one by a job's priority."""
         return [self.pending(p) for p in ("interactive", "normal", "batch")]
 
     def fair_window(self, priority: str, owner: str) -> str:
         """Sorted set: an API key's jobs of one priority released to the broker and not yet
-        begun, scored by release time (fair share, ``shared/fair.py``): at most the key's
+        begun, scored by release time (fair share, ``shared/state/fair.py``): at most the key's
         window (``queue.fair_window`` x its ``weight``)."""
         return f"{self.prefix}:fair:{priority}:{owner}:window"
 
@@ -155,8 +155,8 @@ class Keys:
 
     @property
     def done_channel(self) -> str:
-        """Pub/sub channel: a job's completion notice (shared/notice.py) is published here when
-        the job becomes terminal, unless it goes to its creator's own channel (below)."""
+        """Pub/sub channel: a job's completion notice (shared/state/notice.py) is published
+        here when the job becomes terminal, unless it goes to its creator's own channel (below)."""
         return f"{self.prefix}:done"
 
     def done_channel_of(self, process: str) -> str:
@@ -270,7 +270,7 @@ class Keys:
 
     def duty(self, name: str) -> str:
         """String with TTL: the fenced lease of one periodic duty (``token:fence``); its
-        holder, one worker process of the fleet, runs the duty (``shared.duty_lease``)."""
+        holder, one worker process of the fleet, runs the duty (``shared.state.duty_lease``)."""
         return f"{self.prefix}:duty:{name}"
 
     def duty_fence(self, name: str) -> str:

@@ -8,9 +8,9 @@ found the breaker closed and the provider healthy).
 
 from __future__ import annotations
 
-from shared.breaker import breaker_name
+from shared.config.settings import Deployment, Settings
 from shared.keys import Keys
-from shared.settings import Deployment, Settings
+from shared.state.breaker import breaker_name
 
 
 def order_deployments(
@@ -23,7 +23,7 @@ def order_deployments(
 
 
 def breaker_hint(settings: Settings, keys: Keys, model: str, preferred: str | None) -> str:
-    """"<breaker hash key>\\n<health hash key>" of the model's first deployment, or ""."""
+    """ "<breaker hash key>\\n<health hash key>" of the model's first deployment, or ""."""
     deployments = order_deployments(settings.models.get(model, ()), preferred)
     for dep in deployments:
         provider = settings.providers.get(dep.provider)

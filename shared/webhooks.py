@@ -30,9 +30,9 @@ from typing import Any
 
 import redis
 
-from shared import fastjson
-from shared.jobs import _lua, _lua_function
 from shared.keys import Keys
+from shared.state.jobs import _lua, _lua_function
+from shared.wire import fastjson
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 OUTBOX_TAKE = 100

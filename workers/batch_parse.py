@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 
 from gateway_api.parsing import ChatRequest, parse_chat
+from shared.config.settings import Settings
 from shared.errors import GatewayError
-from shared.settings import Settings
 
 MAX_CUSTOM_ID = 512
 

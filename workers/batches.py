@@ -1,13 +1,13 @@
 """The batch duty: every running batch is stepped here, inside the worker processes under a
 fenced duty lease (``workers.duties``; no singleton). Every step is a compare-and-set in
-Redis (``shared/batches.py``), so a worker killed mid-step, or a lease that changed hands
+Redis (``shared/batch/batch_store.py``), so a worker killed mid-step, or a lease that changed hands
 mid-step, loses no line and answers none twice: the next step starts from what Redis says.
 
 - ``validating``: every line is checked as the chat route checks a request; any invalid
   line fails the batch with each line's number (OpenAI's behaviour), else it runs.
 - ``in_progress``: lines become jobs a step at a time, at most ``batches.expand_ahead``
   unfinished at once (so Redis holds a bounded number of line jobs, however long the file),
-  held in the owner's fair-share backlog at batch priority and released by shared/fair.py.
+  held in the owner's fair-share backlog at batch priority and released by shared/state/fair.py.
   Each line job writes its output line as it ends (``batch_note.lua``).
 - Past its window the batch's unfinished lines end ``expired``; a cancel ends them
   ``cancelled``; then the output and error files are written and the batch ends.
@@ -23,8 +23,7 @@ from typing import Any
 
 import orjson
 
-from shared.batch_lines import lines_from, parse_cursor
-from shared.batches import (
+from shared.batch.batch_store import (
     CANCELLED,
     CANCELLING,
     COMPLETED,
@@ -36,9 +35,10 @@ from shared.batches import (
     Batch,
     line_job_id,
 )
+from shared.batch.input_lines import lines_from, parse_cursor
 from shared.errors import GatewayError
-from shared.jobs import QUEUED, TERMINAL, _encode, fair_hint
 from shared.routing import breaker_hint
+from shared.state.jobs import QUEUED, TERMINAL, _encode, fair_hint
 from workers import fair_release
 from workers.batch_parse import Line, LineError, custom_id_of, parse_line
 from workers.context import WorkerContext

@@ -12,26 +12,27 @@ from dataclasses import dataclass, field
 from celery import Celery
 from redis import Redis
 
-from shared.batches import ENDED_TTL_S, BatchStore
-from shared.breaker import Breakers
-from shared.cache import ResponseCache
+from shared.batch.batch_store import ENDED_TTL_S, BatchStore
+from shared.batch.file_store import FileStore, file_store
 from shared.celery_app import make_celery
-from shared.config import LoadedConfig
-from shared.fair import FairShare
-from shared.files import FileStore, file_store
-from shared.health import HealthStore
-from shared.jobs import JobStore
+from shared.config.loader import LoadedConfig
+from shared.config.settings import Settings
+from shared.config.sources import ConfigSources
+from shared.config.watcher import ConfigWatcher
 from shared.keys import Keys
-from shared.live_config import ConfigSources, ConfigWatcher
-from shared.provider_stats import ProviderStats
-from shared.quota import ProviderQuotas
-from shared.ratelimit import RateLimiter
 from shared.redis_client import make_redis
-from shared.settings import Settings
 from shared.spend.usage import SpendStore
-from shared.stats import FleetStats
-from shared.task_message import same_redis
+from shared.state.breaker import Breakers
+from shared.state.cache import ResponseCache
+from shared.state.fair import FairShare
+from shared.state.fleet_stats import FleetStats
+from shared.state.jobs import JobStore
+from shared.state.provider_health import HealthStore
+from shared.state.provider_stats import ProviderStats
+from shared.state.quota import ProviderQuotas
+from shared.state.ratelimit import RateLimiter
 from shared.webhooks import WebhookStore
+from shared.wire.task_message import same_redis
 from workers.providers.base import Adapter
 from workers.providers.registry import build_adapters
 
@@ -59,7 +60,7 @@ class WorkerContext:
     webhooks: WebhookStore
     provider_stats: ProviderStats
     spend: SpendStore
-    # The broker is the job store's Redis: released jobs go in by Lua (shared/task_message.py).
+    # The broker is the job store's Redis: released jobs go in by Lua (shared/wire/task_message.py).
     inline_publish: bool = False
     sources: ConfigSources | None = None
     watcher: ConfigWatcher | None = field(default=None, repr=False)

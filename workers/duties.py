@@ -2,7 +2,7 @@
 
 DESIGN.md "Processes": the due-retry mover, the lease reaper, the pending redelivery and the
 provider health checks run in the worker processes themselves, coordinated through Redis. Each
-duty has a fenced lease (``shared.duty_lease``); the worker process holding it runs the duty
+duty has a fenced lease (``shared.state.duty_lease``); the worker process holding it runs the duty
 every interval, a keeper renews every held lease each ``RENEW_S`` (also while a sweep runs),
 and the others try to take it each ``RENEW_S``. A holder that dies stops renewing: another
 worker holds the duty at most ``LEASE_S + RENEW_S`` later. A stopping worker releases its
@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.celery_app import DUE_SWEEP_INTERVAL_S
-from shared.duty_lease import DutyLease
-from shared.settings import Settings
+from shared.config.settings import Settings
+from shared.state.duty_lease import DutyLease
 from workers.batches import BATCH_STEP_INTERVAL_S, step_batches
 from workers.context import WorkerContext
 from workers.fair_release import sweep_fair
-from workers.health import check_all
+from workers.health_checks import check_all
 from workers.lifecycle import spawn, worker_name
 from workers.reaper import Held, sweep_due, sweep_leases, sweep_pending
 from workers.webhooks import WEBHOOK_INTERVAL_S, deliver_webhooks
@@ -69,9 +69,7 @@ class FleetDuties:
         self.ctx = ctx
         self.duties = duties
         me = worker_name()
-        self.leases = {
-            d.name: DutyLease(ctx.redis, ctx.keys, d.name, LEASE_S, me) for d in duties
-        }
+        self.leases = {d.name: DutyLease(ctx.redis, ctx.keys, d.name, LEASE_S, me) for d in duties}
         self._stop = threading.Event()
         self._failing: set[str] = set()  # duties whose last attempt hit an error (logged once)
 

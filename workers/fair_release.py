@@ -1,4 +1,4 @@
-"""The worker's side of fair share (``shared/fair.py``): release a key's held jobs as its
+"""The worker's side of fair share (``shared/state/fair.py``): release a key's held jobs as its
 window frees, after a job of its begins and, for whatever a lost worker left, in the fair
 sweep (a fleet duty)."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 import logging
 import time
 
-from shared import fair
 from shared.celery_app import QUEUES, enqueue
-from shared.jobs import PRIORITIES
-from shared.task_message import GROUP_TTL_MS, run_group_message
+from shared.state import fair
+from shared.state.jobs import PRIORITIES
+from shared.wire.task_message import GROUP_TTL_MS, run_group_message
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)

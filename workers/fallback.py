@@ -1,5 +1,5 @@
 """The fallback policy when every deployment failed: wait for a recovery, the last good
-answer (stale, from ``shared.cache``), then the degraded answer."""
+answer (stale, from ``shared.state.cache``), then the degraded answer."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import time
 import uuid
 from typing import Any
 
-from shared import metrics, openai_shape, stats
+from shared import metrics
 from shared.errors import GatewayError, NoHealthyProvider, ProviderFailed, stored_error
-from shared.jobs import FAILED, QUEUED, SUCCEEDED, Job
+from shared.state import fleet_stats
+from shared.state.jobs import FAILED, QUEUED, SUCCEEDED, Job
+from shared.wire import openai_shape
 from workers.context import WorkerContext
 from workers.outcome import Outcome
 
@@ -56,12 +58,12 @@ def after_all_failed(
             cached = ctx.cache.stale(job.owner, job.request)
             if cached is not None:
                 metrics.FALLBACKS.labels("cached_response").inc()
-                ctx.stats.add(stats.fallback("cached_response"))
+                ctx.stats.add(fleet_stats.fallback("cached_response"))
                 result = openai_shape.completion(cached.result, job.model)
                 return Outcome(SUCCEEDED, {**base, "result": result, "cache": "stale"})
         elif kind == "degraded" and s.fallbacks.degraded_answer:
             metrics.FALLBACKS.labels("degraded").inc()
-            ctx.stats.add(stats.fallback("degraded"))
+            ctx.stats.add(fleet_stats.fallback("degraded"))
             answer = openai_shape.completion(
                 degraded_completion(s.fallbacks.degraded_answer, job.model), job.model
             )

@@ -20,8 +20,8 @@ from typing import Any
 from celery.exceptions import Reject
 
 from shared.celery_app import QUEUES, enqueue
-from shared.jobs import GroupTake
-from shared.task_message import GROUP_TTL_MS, run_group_message
+from shared.state.jobs import GroupTake
+from shared.wire.task_message import GROUP_TTL_MS, run_group_message
 from workers import job_slots
 from workers.context import WorkerContext
 from workers.lease import STOPPING

@@ -8,7 +8,7 @@ import os
 import threading
 import time
 
-from shared.jobs import JobStore
+from shared.state.jobs import JobStore
 
 log = logging.getLogger(__name__)
 

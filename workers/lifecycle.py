@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from shared.celery_app import enqueue
 from workers.context import WorkerContext
-from workers.health import check_all
+from workers.health_checks import check_all
 from workers.inflight import IN_FLIGHT
 from workers.lease import ACTIVE
 

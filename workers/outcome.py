@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import GatewayError, GatewayTimeout, stored_error
-from shared.jobs import EXPIRED, FAILED
 from shared.spend.usage import Charge
+from shared.state.jobs import EXPIRED, FAILED
 
 
 @dataclass

@@ -22,22 +22,23 @@ from typing import Any
 
 from celery.exceptions import Reject
 
-from shared import metrics, stats
-from shared.breaker import Admission, breaker_name
-from shared.cache import policy
+from shared import metrics
 from shared.celery_app import enqueue
+from shared.config.settings import Deployment
 from shared.errors import (
     BACKEND_DOWN,
     GatewayError,
     ProviderFailed,
 )
-from shared.jobs import QUEUED, RETRYING, SUCCEEDED, Begin, GroupTake, Job, Step
 from shared.logs import request_id_var
-from shared.ratelimit import KeyLimits
 from shared.routing import order_deployments
-from shared.settings import Deployment
 from shared.spend.cost import Usage, cost_micro
 from shared.spend.usage import Charge
+from shared.state import fleet_stats
+from shared.state.breaker import Admission, breaker_name
+from shared.state.cache import policy
+from shared.state.jobs import QUEUED, RETRYING, SUCCEEDED, Begin, GroupTake, Job, Step
+from shared.state.ratelimit import KeyLimits
 from workers import fair_release
 from workers.backoff import decide
 from workers.classify import CONTEXT, ErrorClass, classify, client_error
@@ -47,7 +48,7 @@ from workers.inflight import IN_FLIGHT
 from workers.lease import ACTIVE, STOPPING, LeaseKeeper
 from workers.outcome import Outcome, _expired, _failed, _with
 from workers.providers.base import Adapter, ProviderCallError
-from workers.streaming import StreamRelay
+from workers.stream_writer import StreamRelay
 
 log = logging.getLogger(__name__)
 # A job whose cache lookup is the worker's to make (options): a batch line.
@@ -402,7 +403,7 @@ class JobRunner:
             walk.exhaust(*(d for d in walk.deployments if not d.larger_context), dep)
             self._record(walk)
             metrics.FALLBACKS.labels("larger_context").inc()
-            self.ctx.stats.add(stats.fallback("larger_context"))
+            self.ctx.stats.add(fleet_stats.fallback("larger_context"))
             return None
         if not cls.retry_same and not cls.fallback:
             return _with(_failed(error), walk.attempts)
@@ -420,7 +421,7 @@ class JobRunner:
         )
         if retry.retry and len(walk.attempts) < s.retry.max_total_attempts:
             metrics.RETRIES.labels(dep.provider, cls.name).inc()
-            self.ctx.stats.add(stats.RETRIES)
+            self.ctx.stats.add(fleet_stats.RETRIES)
             return Outcome(RETRYING, walk.progress(), park_until=time.time() + retry.delay_s)
         walk.exhaust(dep)
         self._record(walk)
@@ -432,7 +433,7 @@ class JobRunner:
             walk.stop = True
             return None
         metrics.FALLBACKS.labels("alternative_provider").inc()
-        self.ctx.stats.add(stats.fallback("alternative_provider"))
+        self.ctx.stats.add(fleet_stats.fallback("alternative_provider"))
         return None
 
     def _admit(self, job: Job, bname: str, provider: str) -> Admission:
@@ -466,7 +467,7 @@ class JobRunner:
             return None
         if entry is None:
             return None
-        self.ctx.stats.add(stats.CACHE_HITS)
+        self.ctx.stats.add(fleet_stats.CACHE_HITS)
         fields = {"result": entry.result, "provider": entry.provider, "cache": "hit"}
         return Outcome(SUCCEEDED, fields)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from shared.batches import ENDED
-from shared.jobs import TERMINAL
-from shared.settings import WebhookEndpoint
+from shared.batch.batch_store import ENDED
+from shared.config.settings import WebhookEndpoint
+from shared.state.jobs import TERMINAL
 from shared.webhooks import FAILED, SUCCEEDED, Delivery, signature
 from workers.context import WorkerContext
 from workers.lifecycle import spawn

@@ -9,9 +9,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from gateway_api.auth import authenticate_admin
 from gateway_api.services import Services, current_services
-from shared.config import describe, redact
-from shared.config_store import Conflict as WriteConflict
-from shared.config_store import merge_patch
+from shared.config.redact import describe, redact
+from shared.config.store import VersionConflict, merge_patch
 from shared.errors import ConfigError, Conflict, InvalidRequest, NotFound, Unprocessable
 
 bp = Blueprint("admin", __name__)
@@ -45,7 +44,7 @@ def _write(services: Services, change: Any, actor: str, note: str) -> Response:
         version = services.sources.write(change, actor, note)
     except ConfigError as exc:
         raise _invalid(exc) from exc
-    except WriteConflict as exc:
+    except VersionConflict as exc:
         raise Conflict(str(exc), code="config_conflict") from exc
     loaded = services.reload()
     return jsonify({**describe(loaded), "written_version": version})

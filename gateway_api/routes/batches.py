@@ -14,7 +14,7 @@ from gateway_api.parsing import load_body
 from gateway_api.responses import page, page_limit
 from gateway_api.schemas import BatchCreateSchema
 from gateway_api.services import current_services
-from shared.batches import (
+from shared.batch.batch_store import (
     CANCELLED,
     CANCELLING,
     ENDPOINTS,

@@ -10,14 +10,14 @@ from flask import Blueprint, Response, request
 from gateway_api.admission import admit_limited, idempotency_key
 from gateway_api.auth import authenticate
 from gateway_api.errors import error_response
-from gateway_api.limits import take
+from gateway_api.key_limits import take
 from gateway_api.parsing import intake, json_body, parse_chat, resolve_deadline
 from gateway_api.responses import accepted, completion, gateway_headers
 from gateway_api.services import Services, current_services
-from gateway_api.streaming import START, stream_hit, stream_response
+from gateway_api.stream_relay import START, stream_hit, stream_response
 from gateway_api.submit import cached_completion, creator
 from shared.errors import GatewayTimeout
-from shared.jobs import Job, new_job_id
+from shared.state.jobs import Job, new_job_id
 
 bp = Blueprint("chat", __name__)
 ROUTE = "/v1/chat/completions"

@@ -1,6 +1,7 @@
 """OpenAI's Files API (``client.files.*``): upload, list, read, download, delete; scoped to the
-calling key (another key's file is 404). The content lives in Redis (``shared/files.py``), so
-any API process serves any file and files outlive API restarts."""
+calling key (another key's file is 404). The content lives in Redis
+(``shared/batch/file_store.py``), so any API process serves any file and files outlive API
+restarts."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from gateway_api.auth import authenticate
 from gateway_api.responses import page, page_limit
 from gateway_api.services import current_services
+from shared.batch.file_store import StoredFile, StoreFull, TooManyLines, UploadTooSlow
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge, StorageFull
-from shared.files import StoredFile, StoreFull, TooManyLines, UploadTooSlow
 
 bp = Blueprint("files", __name__)
 PURPOSES = ("batch",)  # the Batch API's input; other purposes have no use in a gateway

@@ -16,9 +16,9 @@ from flask import Blueprint, Response, jsonify
 
 from gateway_api.auth import authenticate
 from gateway_api.services import Services, current_services
-from shared import stats
-from shared.breaker import breaker_name
 from shared.celery_app import QUEUES
+from shared.state import fleet_stats
+from shared.state.breaker import breaker_name
 
 bp = Blueprint("health", __name__)
 
@@ -123,10 +123,8 @@ def queue_depths(services: Services) -> dict[str, int | None]:
     # Jobs, not messages: each message names a job (a group's, the job that sent it), and
     # the jobs gathered behind it wait in the group's list. (A group's remainder message
     # names none: counted as one more while it waits.) Jobs held back by fair share
-    # (shared/fair.py) are queued too.
-    return {
-        p: got[3 * i] + got[3 * i + 1] + int(got[3 * i + 2] or 0) for i, p in enumerate(QUEUES)
-    }
+    # (shared/state/fair.py) are queued too.
+    return {p: got[3 * i] + got[3 * i + 1] + int(got[3 * i + 2] or 0) for i, p in enumerate(QUEUES)}
 
 
 @bp.get("/health/live")
@@ -192,7 +190,7 @@ def status() -> Response:
 
 
 def metric_summary(counts: dict[str, int]) -> dict[str, Any]:
-    """The fleet-wide counts (``shared.stats``) shaped for the status page."""
+    """The fleet-wide counts (``shared.state.fleet_stats``) shaped for the status page."""
     jobs = {
         status: counts.get(f"jobs_{status}", 0)
         for status in ("submitted", "succeeded", "failed", "cancelled", "expired")
@@ -202,10 +200,10 @@ def metric_summary(counts: dict[str, int]) -> dict[str, Any]:
         "since": counts.get("since"),
         "jobs": jobs,
         "success_rate": round(jobs["succeeded"] / ended, 4) if ended else None,
-        "retries": counts.get(stats.RETRIES, 0),
+        "retries": counts.get(fleet_stats.RETRIES, 0),
         "fallbacks": {
             k.removeprefix("fallback_"): v for k, v in counts.items() if k.startswith("fallback_")
         },
-        "cache_hits": counts.get(stats.CACHE_HITS, 0),
-        "rate_limited": counts.get(stats.RATE_LIMITED, 0),
+        "cache_hits": counts.get(fleet_stats.CACHE_HITS, 0),
+        "rate_limited": counts.get(fleet_stats.RATE_LIMITED, 0),
     }

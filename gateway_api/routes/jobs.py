@@ -12,10 +12,10 @@ from gateway_api.parsing import intake, json_body, load_body, parse_chat, resolv
 from gateway_api.responses import accepted, gateway_headers, page
 from gateway_api.schemas import JobCreateSchema
 from gateway_api.services import Services, current_services
-from gateway_api.streaming import START, stream_response, valid_event_id
+from gateway_api.stream_relay import START, stream_response, valid_event_id
 from gateway_api.submit import creator
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.jobs import CANCELLED, Job, new_job_id
+from shared.state.jobs import CANCELLED, Job, new_job_id
 
 bp = Blueprint("jobs", __name__)
 _CREATE = JobCreateSchema()

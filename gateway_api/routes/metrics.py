@@ -12,8 +12,8 @@ from prometheus_client.registry import Collector
 from gateway_api.routes.health import breaker_states, queue_depths
 from gateway_api.services import Services, current_services
 from shared import metrics
-from shared.breaker import CLOSED, HALF_OPEN, OPEN
 from shared.errors import AuthenticationFailed
+from shared.state.breaker import CLOSED, HALF_OPEN, OPEN
 
 bp = Blueprint("metrics", __name__)
 

@@ -1,5 +1,5 @@
 -- batch_expand.lua: the next lines of a running batch become jobs, held in its owner's
--- fair-share backlog at batch priority (shared/fair.py releases them), and the expansion
+-- fair-share backlog at batch priority (shared/state/fair.py releases them), and the expansion
 -- cursor moves past them, in one step: a line becomes a job once, whoever expands it and
 -- however often the step is retried (compare-and-set on the cursor).
 -- KEYS[1] batch hash   KEYS[2] owner's backlog list (batch priority)   KEYS[3] the batch

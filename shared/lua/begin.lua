@@ -9,13 +9,13 @@
 -- a closed breaker's check only reads these two, so the worker need not ask again.
 -- "exhausted" still holds the lease, so the caller can fail the job under it.
 -- backlog: the length of the key's fair-share backlog (the job left its window here: the
--- caller releases the next of the key's held jobs when it is not 0; shared/fair.py).
+-- caller releases the next of the key's held jobs when it is not 0; shared/state/fair.py).
 -- With KEYS[7..9] (the queue's group list, its group-sent marker, the broker queue) and
 -- ARGV[6..8] (most ids to take, a fresh group message, the marker's TTL in ms), the job is
 -- the first of a group message and the step also takes the group gathered behind it
 -- (group_take.lua): every answer then ends with the list of ids taken.
 local taken = nil
-if #KEYS >= 9 then  -- take_group: group_take.lua's body, loaded with this script (shared/jobs.py)
+if #KEYS >= 9 then  -- take_group: group_take.lua's body, loaded with this script (shared/state/jobs.py)
   taken = take_group({KEYS[7], KEYS[8], KEYS[9]}, {ARGV[6], ARGV[7], ARGV[8]})
 end
 local function answer(t)

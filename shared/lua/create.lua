@@ -3,7 +3,7 @@
 -- KEYS[1] job hash   KEYS[2] owner index zset   KEYS[3] pending zset   KEYS[4] fleet stats hash
 -- KEYS[5] the broker queue's list (kombu's Redis transport)   KEYS[6] the queue's group list
 -- KEYS[7] the queue's group-sent marker   KEYS[3] is the job's priority's pending zset
--- KEYS[8..11] fair share (shared/fair.py): the key's window zset, its backlog list, the
+-- KEYS[8..11] fair share (shared/state/fair.py): the key's window zset, its backlog list, the
 -- priority's set of keys with a backlog, the priority's held counter
 -- ARGV[1] job id   ARGV[2] created_at (s)   ARGV[3] record TTL (s)   ARGV[4] max depth
 -- ARGV[5] max age of the oldest queued job (s)   ARGV[6] "1": a queued job (subject to the

@@ -1,5 +1,5 @@
 -- fair_release.lua: release an API key's held jobs of one priority into the broker, as many
--- as its window has room for (fair share, shared/fair.py).
+-- as its window has room for (fair share, shared/state/fair.py).
 -- KEYS[1] the key's window zset   KEYS[2] its backlog list   KEYS[3] the priority's set of
 -- keys with a backlog   KEYS[4] the priority's held counter   KEYS[5] the priority's pending
 -- zset   KEYS[6] the broker queue   KEYS[7] the queue's group list   KEYS[8] its group marker

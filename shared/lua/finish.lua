@@ -8,7 +8,7 @@
 -- ARGV[1] token   ARGV[2] job id   ARGV[3] final status   ARGV[4] now (s)
 -- ARGV[5] record TTL (s)   ARGV[6] done channel   ARGV[7] the completion notice to publish
 -- (on the job's ``notify`` channel, its creator's, unless another process ``watched`` it)
--- (the job id, then its outcome: shared/notice.py), then field, value pairs
+-- (the job id, then its outcome: shared/state/notice.py), then field, value pairs
 -- A batch line's output line is written in the same step (batch_note.lua).
 -- Returns 1 written | 0 lease not ours (another worker owns the job) | -1 already terminal
 -- (cancelled while running: the late result is discarded).

@@ -5,7 +5,7 @@
 -- ARGV[1] new status   ARGV[2] now (s)   ARGV[3] error JSON   ARGV[4] done channel   ARGV[5] job id
 -- ARGV[6] record TTL (s). The notice goes to the job's ``notify`` channel unless it is
 -- ``watched`` (shared/keys.py done_channel_of). The job leaves its key's fair-share window
--- (shared/fair.py); a batch line's output line is written (batch_note.lua).
+-- (shared/state/fair.py); a batch line's output line is written (batch_note.lua).
 -- Returns {"missing"} | {"terminal", status} | {"ok"}. A worker still running the job keeps
 -- its lease; its finish.lua sees the terminal status and discards the late result.
 local status, priority, fair = unpack(redis.call('HMGET', KEYS[1], 'status', 'priority', 'fair'))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import redis
 
-from shared import lua_scripts
+from shared import lua
 from shared.keys import Keys
 
 
@@ -59,7 +59,7 @@ class BudgetStore:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.keys = keys
         self._read = client.register_script(
-            lua_scripts.with_functions("budget_read", *lua_scripts.BUDGET_FUNCTIONS)
+            lua.with_functions("budget_read", *lua.BUDGET_FUNCTIONS)
         )
 
     def read(self, owner: str, period: str) -> BudgetState:

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared import fastjson
-from shared.settings import Deployment
+from shared.config.settings import Deployment
 from shared.spend.prices import Price
+from shared.wire import fastjson
 
 # An image part is billed by its size, not by the bytes of its URL: bound it on its own. OpenAI's
 # largest tiling of a high-detail image is 85 + 170 x 8 = 1,445 tokens; Z.ai's are below.

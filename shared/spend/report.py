@@ -7,8 +7,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from shared.config.settings import Settings
 from shared.errors import InvalidRequest
-from shared.settings import Settings
 from shared.spend.budget import BudgetStore, usd
 from shared.spend.usage import GROUPS, Row, SpendStore, days_between
 

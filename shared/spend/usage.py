@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 
-from shared import lua_scripts
+from shared import lua
 from shared.keys import Keys
 from shared.spend.cost import Usage
 
@@ -61,9 +61,7 @@ class SpendStore:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.r = client
         self.keys = keys
-        self._charge = client.register_script(
-            lua_scripts.with_functions("charge", *lua_scripts.BUDGET_FUNCTIONS)
-        )
+        self._charge = client.register_script(lua.with_functions("charge", *lua.BUDGET_FUNCTIONS))
 
     def charge(
         self,

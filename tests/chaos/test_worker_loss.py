@@ -12,10 +12,10 @@ import pytest
 import redis
 
 from gateway_cli.embedded_redis import EmbeddedRedis
-from shared import notice
-from shared.config import load_config
-from shared.jobs import JobStore
+from shared.config.loader import load_config
 from shared.keys import Keys
+from shared.state import notice
+from shared.state.jobs import JobStore
 from tests.conftest import new_stack
 from tests.stack import KEYS, Stack, wait_for
 
@@ -42,7 +42,7 @@ def chaos_stack(
 
 class Notices:
     """Counts completion notices per job id on the done channel (a notice is the job id,
-    then, for a small result, its outcome: shared/notice.py)."""
+    then, for a small result, its outcome: shared/state/notice.py)."""
 
     def __init__(self, url: str) -> None:
         self.counts: Counter[str] = Counter()

@@ -8,9 +8,9 @@ import time
 import pytest
 import redis
 
-from shared.breaker import CLOSED, HALF_OPEN, OPEN, Breakers
+from shared.config.settings import BreakerSettings
 from shared.keys import Keys
-from shared.settings import BreakerSettings
+from shared.state.breaker import CLOSED, HALF_OPEN, OPEN, Breakers
 from tests.stack import KEYS
 
 S = BreakerSettings(

@@ -15,9 +15,9 @@ import redis
 from gateway_api import waiter as waiter_module
 from gateway_api.waiter import CompletionHub
 from shared.errors import GatewayError
-from shared.jobs import JobStore
 from shared.keys import Keys
-from shared.notice import job_id_of
+from shared.state.jobs import JobStore
+from shared.state.notice import job_id_of
 from tests.jobs import queued_job
 from tests.stack import wait_for
 

@@ -7,8 +7,8 @@ import time
 
 import redis
 
-from shared.duty_lease import DutyLease, holder_of
 from shared.keys import Keys
+from shared.state.duty_lease import DutyLease, holder_of
 
 KEYS = Keys("race")
 ROUNDS = 300

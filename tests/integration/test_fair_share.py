@@ -12,11 +12,11 @@ from typing import Any
 
 import redis
 
-from shared.batches import BatchStore, line_job_id
+from shared.batch.batch_store import BatchStore, line_job_id
 from shared.celery_app import QUEUES
-from shared.fair import FairShare
-from shared.jobs import Begin, Created, JobStore, _encode, fair_hint
 from shared.keys import Keys
+from shared.state.fair import FairShare
+from shared.state.jobs import Begin, Created, JobStore, _encode, fair_hint
 from tests.jobs import queued_job
 
 KEYS = Keys("gw")

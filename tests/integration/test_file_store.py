@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import redis
 
-from shared import files as files_module
-from shared.files import FileStore, StoreFull, TooManyLines
+from shared.batch import file_store as files_module
+from shared.batch.file_store import FileStore, StoreFull, TooManyLines
 from shared.keys import Keys
 
 KEYS = Keys("gw")

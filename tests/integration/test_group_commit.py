@@ -19,9 +19,9 @@ import pytest
 import redis
 
 from shared.celery_app import QUEUES
-from shared.jobs import Begin, GroupTake, JobStore, new_job_id
 from shared.keys import Keys
-from shared.task_message import run_group_message
+from shared.state.jobs import Begin, GroupTake, JobStore, new_job_id
+from shared.wire.task_message import run_group_message
 from tests.jobs import queued_job
 from tests.stack import Stack, wait_for
 

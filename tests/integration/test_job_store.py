@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from shared.errors import Conflict
-from shared.jobs import Begin, Job, JobStore
 from shared.keys import Keys
+from shared.state.jobs import Begin, Job, JobStore
 from tests.jobs import queued_job
 
 KEYS = Keys("gw")

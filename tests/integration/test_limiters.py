@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from shared.cache import ResponseCache
+from shared.config.settings import CacheSettings, ProviderSettings
 from shared.keys import Keys
-from shared.quota import ProviderQuotas
-from shared.ratelimit import KeyLimits, RateLimiter
-from shared.settings import CacheSettings, ProviderSettings
+from shared.state.cache import ResponseCache
+from shared.state.quota import ProviderQuotas
+from shared.state.ratelimit import KeyLimits, RateLimiter
 
 KEYS = Keys("gw")
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from gateway_cli.embedded_redis import EmbeddedRedis
-from shared.duty_lease import holder_of
 from shared.keys import Keys
+from shared.state.duty_lease import holder_of
 from tests.conftest import new_stack
 from tests.stack import Proc, Stack, wait_for
 
@@ -26,9 +26,7 @@ def fleet(
     tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
 ) -> Iterator[Stack]:
     # Retry-After up to 30 s is waited out (not a fallback), as by default.
-    s = new_stack(
-        tmp_path_factory, redis_server, mock_port, "fleet", retry={"max_delay_s": 30}
-    )
+    s = new_stack(tmp_path_factory, redis_server, mock_port, "fleet", retry={"max_delay_s": 30})
     try:
         s.start_worker("w1", concurrency=50)
         s.start_worker("w2", concurrency=50)
@@ -79,9 +77,7 @@ def test_503_twice_then_200_finishes_with_three_calls_and_no_beat(
     assert outcomes == ["error", "error", "success"]
 
 
-def test_a_retry_after_of_2s_is_waited_out_before_the_next_call(
-    fleet: Stack, unique: str
-) -> None:
+def test_a_retry_after_of_2s_is_waited_out_before_the_next_call(fleet: Stack, unique: str) -> None:
     resp = chat(
         fleet,
         {
@@ -114,12 +110,8 @@ def test_the_sweep_leader_killed_another_worker_takes_over_republishing_nothing_
         )
         assert resp.status_code == 202, resp.text
         ids.append(resp.json()["id"])
-    wait_for(
-        lambda: all(fleet.mock_calls(k) == 1 for k in keys), 30, "every first call to fail"
-    )
-    wait_for(
-        lambda: fleet.redis.zcard(KEYS.due) == PARKED, 30, "every job parked for its retry"
-    )
+    wait_for(lambda: all(fleet.mock_calls(k) == 1 for k in keys), 30, "every first call to fail")
+    wait_for(lambda: fleet.redis.zcard(KEYS.due) == PARKED, 30, "every job parked for its retry")
     old = duty_holder(fleet, "sweep_due")
     victim.kill()
     killed_at = time.time()
@@ -135,9 +127,7 @@ def test_the_sweep_leader_killed_another_worker_takes_over_republishing_nothing_
         assert [a["outcome"] for a in job["attempts"]] == ["error", "success"]
     assert all(fleet.mock_calls(k) == 2 for k in keys)
     logs = "".join(p.log_path.read_text(errors="replace") for p in fleet.procs)
-    republished = [
-        line for line in logs.splitlines() if "parked job republished" in line
-    ]
+    republished = [line for line in logs.splitlines() if "parked job republished" in line]
     for job_id in ids:  # each parked job moved back to the broker exactly once
         assert sum(job_id in line for line in republished) == 1, job_id
     # Every duty, not just the due mover, is now held by the survivor.
@@ -151,9 +141,7 @@ def test_a_stopped_leader_hands_its_duties_over_at_once(fleet: Stack) -> None:
     victim = holder_proc(fleet, "sweep_due")
     old = duty_holder(fleet, "sweep_due")
     victim.stop()  # SIGTERM: releases its leases on the way out
-    wait_for(
-        lambda: duty_holder(fleet, "sweep_due") not in (None, old), 15, "the hand-over"
-    )
+    wait_for(lambda: duty_holder(fleet, "sweep_due") not in (None, old), 15, "the hand-over")
 
 
 def test_a_single_slot_worker_on_one_queue_runs_the_sweeps_too(

@@ -11,11 +11,11 @@ from typing import Any
 import redis
 
 from shared.errors import ProviderFailed
-from shared.jobs import FAILED, JobStore
 from shared.keys import Keys
 from shared.spend.budget import BudgetHold
 from shared.spend.cost import Usage
 from shared.spend.usage import Charge, SpendStore
+from shared.state.jobs import FAILED, JobStore
 from tests.jobs import queued_job
 
 KEYS = Keys("gw")

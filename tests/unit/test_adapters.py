@@ -6,7 +6,7 @@ import httpx
 import pytest
 import respx
 
-from shared.settings import ProviderSettings
+from shared.config.settings import ProviderSettings
 from workers.providers.base import ProviderCallError, parse_retry_after
 from workers.providers.openai_compat import OpenAICompatAdapter
 from workers.providers.zai import ZaiAdapter

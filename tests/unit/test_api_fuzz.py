@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from gateway_api.app import create_app
 from gateway_api.services import Services
 from gateway_cli.embedded_redis import EmbeddedRedis
-from shared.config import load_config
+from shared.config.loader import load_config
 from shared.errors import Conflict
 from tests.conftest import AUTH
 from tests.unit.test_api_validation import H, make_app
@@ -61,6 +61,7 @@ bodies = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6).flatm
         lambda msgs: {**d, "messages": msgs}, st.lists(message, max_size=3) | json_values
     )
 )
+
 
 @pytest.fixture(scope="module")
 def fuzz_app() -> Iterator[Any]:

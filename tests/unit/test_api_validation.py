@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from gateway_api import submit as submit_module
 from gateway_api.app import create_app
 from gateway_api.services import Services
-from shared.config import load_config
+from shared.config.loader import load_config
 from shared.errors import ConfigError
 from tests.conftest import AUTH, CLIENT_KEY
 from tests.stack import KEYS
@@ -226,7 +226,7 @@ def test_async_chat_enqueues_at_interactive_and_stores_no_key(
     assert enqueued == [(job["id"], "interactive")]
     assert job["id"].startswith("job_") and len(job["id"]) == 4 + 32
     services = client.application.extensions["gateway"]
-    stored = services.redis.hgetall(KEYS.job(job['id']))
+    stored = services.redis.hgetall(KEYS.job(job["id"]))
     request = json.loads(stored["request"])
     assert request["extra"] == "forwarded" and request["model"] == "m"
     assert CLIENT_KEY not in json.dumps(stored)

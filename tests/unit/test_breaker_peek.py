@@ -6,9 +6,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from shared.breaker import Admission
-from shared.jobs import Job
 from shared.keys import Keys
+from shared.state.breaker import Admission
+from shared.state.jobs import Job
 from workers.runner import JobRunner
 
 KEYS = Keys("gw")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from shared.cache import cache_digest, parse_cache_control, policy
-from shared.config import load_config
-from shared.jobs import Job
-from shared.ratelimit import estimate_tokens, format_duration
-from shared.settings import CacheSettings, Settings
+from shared.config.loader import load_config
+from shared.config.settings import CacheSettings, Settings
+from shared.state.cache import cache_digest, parse_cache_control, policy
+from shared.state.jobs import Job
+from shared.state.ratelimit import estimate_tokens, format_duration
 from workers.runner import JobRunner
 
 BASE = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}

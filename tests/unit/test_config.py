@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import DEFAULTS, deep_merge, load_config, redact, substitute_env
+from shared.config.defaults import DEFAULTS
+from shared.config.layers import deep_merge, substitute_env
+from shared.config.loader import load_config
+from shared.config.redact import redact
 from shared.errors import ConfigError
 
 MOCK = {"type": "mock", "base_url": "http://127.0.0.1:9/v1"}
@@ -183,8 +186,11 @@ def test_version_changes_with_content() -> None:
         ),
         ({"retry": {"max_atempts": 9}}, "retry.max_atempts", "max_attempts"),
         ({"retyr": {"max_attempts": 9}}, "retyr", "retry"),
-        ({"providers": {"p": {"type": "mock", "base_url": "http://x/v1", "timeout": 5}}},
-         "providers.p.timeout", "timeout_s"),
+        (
+            {"providers": {"p": {"type": "mock", "base_url": "http://x/v1", "timeout": 5}}},
+            "providers.p.timeout",
+            "timeout_s",
+        ),
         ({"models": {"m": [{"provider": "p", "modle": "x"}]}}, "models.m.0.modle", "model"),
     ],
 )

@@ -18,10 +18,11 @@ from gateway_api import submit as submit_module
 from gateway_api.app import create_app
 from gateway_api.services import Services
 from shared import metrics
-from shared.config_store import KEEP_VERSIONS, ConfigStore, check_layer, merge_patch
+from shared.config.secret_box import new_key as new_secret_key
+from shared.config.sources import ConfigSources
+from shared.config.store import KEEP_VERSIONS, ConfigStore, check_layer, merge_patch
+from shared.config.watcher import ConfigWatcher
 from shared.errors import ConfigError
-from shared.live_config import ConfigSources, ConfigWatcher
-from shared.secret_box import new_key as new_secret_key
 from tests.conftest import ADMIN_KEY, AUTH, CLIENT_KEY
 
 PROVIDER_SECRET = "sk-provider-secret-" + "9" * 20

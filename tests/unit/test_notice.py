@@ -5,8 +5,8 @@ from __future__ import annotations
 import fakeredis
 
 from gateway_api.waiter import CompletionHub
-from shared import notice
-from shared.jobs import _encode
+from shared.state import notice
+from shared.state.jobs import _encode
 
 
 def test_a_small_outcome_rides_along_and_reads_back_as_stored() -> None:

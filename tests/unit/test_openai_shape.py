@@ -8,9 +8,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from shared import openai_shape
-from shared.chunks import Assembler, from_completion, usage_chunk
-from shared.settings import ProviderSettings
+from shared.config.settings import ProviderSettings
+from shared.wire import openai_shape
+from shared.wire.chunks import Assembler, from_completion, usage_chunk
 from workers.fallback import degraded_completion
 from workers.providers.openai_compat import OpenAICompatAdapter
 from workers.providers.zai import ZaiAdapter

@@ -11,11 +11,13 @@ import json
 import fakeredis
 import pytest
 
-from shared import lua_scripts
-from shared.config import DEFAULTS, build, deep_merge
+from shared import lua
+from shared.config.defaults import DEFAULTS
+from shared.config.layers import deep_merge
+from shared.config.loader import build
+from shared.config.settings import Deployment
 from shared.errors import ConfigError
 from shared.keys import Keys
-from shared.settings import Deployment
 from shared.spend.budget import BudgetStore, usd_text
 from shared.spend.cost import (
     IMAGE_TOKENS_BOUND,
@@ -144,9 +146,7 @@ def test_config_validates_prices_and_budgets() -> None:
 )
 def test_the_lua_calendar_matches_python(when: dt.datetime) -> None:
     r = fakeredis.FakeRedis(decode_responses=True)
-    script = r.register_script(
-        lua_scripts.as_function("spend_clock") + "return spend_clock({}, ARGV)"
-    )
+    script = r.register_script(lua.as_function("spend_clock") + "return spend_clock({}, ARGV)")
     now = calendar.timegm(when.utctimetuple())
     got = script(args=[now])
     day = when.date()

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import respx
 
-from shared.chunks import Assembler, from_completion
-from shared.settings import ProviderSettings
+from shared.config.settings import ProviderSettings
+from shared.wire.chunks import Assembler, from_completion
 from workers.providers.base import ProviderCallError
 from workers.providers.openai_compat import OpenAICompatAdapter
 from workers.providers.sse import sse_data

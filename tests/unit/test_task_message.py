@@ -17,8 +17,8 @@ import redis
 from celery import Celery
 
 from shared.celery_app import QUEUES, TASK_RUN_GROUP, TASK_RUN_JOB, celery_config
-from shared.config import load_config
-from shared.task_message import run_group_message, run_job_message, same_redis
+from shared.config.loader import load_config
+from shared.wire.task_message import run_group_message, run_job_message, same_redis
 
 _PER_MESSAGE = {
     ("headers", "id"),
@@ -69,9 +69,9 @@ def test_our_message_is_the_one_celery_publishes(redis_db: str, task: str) -> No
         else run_group_message(queue, "job_pin")
     )
     assert _shape(ours) == _shape(theirs)
-    assert ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"][
-        "correlation_id"
-    ]
+    assert (
+        ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"]["correlation_id"]
+    )
     assert ours["headers"]["id"] != json.loads(run_job_message("job_pin", queue))["headers"]["id"]
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
-from shared import fastjson, openai_shape
-from shared.chunks import Assembler
-from shared.settings import ProviderSettings
+from shared.config.settings import ProviderSettings
+from shared.wire import fastjson, openai_shape
+from shared.wire.chunks import Assembler
 from workers.providers.base import ProviderCallError, error_message, parse_retry_after
 from workers.providers.pool import ShardedClient
 from workers.providers.sse import sse_data
@@ -62,7 +62,7 @@ class OpenAICompatAdapter:
         out = self.build_body(body, model)
         out["stream"] = True
         # Always ask for usage (tokens are counted and corrected from it); the client gets
-        # the usage chunk only if it asked (workers.streaming).
+        # the usage chunk only if it asked (workers.stream_writer).
         out["stream_options"] = {**(out.get("stream_options") or {}), "include_usage": True}
         return out
 

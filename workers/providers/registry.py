@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.settings import ProviderSettings
+from shared.config.settings import ProviderSettings
 from workers.providers.base import Adapter
 from workers.providers.openai_compat import OpenAICompatAdapter
 from workers.providers.zai import ZaiAdapter

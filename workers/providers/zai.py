@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import openai_shape
+from shared.wire import openai_shape
 from workers.providers.base import ProviderCallError
 from workers.providers.openai_compat import OpenAICompatAdapter
 

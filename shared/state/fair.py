@@ -20,9 +20,9 @@ from typing import Any
 
 import redis
 
-from shared.jobs import PRIORITIES, _lua
+from shared.config.settings import Settings
 from shared.keys import Keys
-from shared.settings import Settings
+from shared.state.jobs import PRIORITIES, _lua
 
 
 def room(settings: Settings, owner: str) -> int:

@@ -10,9 +10,10 @@ from flask import Response, g
 
 from gateway_api.auth import Principal
 from gateway_api.services import Services
-from shared import metrics, stats
+from shared import metrics
 from shared.errors import RateLimited
-from shared.ratelimit import KeyLimits, Verdict
+from shared.state import fleet_stats
+from shared.state.ratelimit import KeyLimits, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def take(
     g.ratelimit = verdict
     if not verdict.allowed:
         metrics.RATE_LIMITED.labels(verdict.reason).inc()
-        services.stats.add(stats.RATE_LIMITED)
+        services.stats.add(fleet_stats.RATE_LIMITED)
         raise _refusal(verdict, tokens)
     return Taken(
         services,

@@ -19,11 +19,13 @@ import redis
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
-from shared import fastjson, lua_scripts, notice
+from shared import lua
 from shared.errors import GatewayError, stored_error
 from shared.keys import Keys
-from shared.paging import newest_first
 from shared.spend.budget import BudgetHold, BudgetState
+from shared.state import notice
+from shared.state.paging import newest_first
+from shared.wire import fastjson
 
 QUEUED, RUNNING, RETRYING = "queued", "running", "retrying"
 SUCCEEDED, FAILED, CANCELLED, EXPIRED = "succeeded", "failed", "cancelled", "expired"
@@ -67,8 +69,8 @@ def new_job_id() -> str:
     return "job_" + secrets.token_hex(16)
 
 
-_lua = lua_scripts.source
-_lua_function = lua_scripts.as_function
+_lua = lua.source
+_lua_function = lua.as_function
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class BeginResult:
     breaker_peek: tuple[str, str] | None = None
     # The group taken with the lease (``begin(..., group=...)``), oldest first.
     taken: list[str] | None = None
-    # Jobs of the same key and priority held in its fair-share backlog (shared/fair.py): this
+    # Jobs of the same key and priority held in its fair-share backlog (shared/state/fair.py): this
     # job left the key's window, so the caller releases the next.
     backlog: int = 0
 
@@ -245,9 +247,7 @@ class JobStore:
         self._terminate = client.register_script(note + _lua("terminate"))
         self._redeliver = client.register_script(_lua("redeliver"))
         self._defer = client.register_script(_lua("defer"))
-        self._create = client.register_script(
-            lua_scripts.with_functions("create", *lua_scripts.BUDGET_FUNCTIONS)
-        )
+        self._create = client.register_script(lua.with_functions("create", *lua.BUDGET_FUNCTIONS))
         self._due_claim = client.register_script(_lua("due_claim"))
         self._group_take = client.register_script(_lua("group_take"))
         self._watch = client.register_script(_lua("watch"))
@@ -269,7 +269,7 @@ class JobStore:
         ``group_ttl_ms`` the message is a group's, sent only when none is outstanding, and the
         job joins the queue's group (group commit). ``fair_room``:
         the key's fair-share window (0: none); a job that finds it full is held in the key's
-        backlog (shared/fair.py). ``hold``: the budget reservation a queued job must find
+        backlog (shared/state/fair.py). ``hold``: the budget reservation a queued job must find
         room for, checked and taken in the same step. Outcomes: "ok", "held" (nothing was
         published), "full_depth" (value: depth), "full_age" (value: oldest publish time),
         "budget" (``budget``: the key's state)."""

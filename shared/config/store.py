@@ -13,15 +13,15 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from redis import Redis
 
-from shared.config import SECRET_FIELDS
+from shared import lua
+from shared.config.redact import SECRET_FIELDS
+from shared.config.secret_box import is_sealed
 from shared.errors import ConfigError
 from shared.keys import Keys
-from shared.secret_box import is_sealed
 
 KEEP_VERSIONS = 100
 _REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
@@ -108,16 +108,14 @@ def _version(number: int, text: str) -> Version:
     return Version(number, record["layer"], record["created_at"], record["actor"], record["note"])
 
 
-class Conflict(Exception):
+class VersionConflict(Exception):
     """Another writer made a new version first."""
 
 
 class ConfigStore:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self.r, self.keys = client, keys
-        self._put = client.register_script(
-            (Path(__file__).with_name("lua") / "config_put.lua").read_text()
-        )
+        self._put = client.register_script(lua.source("config_put"))
 
     def current_number(self) -> int:
         return int(self.r.get(self.keys.config_current) or 0)
@@ -138,7 +136,8 @@ class ConfigStore:
         return sorted(out, key=lambda v: v.number, reverse=True)
 
     def put(self, layer: Mapping[str, Any], base: int, actor: str, note: str) -> int:
-        """Store ``layer`` as the next version if ``base`` is still current; else Conflict."""
+        """Store ``layer`` as the next version if ``base`` is still current; else
+        VersionConflict."""
         check_layer(layer, "redis")
         record = {"layer": layer, "created_at": round(time.time(), 3), "actor": actor, "note": note}
         res = self._put(
@@ -146,7 +145,7 @@ class ConfigStore:
             args=[str(base), json.dumps(record), KEEP_VERSIONS, self.keys.config_channel],
         )
         if res[0] != "ok":
-            raise Conflict(str(res[1]))
+            raise VersionConflict(str(res[1]))
         return int(res[1])
 
     def update(
@@ -167,6 +166,6 @@ class ConfigStore:
             validate(layer)
             try:
                 return self.put(layer, base.number if base else 0, actor, note), layer
-            except Conflict:
+            except VersionConflict:
                 continue
-        raise Conflict("the config layer kept changing; try again")
+        raise VersionConflict("the config layer kept changing; try again")

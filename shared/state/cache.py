@@ -19,14 +19,14 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
 
+from shared import lua
+from shared.config.settings import CacheSettings
 from shared.keys import Keys
-from shared.settings import CacheSettings
 
 # Part of every key: bump it when the stored shape or the normalisation changes, and old
 # entries are simply never found again (they age out).
@@ -35,7 +35,6 @@ CACHE_FORMAT = "2"
 _NOT_IN_KEY = frozenset(
     {"user", "metadata", "store", "stream", "stream_options", "service_tier", "gateway"}
 )
-_LUA = Path(__file__).with_name("lua") / "cache_put.lua"
 
 
 def cache_digest(request: Mapping[str, Any]) -> str:
@@ -100,7 +99,7 @@ class Entry:
 class ResponseCache:
     def __init__(self, client: Redis, keys: Keys, settings: CacheSettings) -> None:
         self.r, self.keys, self.s = client, keys, settings
-        self._put = client.register_script(_LUA.read_text())
+        self._put = client.register_script(lua.source("cache_put"))
 
     def _key(self, owner: str, request: Mapping[str, Any]) -> str:
         return self.keys.cache(owner, cache_digest(request))

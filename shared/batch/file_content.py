@@ -1,6 +1,6 @@
 """Where a file's content lives: Redis (chunks in a list, bounded) or an S3-compatible object
-store (``shared/file_content_s3.py``). The record, the owner's index and the bound stay in
-Redis either way (``shared/files.py``)."""
+store (``shared/batch/file_content_s3.py``). The record, the owner's index and the bound stay in
+Redis either way (``shared/batch/file_store.py``)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ import time
 
 import httpx
 
-from shared.health import HealthStore
-from shared.settings import ProviderSettings
+from shared.config.settings import ProviderSettings
+from shared.state.provider_health import HealthStore
 
 log = logging.getLogger(__name__)
 

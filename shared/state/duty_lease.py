@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
 
+from shared import lua
 from shared.keys import Keys
-
-_LUA = Path(__file__).with_name("lua")
 
 
 def holder_of(value: str | None) -> str | None:
@@ -42,8 +40,8 @@ class DutyLease:
         self.token = f"{holder or 'anon'}/{secrets.token_hex(8)}"
         self.fence = 0  # the fence of the lease while held, else 0
         self._key, self._fence_key = keys.duty(name), keys.duty_fence(name)
-        self._acquire = client.register_script((_LUA / "duty_acquire.lua").read_text())
-        self._release = client.register_script((_LUA / "duty_release.lua").read_text())
+        self._acquire = client.register_script(lua.source("duty_acquire"))
+        self._release = client.register_script(lua.source("duty_release"))
         self._valid_until = 0.0  # monotonic: the latest moment the lease is surely still ours
 
     @property

@@ -12,18 +12,16 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
 
-from shared import metrics
+from shared import lua, metrics
+from shared.config.settings import BreakerSettings
 from shared.keys import Keys
-from shared.settings import BreakerSettings
 
 log = logging.getLogger(__name__)
-_LUA = Path(__file__).with_name("lua")
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -38,8 +36,8 @@ class Admission:
 class Breakers:
     def __init__(self, client: Redis, keys: Keys, settings: BreakerSettings) -> None:
         self.r, self.keys, self.s = client, keys, settings
-        self._allow = client.register_script((_LUA / "breaker_allow.lua").read_text())
-        self._record = client.register_script((_LUA / "breaker_record.lua").read_text())
+        self._allow = client.register_script(lua.source("breaker_allow"))
+        self._record = client.register_script(lua.source("breaker_record"))
 
     def _transition(self, name: str, before: str, after: str) -> None:
         if before != after:

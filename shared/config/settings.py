@@ -1,4 +1,4 @@
-"""Frozen settings objects built once from the validated config (see shared.config)."""
+"""Frozen settings objects built once from the validated config (``shared.config.loader``)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ class ApiKey:
     rpm: int | None = None
     tpm: int | None = None
     max_concurrent: int | None = None
-    weight: float = 1.0  # fair share within a priority (shared/fair.py)
+    weight: float = 1.0  # fair share within a priority (shared/state/fair.py)
     webhooks: tuple[WebhookEndpoint, ...] = ()
     budget: Budget | None = None
 
@@ -117,7 +117,7 @@ class QueueSettings:
     # lost the message); duplicates are harmless: the lease and the terminal check skip them.
     redeliver_after_s: float = 900
     # Fair share: an API key's jobs of one priority in the broker at once, x its weight
-    # (shared/fair.py); 0 turns fair share off.
+    # (shared/state/fair.py); 0 turns fair share off.
     fair_window: int = 64
 
 

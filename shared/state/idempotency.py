@@ -11,11 +11,11 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from redis import Redis
 
+from shared import lua
 from shared.keys import Keys
 
 TTL_S = 86400
@@ -46,10 +46,9 @@ def body_digest(route: str, body: Any) -> str:
 class IdempotencyKeys:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self.r, self.keys = client, keys
-        lua = Path(__file__).with_name("lua")
-        self._claim = client.register_script((lua / "idem_claim.lua").read_text())
-        self._take_over = client.register_script((lua / "idem_take_over.lua").read_text())
-        self._release = client.register_script((lua / "idem_release.lua").read_text())
+        self._claim = client.register_script(lua.source("idem_claim"))
+        self._take_over = client.register_script(lua.source("idem_take_over"))
+        self._release = client.register_script(lua.source("idem_release"))
 
     def _key(self, owner: str, key: str) -> str:
         return self.keys.idempotency(owner, hashlib.sha256(key.encode()).hexdigest())

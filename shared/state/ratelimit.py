@@ -14,17 +14,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from redis import Redis
 
+from shared import lua
+from shared.config.settings import Settings
 from shared.keys import Keys
-from shared.settings import Settings
 
 # A concurrency slot taken by a process that died before it created the job frees after this.
 ORPHAN_SLOT_MS = 10_000
-_LUA = Path(__file__).with_name("lua")
 
 
 @dataclass(frozen=True)
@@ -105,8 +104,8 @@ def estimate_tokens(body: dict[str, Any]) -> int:
 class RateLimiter:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self.keys = keys
-        self._check = client.register_script((_LUA / "ratelimit.lua").read_text())
-        self._adjust = client.register_script((_LUA / "ratelimit_adjust.lua").read_text())
+        self._check = client.register_script(lua.source("ratelimit"))
+        self._adjust = client.register_script(lua.source("ratelimit_adjust"))
         self.r = client
 
     def _keys(self, key_id: str) -> list[str]:

@@ -32,8 +32,6 @@ from flask import Response
 from gateway_api.errors import error_response
 from gateway_api.responses import COST_HEADER, completion, gateway_headers, job_error
 from gateway_api.services import Services
-from shared.cache import Entry
-from shared.chunks import from_completion, wants_usage
 from shared.errors import (
     BACKEND_DOWN,
     GatewayError,
@@ -43,7 +41,9 @@ from shared.errors import (
     ProviderFailed,
     from_stored,
 )
-from shared.jobs import CANCELLED, SUCCEEDED, Job
+from shared.state.cache import Entry
+from shared.state.jobs import CANCELLED, SUCCEEDED, Job
+from shared.wire.chunks import from_completion, wants_usage
 
 log = logging.getLogger(__name__)
 BLOCK_MS = 500  # between checks of the job record while no entry comes
@@ -231,15 +231,11 @@ def stream_response(services: Services, job: Job, after: str, wait_until: float)
     window = min(wait_until, time.time() + services.settings.streaming.keepalive_s)
     opening = open_stream(services, job, after, window)
     if opening.entries:
-        return gateway_headers(
-            event_stream(relay(services, job, opening.entries, wait_until)), job
-        )
+        return gateway_headers(event_stream(relay(services, job, opening.entries, wait_until)), job)
     ended = opening.ended
     if ended is None:
         if time.time() < wait_until:  # still waiting: commit, and keep the line alive
-            return gateway_headers(
-                event_stream(relay(services, job, [], wait_until, after)), job
-            )
+            return gateway_headers(event_stream(relay(services, job, [], wait_until, after)), job)
         if opening.down:
             raise GatewayUnavailable(job_id=job.id)
         err = GatewayTimeout(

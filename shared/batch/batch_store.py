@@ -19,10 +19,10 @@ from typing import Any
 
 import redis
 
-from shared import fastjson
-from shared.jobs import _lua, _lua_function
 from shared.keys import Keys
-from shared.paging import newest_first
+from shared.state.jobs import _lua, _lua_function
+from shared.state.paging import newest_first
+from shared.wire import fastjson
 
 VALIDATING, FAILED, IN_PROGRESS, FINALIZING = "validating", "failed", "in_progress", "finalizing"
 COMPLETED, EXPIRED, CANCELLING, CANCELLED = "completed", "expired", "cancelling", "cancelled"

@@ -1,6 +1,6 @@
 """Provider health as the fleet sees it: the last check's verdict and the last call error.
 
-Written by the workers' health checks (workers/health.py) and failed calls; read by routing
+Written by the workers' health checks (workers/health_checks.py) and failed calls; read by routing
 and by the API's status pages. A provider never checked counts as healthy.
 """
 

@@ -1,5 +1,5 @@
 """The worker's half of streaming: each chunk a provider streams is appended to the job's
-Redis Stream as it arrives, for any API process to relay (``gateway_api.streaming``).
+Redis Stream as it arrives, for any API process to relay (``gateway_api.stream_relay``).
 
 Entries are ``{"k": kind, "d": JSON}``: ``chunk`` (a ``chat.completion.chunk``), then
 ``done``, or ``error`` (the stored error) when the stream broke after chunks were sent.
@@ -12,8 +12,8 @@ from typing import Any
 
 from redis import Redis
 
-from shared.chunks import usage_chunk, wants_usage
 from shared.keys import Keys
+from shared.wire.chunks import usage_chunk, wants_usage
 
 CHUNK, DONE, ERROR = "chunk", "done", "error"
 

@@ -9,14 +9,13 @@ whose every deployment is over quota is parked until the earliest one frees, not
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from redis import Redis
 
+from shared import lua
+from shared.config.settings import ProviderSettings
 from shared.keys import Keys
-from shared.settings import ProviderSettings
 
-_LUA = Path(__file__).with_name("lua")
 SLOT_MARGIN_S = 5.0
 
 
@@ -31,8 +30,8 @@ class QuotaGrant:
 class ProviderQuotas:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self.r, self.keys = client, keys
-        self._acquire = client.register_script((_LUA / "quota_acquire.lua").read_text())
-        self._adjust = client.register_script((_LUA / "ratelimit_adjust.lua").read_text())
+        self._acquire = client.register_script(lua.source("quota_acquire"))
+        self._adjust = client.register_script(lua.source("ratelimit_adjust"))
 
     @staticmethod
     def limited(provider: ProviderSettings) -> bool:

@@ -9,8 +9,8 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from shared.file_content import CHUNK_BYTES, CountingReader
-from shared.settings import S3Settings
+from shared.batch.file_content import CHUNK_BYTES, CountingReader
+from shared.config.settings import S3Settings
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import openai_shape
+from shared.wire import openai_shape
 
 
 class Assembler:

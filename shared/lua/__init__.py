@@ -1,11 +1,11 @@
-"""The Lua sources in ``shared/lua/``: a script's text, or a script as a function of (KEYS,
+"""The Lua sources in this folder: a script's text, or a script as a function of (KEYS,
 ARGV) to run inside another (one step that does both, with one source for the shared part)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-LUA_DIR = Path(__file__).with_name("lua")
+LUA_DIR = Path(__file__).parent
 
 
 def source(name: str) -> str:

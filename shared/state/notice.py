@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import fastjson
+from shared.wire import fastjson
 
 MAX_RESULT_BYTES = 8192
 _HEAD = ("provider", "cache", "degraded", "error", "cost_micro", "cost_unknown")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shared.config.settings import LimitsSettings
 from shared.errors import InvalidRequest
-from shared.settings import LimitsSettings
 
 
 def content_chars(messages: list[dict[str, Any]]) -> int:

@@ -1,8 +1,8 @@
 """Uploaded files (OpenAI's Files API): any API process serves any file.
 
 A file is a record in Redis (``Keys.file``: the File object's fields and its owner) and its
-content, in Redis as a list of chunks (``shared/file_content.py``) or in an S3-compatible store
-(``shared/file_content_s3.py``), by ``files.store``. An upload first reserves its size
+content, in Redis as a list of chunks (``shared/batch/file_content.py``) or in an S3-compatible
+store (``shared/batch/file_content_s3.py``), by ``files.store``. An upload first reserves its size
 (``file_reserve.lua``); contents in Redis are bounded by ``files.redis_max_bytes`` and an upload
 that would not fit is refused. The content is written next, then ``file_commit.lua`` makes the
 file exist. An upload whose API process dies leaves a reservation that the next reservation
@@ -20,10 +20,10 @@ from typing import IO, Any
 
 import redis
 
-from shared.file_content import Content, CountingReader, RedisContent, TooManyLines
-from shared.jobs import _lua
+from shared.batch.file_content import Content, CountingReader, RedisContent, TooManyLines
+from shared.config.settings import Settings
 from shared.keys import Keys
-from shared.settings import Settings
+from shared.state.jobs import _lua
 
 __all__ = ["FileStore", "StoreFull", "StoredFile", "TooManyLines", "UploadTooSlow"]
 ABANDONED_S = 3600.0  # an upload not complete after this is given up
@@ -38,7 +38,7 @@ def file_store(s: Settings, keys: Keys, client: redis.Redis | None = None) -> Fi
     raw = client or make_redis(s.redis_url, decode=False)
     content: Content | None = None
     if s.files.store == "s3":
-        from shared.file_content_s3 import S3Content
+        from shared.batch.file_content_s3 import S3Content
 
         content = S3Content(s.files.s3)
     return FileStore(raw, keys, s.files.redis_max_bytes, content)
