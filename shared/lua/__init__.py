@@ -21,5 +21,11 @@ def with_functions(script: str, *functions: str) -> str:
     return "".join(as_function(f) for f in functions) + source(script)
 
 
+def with_library(script: str, *libraries: str) -> str:
+    """``script`` preceded by each library's source: a file of local functions with no KEYS or
+    ARGV of its own (``gcra.lua``), shared by several scripts."""
+    return "".join(source(lib) + "\n" for lib in libraries) + source(script)
+
+
 # The UTC calendar and a key's budget period, used by every script that touches a budget.
 BUDGET_FUNCTIONS = ("spend_clock", "budget_period")

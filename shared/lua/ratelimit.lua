@@ -6,52 +6,31 @@
 -- ARGV[6] job key prefix (a slot whose job is terminal is free)
 -- ARGV[7] ms a slot may exist without its job record (the process died before creating it)
 -- ARGV[8] consume: 1 take, 0 only report
--- GCRA: capacity N refilled at N per minute; a burst of N is admitted at once, then one every
--- 60/N s. The clock is Redis's (TIME), one for the whole fleet.
+-- GCRA (gcra.lua, loaded ahead of this script): a burst of N is admitted at once, then one
+-- every 60/N s, on Redis's clock, one for the whole fleet.
 -- Returns {allowed 0|1, reason, retry_ms, rpm_remaining, rpm_reset_ms, tpm_remaining,
 --          tpm_reset_ms, concurrent}; reason: ok | rpm | tpm | too_large | concurrency.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local period = 60000
+local now = gcra_now()
 local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tokens, max_conc = tonumber(ARGV[3]), tonumber(ARGV[4])
 local consume = ARGV[8] == '1'
 
-local function tat_of(key)
-  local v = tonumber(redis.call('GET', key) or '0')
-  if v < now then return now end
-  return v
-end
-
--- From the current TAT: the TAT after taking cost (or nil when refused), and the wait until
--- it could be taken.
-local function gcra(tat, limit, cost)
-  local new_tat = tat + cost * period / limit
-  local allow_at = new_tat - period
-  if allow_at > now then return nil, allow_at - now end
-  return new_tat, 0
-end
-
-local function remaining(tat, limit)
-  return math.floor((period - (tat - now)) / (period / limit))
-end
-
 local reason, retry = 'ok', 0
 local rpm_tat, tpm_tat
 if rpm > 0 then
-  rpm_tat = tat_of(KEYS[1])
+  rpm_tat = gcra_tat(KEYS[1], now)
   if consume then
-    local new, wait = gcra(rpm_tat, rpm, 1)
+    local new, wait = gcra_take(rpm_tat, rpm, 1, now)
     if new then rpm_tat = new else reason, retry = 'rpm', wait end
   end
 end
 if tpm > 0 then
-  tpm_tat = tat_of(KEYS[2])
+  tpm_tat = gcra_tat(KEYS[2], now)
   if consume and reason == 'ok' then
     if tokens > tpm then
       reason = 'too_large'
     else
-      local new, wait = gcra(tpm_tat, tpm, tokens)
+      local new, wait = gcra_take(tpm_tat, tpm, tokens, now)
       if new then tpm_tat = new else reason, retry = 'tpm', wait end
     end
   end
@@ -78,10 +57,10 @@ end
 
 if consume and reason == 'ok' then
   if rpm > 0 then
-    redis.call('SET', KEYS[1], string.format('%.3f', rpm_tat), 'PX', math.ceil(rpm_tat - now) + 1)
+    gcra_store(KEYS[1], rpm_tat, now)
   end
   if tpm > 0 and tokens > 0 then
-    redis.call('SET', KEYS[2], string.format('%.3f', tpm_tat), 'PX', math.ceil(tpm_tat - now) + 1)
+    gcra_store(KEYS[2], tpm_tat, now)
   end
   if max_conc > 0 then
     redis.call('ZADD', KEYS[3], now, ARGV[5])
@@ -91,6 +70,6 @@ if consume and reason == 'ok' then
 end
 
 local rr, rt, tr, tt = -1, 0, -1, 0
-if rpm > 0 then rr, rt = remaining(rpm_tat, rpm), math.ceil(rpm_tat - now) end
-if tpm > 0 then tr, tt = remaining(tpm_tat, tpm), math.ceil(tpm_tat - now) end
+if rpm > 0 then rr, rt = gcra_remaining(rpm_tat, rpm, now), math.ceil(rpm_tat - now) end
+if tpm > 0 then tr, tt = gcra_remaining(tpm_tat, tpm, now), math.ceil(tpm_tat - now) end
 return {reason == 'ok' and 1 or 0, reason, math.ceil(retry), rr, rt, tr, tt, conc}

@@ -30,8 +30,8 @@ class QuotaGrant:
 class ProviderQuotas:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self.r, self.keys = client, keys
-        self._acquire = client.register_script(lua.source("quota_acquire"))
-        self._adjust = client.register_script(lua.source("ratelimit_adjust"))
+        self._acquire = client.register_script(lua.with_library("quota_acquire", "gcra"))
+        self._adjust = client.register_script(lua.with_library("ratelimit_adjust", "gcra"))
 
     @staticmethod
     def limited(provider: ProviderSettings) -> bool:

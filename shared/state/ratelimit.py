@@ -104,8 +104,8 @@ def estimate_tokens(body: dict[str, Any]) -> int:
 class RateLimiter:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self.keys = keys
-        self._check = client.register_script(lua.source("ratelimit"))
-        self._adjust = client.register_script(lua.source("ratelimit_adjust"))
+        self._check = client.register_script(lua.with_library("ratelimit", "gcra"))
+        self._adjust = client.register_script(lua.with_library("ratelimit_adjust", "gcra"))
         self.r = client
 
     def _keys(self, key_id: str) -> list[str]:
