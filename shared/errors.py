@@ -5,23 +5,31 @@ Every error a client can see is a ``GatewayError`` and maps to one row of DESIGN
     GatewayError (500 gateway_error)
     ├── InvalidRequest (400 invalid_request_error)
     │   ├── ContextLengthExceeded (400 context_length_exceeded)
-    │   └── ContentPolicyViolation (400 content_policy_violation)
+    │   ├── ContentPolicyViolation (400 content_policy_violation)
+    │   ├── MethodNotAllowed (405 method_not_allowed)
+    │   └── UnsupportedMediaType (415 unsupported_media_type)
     ├── AuthenticationFailed (401 authentication_error)
     ├── PermissionDenied (403 permission_error)
     ├── NotFound (404 not_found_error)
     │   └── ModelNotFound (404 model_not_found)
     ├── Conflict (409 invalid_request_error)
+    │   └── VersionConflict (409 config_conflict: shared.config.store)
     ├── PayloadTooLarge (413 invalid_request_error)
     ├── Unprocessable (422 invalid_request_error)
+    │   └── ConfigError (422 invalid_config: a config that does not validate)
     ├── RateLimited (429 rate_limit_error)
+    │   ├── QuotaExhausted (429 insufficient_quota: the provider's)
+    │   └── BudgetExceeded (429 budget_exceeded: the API key's)
     ├── ProviderFailed (502 provider_error)
+    ├── StorageFull (507 files_storage_full)
     ├── ServiceUnavailable (503 gateway_error)
     │   ├── QueueFull (503 queue_full)
     │   ├── NoHealthyProvider (503 no_healthy_provider)
     │   └── GatewayUnavailable (503 gateway_unavailable: Redis or the broker unreachable)
     └── GatewayTimeout (504 timeout_error)
 
-Foreign errors are translated at the boundary (``raise Mapped(...) from exc``); the errors
+Status and type belong to the class; a raise site chooses the class and, at most, a finer
+code. Foreign errors are translated at the boundary (``raise Mapped(...) from exc``); the errors
 of an unreachable Redis or broker are ``BACKEND_DOWN`` and become ``GatewayUnavailable``.
 """
 
@@ -161,6 +169,13 @@ class RateLimited(GatewayError):
     should_retry: bool | None = None
 
 
+class QuotaExhausted(RateLimited):
+    """The provider's quota or balance is spent: a retry cannot fix it, a fallback may."""
+
+    code = "insufficient_quota"
+    should_retry = False
+
+
 class BudgetExceeded(RateLimited):
     """The API key's budget for its period is spent (or held by its requests in flight)."""
 
@@ -219,13 +234,24 @@ class GatewayTimeout(GatewayError):
     code = "timeout"
 
 
-class ConfigError(Exception):
-    """An invalid configuration; ``errors`` maps dotted field paths to messages."""
+class ConfigError(Unprocessable):
+    """An invalid configuration; ``errors`` maps dotted field paths to messages. Through the
+    admin API a 422 ``invalid_config`` naming the first path (``param``) and every error."""
+
+    code = "invalid_config"
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
         self.errors = errors
-        lines = [f"{path}: {'; '.join(msgs)}" for path, msgs in sorted(errors.items())]
-        super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
+        path, messages = sorted(errors.items())[0] if errors else ("", ["invalid"])
+        super().__init__(
+            f"{path}: {'; '.join(messages)}" if path else "; ".join(messages),
+            param=path or None,
+            details={"errors": errors},
+        )
+
+    def __str__(self) -> str:
+        lines = [f"{path}: {'; '.join(msgs)}" for path, msgs in sorted(self.errors.items())]
+        return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
 _BY_TYPE_AND_STATUS: dict[tuple[str, int], type[GatewayError]] = {
@@ -263,21 +289,30 @@ def for_http_status(status: int) -> type[GatewayError]:
     return by_status.get(status, InvalidRequest if status < 500 else GatewayError)
 
 
+def _tree(root: type[GatewayError]) -> list[type[GatewayError]]:
+    return [root, *(c for sub in root.__subclasses__() for c in _tree(sub))]
+
+
 def from_stored(obj: dict[str, Any]) -> GatewayError:
-    """Rebuild an error from a job record's ``error`` object (see ``stored_error``)."""
+    """Rebuild an error from a job record's ``error`` object (see ``stored_error``): the class
+    of that code, type and status when the tree has one, else the class of type and status."""
     status = int(obj.get("status") or 500)
-    cls = _BY_TYPE_AND_STATUS.get((str(obj.get("type")), status), GatewayError)
+    kind, code = str(obj.get("type") or GatewayError.type), str(obj.get("code") or "")
+    # ConfigError never lands on a job record (and is built from its errors, not a message).
+    exact = {(c.code, c.type, c.status): c for c in _tree(GatewayError) if c is not ConfigError}
+    cls = exact.get((code, kind, status)) or _BY_TYPE_AND_STATUS.get((kind, status), GatewayError)
     extra = {
         k: v for k, v in obj.items() if k not in {"message", "type", "code", "param", "status"}
     }
     err = cls(
         str(obj.get("message") or "job failed"),
-        code=obj.get("code"),
+        code=code or None,
         param=obj.get("param"),
-        status=status,
+        # A stored error the tree has no class for keeps what was stored.
+        status=None if cls.status == status else status,
         details=extra,
     )
-    err.type = str(obj.get("type") or err.type)
+    err.type = kind
     return err
 
 

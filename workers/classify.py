@@ -14,8 +14,9 @@ from shared.errors import (
     GatewayError,
     GatewayTimeout,
     InvalidRequest,
-    NotFound,
+    ModelNotFound,
     ProviderFailed,
+    QuotaExhausted,
     RateLimited,
 )
 from workers.providers.base import ProviderCallError
@@ -26,46 +27,26 @@ class ErrorClass:
     name: str
     retry_same: bool
     fallback: bool
+    # What the client sees when this outcome ends the job: status, type and code are the
+    # error class's own (shared/errors.py), not restated here.
     error: type[GatewayError]
-    code: str
-    status: int
     mark_unhealthy: bool = False
     # Counts against the provider's circuit breaker (the request's own faults do not).
     breaker_failure: bool = True
 
 
-INVALID = ErrorClass(
-    "invalid_request", False, False, InvalidRequest, "invalid_request", 400, breaker_failure=False
-)
-CONTEXT = ErrorClass(
-    "context_length",
-    False,
-    False,
-    ContextLengthExceeded,
-    "context_length_exceeded",
-    400,
-    breaker_failure=False,
-)
-CONTENT = ErrorClass(
-    "content_policy",
-    False,
-    False,
-    ContentPolicyViolation,
-    "content_policy_violation",
-    400,
-    breaker_failure=False,
-)
-AUTH = ErrorClass("provider_auth", False, True, ProviderFailed, "provider_error", 502, True)
-NOT_FOUND = ErrorClass(
-    "model_not_found", False, True, NotFound, "model_not_found", 404, breaker_failure=False
-)
-TIMEOUT = ErrorClass("timeout", True, True, GatewayTimeout, "timeout", 504)
-CONNECTION = ErrorClass("connection", True, True, ProviderFailed, "provider_error", 502)
-CONFLICT = ErrorClass("conflict", True, True, ProviderFailed, "provider_error", 502)
-RATE_LIMITED = ErrorClass("rate_limited", True, True, RateLimited, "rate_limit_exceeded", 429)
-QUOTA = ErrorClass("quota_exhausted", False, True, RateLimited, "insufficient_quota", 429)
-SERVER = ErrorClass("server_error", True, True, ProviderFailed, "provider_error", 502)
-MALFORMED = ErrorClass("malformed_response", True, True, ProviderFailed, "provider_error", 502)
+INVALID = ErrorClass("invalid_request", False, False, InvalidRequest, breaker_failure=False)
+CONTEXT = ErrorClass("context_length", False, False, ContextLengthExceeded, breaker_failure=False)
+CONTENT = ErrorClass("content_policy", False, False, ContentPolicyViolation, breaker_failure=False)
+AUTH = ErrorClass("provider_auth", False, True, ProviderFailed, mark_unhealthy=True)
+NOT_FOUND = ErrorClass("model_not_found", False, True, ModelNotFound, breaker_failure=False)
+TIMEOUT = ErrorClass("timeout", True, True, GatewayTimeout)
+CONNECTION = ErrorClass("connection", True, True, ProviderFailed)
+CONFLICT = ErrorClass("conflict", True, True, ProviderFailed)
+RATE_LIMITED = ErrorClass("rate_limited", True, True, RateLimited)
+QUOTA = ErrorClass("quota_exhausted", False, True, QuotaExhausted)
+SERVER = ErrorClass("server_error", True, True, ProviderFailed)
+MALFORMED = ErrorClass("malformed_response", True, True, ProviderFailed)
 
 _ZAI_CODES: dict[str, ErrorClass] = {
     **{str(c): AUTH for c in range(1000, 1005)},
@@ -135,4 +116,4 @@ def client_error(err: ProviderCallError, cls: ErrorClass, provider: str) -> Gate
         message = f"provider {provider} failed: {err}"
     else:
         message = err.message
-    return cls.error(message, code=cls.code, status=cls.status)
+    return cls.error(message)

@@ -10,8 +10,8 @@ from flask import Blueprint, Response, jsonify, request
 from gateway_api.auth import authenticate_admin
 from gateway_api.services import Services, current_services
 from shared.config.redact import describe, redact
-from shared.config.store import VersionConflict, merge_patch
-from shared.errors import ConfigError, Conflict, InvalidRequest, NotFound, Unprocessable
+from shared.config.store import merge_patch
+from shared.errors import InvalidRequest, NotFound
 
 bp = Blueprint("admin", __name__)
 
@@ -29,23 +29,10 @@ def _json_object() -> dict[str, Any]:
     return body
 
 
-def _invalid(exc: ConfigError) -> Unprocessable:
-    path, messages = sorted(exc.errors.items())[0]
-    return Unprocessable(
-        f"{path}: {'; '.join(messages)}" if path else "; ".join(messages),
-        code="invalid_config",
-        param=path or None,
-        details={"errors": exc.errors},
-    )
-
-
 def _write(services: Services, change: Any, actor: str, note: str) -> Response:
-    try:
-        version = services.sources.write(change, actor, note)
-    except ConfigError as exc:
-        raise _invalid(exc) from exc
-    except VersionConflict as exc:
-        raise Conflict(str(exc), code="config_conflict") from exc
+    # A ConfigError (422 invalid_config) or VersionConflict (409 config_conflict) is the
+    # client's answer as it is.
+    version = services.sources.write(change, actor, note)
     loaded = services.reload()
     return jsonify({**describe(loaded), "written_version": version})
 

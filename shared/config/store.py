@@ -20,7 +20,7 @@ from redis import Redis
 from shared import lua
 from shared.config.redact import SECRET_FIELDS
 from shared.config.secret_box import is_sealed
-from shared.errors import ConfigError
+from shared.errors import ConfigError, Conflict
 from shared.keys import Keys
 
 KEEP_VERSIONS = 100
@@ -108,8 +108,10 @@ def _version(number: int, text: str) -> Version:
     return Version(number, record["layer"], record["created_at"], record["actor"], record["note"])
 
 
-class VersionConflict(Exception):
-    """Another writer made a new version first."""
+class VersionConflict(Conflict):
+    """The layer changed since the version a write was based on (compare-and-set lost)."""
+
+    code = "config_conflict"
 
 
 class ConfigStore:
