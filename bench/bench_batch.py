@@ -28,7 +28,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.loadgen import bench_stack, chat_body, pct  # noqa: E402
-from tests.stack import Stack, wait_for  # noqa: E402
+from tests.support.stack import Stack, wait_for  # noqa: E402
 
 
 def batch_file(n: int, latency_ms: int) -> bytes:

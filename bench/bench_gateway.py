@@ -32,7 +32,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.loadgen import bench_stack, chat_body, cpu_seconds, load, pct, sequential  # noqa: E402
-from tests.stack import wait_for  # noqa: E402
+from tests.support.stack import wait_for  # noqa: E402
 from workers.providers.pool import NODELAY  # noqa: E402
 
 

@@ -53,7 +53,7 @@ from bench.loadgen import (  # noqa: E402
     sequential,
 )
 from gateway_cli.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from tests.stack import Stack, port_open, wait_for  # noqa: E402
+from tests.support.stack import Stack, port_open, wait_for  # noqa: E402
 
 PEERS = ROOT / "var" / "peers"
 PORTKEY_VERSION = "1.15.2"

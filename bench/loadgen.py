@@ -67,7 +67,7 @@ def bench_stack(prefix: str, **overrides: Any) -> tuple[Any, Any, Any]:
     from pathlib import Path
 
     from gateway_cli.embedded_redis import EmbeddedRedis, free_port
-    from tests.stack import Proc, Stack, port_open, wait_for
+    from tests.support.stack import Proc, Stack, port_open, wait_for
 
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     server = EmbeddedRedis(tmp / "redis", appendonly=False).start()

@@ -50,7 +50,9 @@ def admit(
     key = idempotency_key()
     if key is None:
         return Admitted(create(job_id), False)
-    claim = services.idempotency.claim(principal.key_id, key, body_digest(route, raw_body), job_id)
+    claim = services.stores.idempotency.claim(
+        principal.key_id, key, body_digest(route, raw_body), job_id
+    )
     if not claim.first:
         if not claim.same_body:
             raise Unprocessable(
@@ -64,7 +66,7 @@ def admit(
         if claim.stale:
             # Claimed long ago by a request that never created its job (its API process died,
             # or Redis went away between the two): this request takes the key over.
-            claim = services.idempotency.take_over(principal.key_id, key, claim, job_id)
+            claim = services.stores.idempotency.take_over(principal.key_id, key, claim, job_id)
         if not claim.first:
             err = Conflict(
                 "A request with this Idempotency-Key is still being accepted; retry shortly.",
@@ -76,7 +78,7 @@ def admit(
         return Admitted(create(job_id), False)
     except Exception:  # nothing was accepted: the key must not stand for a job that is not
         repair.soon(
-            lambda: services.idempotency.release(principal.key_id, key, job_id),
+            lambda: services.stores.idempotency.release(principal.key_id, key, job_id),
             "releasing an Idempotency-Key",
             job_id,
         )
@@ -109,7 +111,7 @@ def _await_record(services: Services, job_id: str, timeout_s: float = 2.0) -> Jo
     """The claiming request writes the record right after its claim; give it a moment."""
     deadline = time.monotonic() + timeout_s
     while True:
-        job = services.store.get(job_id)
+        job = services.stores.jobs.get(job_id)
         if job is not None or time.monotonic() >= deadline:
             return job
         time.sleep(0.02)

@@ -122,7 +122,7 @@ def create_app(
             metrics.HTTP_LATENCY.labels(route).observe(time.perf_counter() - g.started)
         return resp
 
-    origins = (loaded.settings.raw.get("cors") or {}).get("allowed_origins") or []
+    origins = list(loaded.settings.cors.allowed_origins)
     if origins:  # off unless configured
         CORS(
             app,

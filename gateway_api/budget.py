@@ -75,7 +75,7 @@ def refuse_when_spent(services: Services, owner: str) -> None:
     key_budget = budget_of(services, owner)
     if key_budget is None:
         return
-    state = services.budgets.read(owner, key_budget.period)
+    state = services.stores.budgets.read(owner, key_budget.period)
     if state.spent >= key_budget.micro:
         raise refusal(key_budget, state, BudgetHold(key_budget.micro, key_budget.period, 1))
 
@@ -94,7 +94,7 @@ def add_headers(resp: Response, services: Services) -> None:
     if budget is None:
         return
     try:  # as it is now (a synchronous answer's own job has settled)
-        left = services.budgets.read(principal.key_id, budget.period).left(budget.micro)
+        left = services.stores.budgets.read(principal.key_id, budget.period).left(budget.micro)
     except Exception:  # a status header is not worth failing the answer for
         left = g.get("budget_left", -1)
         if left < 0:

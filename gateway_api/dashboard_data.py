@@ -26,7 +26,7 @@ def snapshot(services: Services) -> dict[str, Any]:
     latency = ProviderStats(r, k).summary(providers)
     for name, p in providers.items():
         p.update(latency[name])
-        state = services.breakers.state(name)
+        state = services.stores.breakers.state(name)
         until = float(str(state.get("open_until") or 0))
         p["open_for_s"] = round(until - now, 1) if until > now else None
         p["max_concurrent"] = s.providers[name].max_concurrent
@@ -38,7 +38,7 @@ def snapshot(services: Services) -> dict[str, Any]:
         "workers": [{**w, "age_s": round(now - float(w["last_seen"] or now), 1)} for w in workers],
         "jobs_per_minute": _per_minute(services, now),
         "recent_failed": _recent_failed(services),
-        "counters": metric_summary(services.stats.read()),
+        "counters": metric_summary(services.stores.stats.read()),
         "batches": _batches(services),
     }
 
@@ -71,7 +71,7 @@ def _per_minute(services: Services, now: float) -> list[dict[str, Any]]:
 def _recent_failed(services: Services) -> list[dict[str, Any]]:
     ids = [str(i) for i in services.redis.lrange(services.keys.recent_failed, 0, RECENT_FAILED - 1)]
     out = []
-    for job in services.store.get_many(ids):
+    for job in services.stores.jobs.get_many(ids):
         if job is None:
             continue
         err = job.error or {}
@@ -90,8 +90,8 @@ def _recent_failed(services: Services) -> list[dict[str, Any]]:
 
 def _batches(services: Services) -> list[dict[str, Any]]:
     out = []
-    for batch_id in services.batches.active(100):
-        b = services.batches.get(batch_id)
+    for batch_id in services.stores.batches.active(100):
+        b = services.stores.batches.get(batch_id)
         if b is not None:
             out.append(
                 {

@@ -42,9 +42,11 @@ class Taken:
         limits, self.limits = self.limits, None
         try:
             if self.slot:
-                self.services.limiter.release(self.principal.key_id, self.job_id)
+                self.services.stores.limiter.release(self.principal.key_id, self.job_id)
             if self.tokens and limits.tpm:
-                self.services.limiter.adjust_tokens(self.principal.key_id, limits.tpm, -self.tokens)
+                self.services.stores.limiter.adjust_tokens(
+                    self.principal.key_id, limits.tpm, -self.tokens
+                )
         except Exception:  # the slot frees itself; a lost refund errs on the safe side
             log.warning("could not give back a rate-limit reservation", exc_info=True)
 
@@ -76,13 +78,13 @@ def take(
     if not limits.any:
         return Taken(services, principal, job_id)
     cost = tokens if new_job else 0
-    verdict = services.limiter.check(
+    verdict = services.stores.limiter.check(
         principal.key_id, limits, tokens=cost, job_id=job_id, take_slot=new_job
     )
     g.ratelimit = verdict
     if not verdict.allowed:
         metrics.RATE_LIMITED.labels(verdict.reason).inc()
-        services.stats.add(fleet_stats.RATE_LIMITED)
+        services.stores.stats.add(fleet_stats.RATE_LIMITED)
         raise _refusal(verdict, tokens)
     return Taken(
         services,
@@ -102,7 +104,7 @@ def add_headers(resp: Response, services: Services) -> None:
         limits = KeyLimits.for_key(services.settings, principal.key_id)
         if limits.rpm or limits.tpm:
             try:
-                verdict = services.limiter.check(principal.key_id, limits, consume=False)
+                verdict = services.stores.limiter.check(principal.key_id, limits, consume=False)
             except Exception:  # a status header is not worth failing the answer for
                 log.warning("could not read the rate limit state", exc_info=True)
     if verdict is not None:

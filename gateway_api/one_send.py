@@ -5,8 +5,8 @@ another, so every answer costs two syscalls; on these VMs a ``send`` is the cost
 a request (py-spy, API at c=64: 20% of samples in ``socket.send``, 5% of them the separate
 head). A response whose body arrives in one piece with its length known (every JSON answer
 here) now leaves in one. Chunked responses, streams, empty bodies, HEAD and 204/304 go
-through gunicorn's own path unchanged. ``tests/unit/test_one_send.py`` compares the bytes
-with gunicorn's own, so an upgrade that changes ``Response`` fails the suite.
+through gunicorn's own path unchanged. ``tests/unit/gateway_api/test_one_send.py`` compares the
+bytes with gunicorn's own, so an upgrade that changes ``Response`` fails the suite.
 """
 
 from __future__ import annotations

@@ -103,8 +103,8 @@ def intake(services: Services, principal: Principal, chat: ChatRequest) -> Intak
         chat = replace(chat, ext={**chat.ext, "cache": "no-store"})
     hit = None
     if pol.lookup:
-        hit = services.cache.fresh(principal.key_id, chat.body, pol.max_age_s)
+        hit = services.stores.cache.fresh(principal.key_id, chat.body, pol.max_age_s)
         metrics.CACHE_LOOKUPS.labels("hit" if hit else "miss").inc()
         if hit:
-            services.stats.add(fleet_stats.CACHE_HITS)
+            services.stores.stats.add(fleet_stats.CACHE_HITS)
     return Intake(chat, hit, 0 if hit else estimate_tokens(chat.body))

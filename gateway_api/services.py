@@ -11,50 +11,34 @@ from flask import current_app
 from redis import Redis
 
 from gateway_api.waiter import CompletionHub
-from shared.batch.batch_store import ENDED_TTL_S, BatchStore
-from shared.batch.file_store import FileStore, file_store
-from shared.celery_app import make_celery
+from shared.celery_app import enqueue, make_celery
 from shared.config.loader import LoadedConfig
 from shared.config.settings import Settings
 from shared.config.sources import ConfigSources
 from shared.config.watcher import ConfigWatcher
 from shared.keys import Keys
 from shared.redis_client import bytes_client, make_redis
-from shared.spend.budget import BudgetStore
-from shared.spend.usage import SpendStore
-from shared.state.breaker import Breakers
-from shared.state.cache import ResponseCache
-from shared.state.fleet_stats import FleetStats
-from shared.state.idempotency import IdempotencyKeys
-from shared.state.jobs import JobStore
-from shared.state.provider_health import HealthStore
-from shared.state.ratelimit import RateLimiter
-from shared.webhooks import WebhookStore
 from shared.wire.task_message import same_redis
+from shared.wiring import Stores
+
+# Publishes a job's task: (app, job id, priority). Injected, so an in-process test records
+# what would be published instead of needing a broker.
+Publish = Callable[[Celery, str, str], None]
 
 
 @dataclass
 class Services:
     loaded: LoadedConfig
     redis: Redis
+    raw: Redis  # the same database, answering bytes (file contents)
     stream_redis: Redis  # for blocking stream reads: one connection per open stream
     keys: Keys
-    store: JobStore
+    stores: Stores  # replaced whole when the config changes (shared/wiring.py)
     celery: Celery
     hub: CompletionHub
-    idempotency: IdempotencyKeys
-    breakers: Breakers  # read-only here: the status pages show breaker state
-    health: HealthStore
-    limiter: RateLimiter
-    cache: ResponseCache
-    stats: FleetStats
-    files: FileStore
-    batches: BatchStore
-    webhooks: WebhookStore
-    budgets: BudgetStore
-    spend: SpendStore
     started_at: float
     sources: ConfigSources  # every config layer, to validate and reload
+    publish: Publish = enqueue
     # The broker is the job store's Redis database: create.lua pushes each job's task message
     # itself (shared/wire/task_message.py) instead of Celery's publisher. Not for a given client
     # (in-process tests): it need not be the server the URLs name.
@@ -67,13 +51,9 @@ class Services:
         return self.loaded.settings
 
     def apply(self, new: LoadedConfig) -> None:
-        """Serve ``new`` from now on: swap the settings every request reads, retune the parts
-        built from them (connections to Redis and the broker stay: those need a restart)."""
-        s = new.settings
-        self.breakers.s = s.breaker
-        self.cache.s = s.cache
-        self.store.ttl = int(s.queue.result_ttl_s)
-        self.files.bound = s.files.redis_max_bytes
+        """Serve ``new`` from now on: the stores rebuilt from its settings and swapped in whole
+        (connections to Redis and the broker stay: those need a restart)."""
+        self.stores = Stores.build(self.redis, self.raw, self.keys, new.settings)
         self.loaded = new
         for listener in self.listeners:
             listener(new)
@@ -88,36 +68,32 @@ class Services:
 
     @classmethod
     def build(
-        cls, loaded: LoadedConfig, client: Redis | None = None, sources: ConfigSources | None = None
+        cls,
+        loaded: LoadedConfig,
+        client: Redis | None = None,
+        sources: ConfigSources | None = None,
+        publish: Publish = enqueue,
     ) -> Services:
         s = loaded.settings
         given = client is not None
         client = client or make_redis(s.redis_url, autopipeline=True)
+        raw = bytes_client(client) if given else make_redis(s.redis_url, decode=False)
         keys = Keys(s.redis_prefix)
         if sources is None:  # built from a given document: that document is the static layer
             sources = ConfigSources(client=client, static=[("config", loaded.document)])
-        store = JobStore(client, keys, s.queue.result_ttl_s)
+        stores = Stores.build(client, raw, keys, s)
         return cls(
             loaded=loaded,
             redis=client,
+            raw=raw,
             stream_redis=client if given else make_redis(s.redis_url, max_connections=4096),
             keys=keys,
-            store=store,
+            stores=stores,
             celery=make_celery(s),
-            hub=CompletionHub(client, keys.done_channel, keys.done_channel_of, store.watch),
-            idempotency=IdempotencyKeys(client, keys),
-            breakers=Breakers(client, keys, s.breaker),
-            health=HealthStore(client, keys),
-            limiter=RateLimiter(client, keys),
-            cache=ResponseCache(client, keys, s.cache),
-            stats=FleetStats(client, keys),
-            files=file_store(s, keys, bytes_client(client) if given else None),
-            batches=BatchStore(client, keys, ENDED_TTL_S),
-            webhooks=WebhookStore(client, keys),
-            budgets=BudgetStore(client, keys),
-            spend=SpendStore(client, keys),
+            hub=CompletionHub(client, keys.done_channel, keys.done_channel_of, stores.jobs.watch),
             started_at=time.time(),
             sources=sources,
+            publish=publish,
             inline_publish=not given and same_redis(s.broker_url, s.redis_url),
         )
 

@@ -90,7 +90,7 @@ def _poll(services: Services, job: Job, after: str, block_ms: int) -> Entries | 
         entries = _read(services, key, after, max(1, block_ms))
         if entries:
             return entries
-        current = services.store.get(job.id)
+        current = services.stores.jobs.get(job.id)
         if current is None or current.terminal:
             # The worker writes its last entries just after it records the end.
             return _read(services, key, after, 100) or (current or job)
@@ -204,7 +204,7 @@ def _client_left(services: Services, job: Job) -> None:
     log.info("stream client left", extra={"job_id": job.id, "cancel": cancel})
     if cancel:
         try:
-            services.store.terminate(
+            services.stores.jobs.terminate(
                 job.id, CANCELLED, GatewayError("The client disconnected.", code="cancelled")
             )
         except Exception:

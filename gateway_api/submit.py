@@ -24,7 +24,7 @@ from gateway_api.responses import COST_HEADER
 from gateway_api.schemas import ChatCompletionSchema
 from gateway_api.services import Services
 from shared import metrics
-from shared.celery_app import QUEUES, enqueue
+from shared.celery_app import QUEUES
 from shared.errors import (
     GatewayUnavailable,
     QueueFull,
@@ -89,7 +89,7 @@ def cached_job(
         request_id=request_id_var.get(),
         options=intake.chat.ext,
     )
-    services.store.create(job)
+    services.stores.jobs.create(job)
     return job
 
 
@@ -174,7 +174,7 @@ def submit(
     publish = (queue, run_group_message(queue, job.id)) if services.inline_publish else None
     window = fair.room(services.settings, principal.key_id)
     hold = budget.hold_for(services, principal, chat)
-    created = services.store.create(
+    created = services.stores.jobs.create(
         job, q.max_depth, q.max_age_s, publish, GROUP_TTL_MS, window, hold
     )
     outcome = created.outcome
@@ -192,7 +192,7 @@ def submit(
         metrics.JOBS_SUBMITTED.labels(priority).inc()
         return job
     try:
-        enqueue(services.celery, job.id, priority)
+        services.publish(services.celery, job.id, priority)
     except Exception as exc:
         log.error("publish failed", extra={"job_id": job.id, "error": repr(exc)})
         err = GatewayUnavailable(
@@ -201,7 +201,7 @@ def submit(
         # Redis may be failing too: marked failed as soon as it answers, well before the
         # pending sweep (queue.redeliver_after_s) could republish a job the client was refused.
         repair.soon(
-            lambda: services.store.terminate(job.id, FAILED, err),
+            lambda: services.stores.jobs.terminate(job.id, FAILED, err),
             "marking an unpublished job failed",
             job.id,
         )

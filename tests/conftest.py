@@ -3,7 +3,6 @@ never relies on a Redis started by hand."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import subprocess
 import uuid
@@ -15,28 +14,8 @@ import pytest
 import redis
 
 from gateway_cli.embedded_redis import EmbeddedRedis, free_port
-from tests.stack import CLI, KEYS, Stack, port_open, wait_for
-
-CLIENT_KEY = "sk-test-client-" + "a" * 24
-OTHER_KEY = "sk-test-other-" + "b" * 24
-ADMIN_KEY = "sk-test-admin-" + "c" * 24
-
-
-# The production default: a share of each worker's concurrency in its own interactive lane.
-LANE = {"interactive_share": 0.1}
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-AUTH = {
-    "keys": [
-        {"id": "team-a", "key_sha256": sha(CLIENT_KEY)},
-        {"id": "team-b", "key_sha256": sha(OTHER_KEY)},
-    ],
-    "admin_keys": [{"id": "ops", "key_sha256": sha(ADMIN_KEY)}],
-}
+from tests.support.clients import AUTH
+from tests.support.stack import CLI, KEYS, LANE, Stack, StackFactory, port_open, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +25,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.stop()
 
 
-# db 0: the header fuzz (tests/unit/test_api_fuzz.py); 1: the session stack; 14: the honcho
+# db 0: the header fuzz (tests/unit/gateway_api/test_fuzz.py); 1: the session stack; 14: the honcho
 # test; 15: redis_db; the rest cycle among the
 # function-scoped stacks (each flushes its database when it starts, and is stopped before the
 # next test starts).
@@ -78,36 +57,30 @@ def mock_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     log.close()
 
 
-def new_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
-    mock_port: int,
-    name: str,
-    **overrides: Any,
-) -> Stack:
-    db = overrides.pop("db", None) or next(_db_cycle)
-    return Stack(
-        tmp_path_factory.mktemp(name),
-        f"redis://127.0.0.1:{redis_server.port}/{db}",
-        mock_port,
-        **overrides,
-    )
+@pytest.fixture(scope="session")
+def make_stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
+) -> StackFactory:
+    """The one way to get a deployment: ``make_stack(name, **config sections)`` is a Stack (not
+    started) on its own database of the session's Redis, calling the session's mock provider.
+    Whoever makes it starts the processes it needs and stops it."""
+
+    def make(name: str, **overrides: Any) -> Stack:
+        db = overrides.pop("db", None) or next(_db_cycle)
+        return Stack(
+            tmp_path_factory.mktemp(name),
+            f"redis://127.0.0.1:{redis_server.port}/{db}",
+            mock_port,
+            **overrides,
+        )
+
+    return make
 
 
 @pytest.fixture(scope="session")
-def session_stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
-) -> Iterator[Stack]:
+def session_stack(make_stack: StackFactory) -> Iterator[Stack]:
     """A shared deployment with keys: one worker, beat and a gunicorn API."""
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
-        "stack",
-        auth=AUTH,
-        db=1,
-        worker=LANE,
-    )
+    s = make_stack("stack", auth=AUTH, db=1, worker=LANE)
     try:
         yield s.start_all()
     finally:

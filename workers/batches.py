@@ -59,7 +59,7 @@ def _always() -> bool:
 def step_batches(ctx: WorkerContext, held: Held = _always) -> int:
     """Step every batch not yet ended; returns how many were stepped."""
     n = 0
-    for batch_id in ctx.batches.active():
+    for batch_id in ctx.stores.batches.active():
         if not held():
             break
         try:
@@ -71,7 +71,7 @@ def step_batches(ctx: WorkerContext, held: Held = _always) -> int:
 
 
 def step(ctx: WorkerContext, batch_id: str, held: Held = _always) -> None:
-    b = ctx.batches.get(batch_id)
+    b = ctx.stores.batches.get(batch_id)
     if b is None:  # its record expired: nothing left to do
         ctx.redis.zrem(ctx.keys.batches_active, batch_id)
         return
@@ -82,7 +82,9 @@ def step(ctx: WorkerContext, batch_id: str, held: Held = _always) -> None:
             end_lines(ctx, b, EXPIRED)
             finalize(ctx, b, EXPIRED, (IN_PROGRESS,))
         elif b.total and b.expanded >= b.total and b.ended >= b.total:
-            if ctx.batches.move(b.id, (IN_PROGRESS,), FINALIZING, finalizing_at=int(time.time())):
+            if ctx.stores.batches.move(
+                b.id, (IN_PROGRESS,), FINALIZING, finalizing_at=int(time.time())
+            ):
                 finalize(ctx, b, COMPLETED, (FINALIZING,))
         else:
             expand(ctx, b, held)
@@ -94,16 +96,16 @@ def step(ctx: WorkerContext, batch_id: str, held: Held = _always) -> None:
 
 
 def _lines(ctx: WorkerContext, b: Batch, offset: int = 0, number: int = 0) -> Any:
-    return lines_from(ctx.files.content(b.input_file_id, offset), offset, number)
+    return lines_from(ctx.stores.files.content(b.input_file_id, offset), offset, number)
 
 
 def validate(ctx: WorkerContext, b: Batch) -> None:
     s = ctx.settings
     now = int(time.time())
-    f = ctx.files.get_any(b.input_file_id)
+    f = ctx.stores.files.get_any(b.input_file_id)
     if f is None or f.owner != b.owner:
         err = LineError(0, "invalid_file", f"The input file {b.input_file_id} no longer exists.")
-        ctx.batches.move(b.id, (VALIDATING,), FAILED, failed_at=now, errors=_errors([err]))
+        ctx.stores.batches.move(b.id, (VALIDATING,), FAILED, failed_at=now, errors=_errors([err]))
         return
     errors: list[LineError] = []
     seen: set[str] = set()
@@ -128,10 +130,10 @@ def validate(ctx: WorkerContext, b: Batch) -> None:
     if not errors and not total:
         errors.append(LineError(0, "empty_file", "The input file holds no request lines."))
     if errors:
-        ctx.batches.move(b.id, (VALIDATING,), FAILED, failed_at=now, errors=_errors(errors))
+        ctx.stores.batches.move(b.id, (VALIDATING,), FAILED, failed_at=now, errors=_errors(errors))
         log.info("batch failed validation", extra={"batch_id": b.id, "errors": len(errors)})
         return
-    ctx.batches.move(b.id, (VALIDATING,), IN_PROGRESS, in_progress_at=now, total=total)
+    ctx.stores.batches.move(b.id, (VALIDATING,), IN_PROGRESS, in_progress_at=now, total=total)
     log.info("batch validated", extra={"batch_id": b.id, "lines": total})
 
 
@@ -160,11 +162,13 @@ def expand(ctx: WorkerContext, b: Batch, held: Held) -> None:
             jobs.append(_line_job(ctx, b, raw.number, line, raw.data))
             if len(jobs) >= room:
                 break
-        done = ctx.batches.expand(b, jobs, f"{end}:{number}", b.expanded + len(jobs), _ttl(ctx, b))
+        done = ctx.stores.batches.expand(
+            b, jobs, f"{end}:{number}", b.expanded + len(jobs), _ttl(ctx, b)
+        )
         if done != 1:
             break
         fair_release.release(ctx, "batch", b.owner)
-        fresh = ctx.batches.get(b.id)
+        fresh = ctx.stores.batches.get(b.id)
         if fresh is None or fresh.status != IN_PROGRESS:
             break
         b = fresh
@@ -234,7 +238,7 @@ def end_lines(ctx: WorkerContext, b: Batch, status: str) -> int:
             pipe.hget(k.job(job_id), "status")
         for job_id, st in zip(ids, pipe.execute(), strict=True):
             if st and st not in TERMINAL:
-                outcome, _ = ctx.store.terminate(job_id, status, err)
+                outcome, _ = ctx.stores.jobs.terminate(job_id, status, err)
                 ended += outcome == "ok"
     return ended
 
@@ -245,7 +249,7 @@ def finalize(ctx: WorkerContext, b: Batch, ending: str, from_: tuple[str, ...]) 
     out: list[bytes] = []
     errs: list[bytes] = []
     answered: set[str] = set()
-    for raw in ctx.batches.results(b.id):
+    for raw in ctx.stores.batches.results(b.id):
         line = orjson.loads(raw)
         answered.add(line.get("custom_id"))
         ok = line.get("error") is None and (line.get("response") or {}).get("status_code") == 200
@@ -281,13 +285,13 @@ def finalize(ctx: WorkerContext, b: Batch, ending: str, from_: tuple[str, ...]) 
     stamps = {f"{ending}_at": now}
     if ending != COMPLETED and b.finalizing_at is None:
         stamps["finalizing_at"] = now
-    moved = ctx.batches.move(
+    moved = ctx.stores.batches.move(
         b.id, from_, ending, output_file_id=output_id or "", error_file_id=error_id or "", **stamps
     )
     if not moved:  # another step ended it first: its files stand, ours go
         for file_id in (output_id, error_id):
             if file_id:
-                ctx.files.delete(b.owner, file_id)
+                ctx.stores.files.delete(b.owner, file_id)
         return
     log.info(
         "batch ended",
@@ -299,7 +303,7 @@ def _write(ctx: WorkerContext, b: Batch, lines: list[bytes], kind: str) -> str |
     if not lines:
         return None
     data = b"\n".join(lines) + b"\n"
-    stored = ctx.files.put(
+    stored = ctx.stores.files.put(
         b.owner, f"{b.id}_{kind}.jsonl", "batch_output", io.BytesIO(data), len(data)
     )
     return stored.id

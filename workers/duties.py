@@ -40,7 +40,7 @@ FAIR_SWEEP_INTERVAL_S = 1.0
 
 def _health(ctx: WorkerContext, held: Held) -> object:
     s = ctx.settings
-    return check_all(dict(s.providers), ctx.health, s.health.timeout_s, s.health.interval_s)
+    return check_all(dict(s.providers), ctx.stores.health, s.health.timeout_s, s.health.interval_s)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def release(ctx: WorkerContext, priority: str, owner: str) -> int:
     queue = QUEUES[priority]
     now = time.time()
     message = run_group_message(queue) if ctx.inline_publish else None
-    ids = ctx.fair.release(
+    ids = ctx.stores.fair.release(
         priority,
         owner,
         window,
@@ -50,6 +50,6 @@ def sweep_fair(ctx: WorkerContext, held: object = None) -> int:
     a lost message's lapse, or a worker lost between a begin and its release)."""
     count = 0
     for priority in PRIORITIES:
-        for owner in ctx.fair.backlogged(priority):
+        for owner in ctx.stores.fair.backlogged(priority):
             count += release(ctx, priority, owner)
     return count

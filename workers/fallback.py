@@ -55,15 +55,15 @@ def after_all_failed(
     base = {"attempts": attempts}
     for kind in s.fallbacks.order_for(job.model):
         if kind == "cached_response":
-            cached = ctx.cache.stale(job.owner, job.request)
+            cached = ctx.stores.cache.stale(job.owner, job.request)
             if cached is not None:
                 metrics.FALLBACKS.labels("cached_response").inc()
-                ctx.stats.add(fleet_stats.fallback("cached_response"))
+                ctx.stores.stats.add(fleet_stats.fallback("cached_response"))
                 result = openai_shape.completion(cached.result, job.model)
                 return Outcome(SUCCEEDED, {**base, "result": result, "cache": "stale"})
         elif kind == "degraded" and s.fallbacks.degraded_answer:
             metrics.FALLBACKS.labels("degraded").inc()
-            ctx.stats.add(fleet_stats.fallback("degraded"))
+            ctx.stores.stats.add(fleet_stats.fallback("degraded"))
             answer = openai_shape.completion(
                 degraded_completion(s.fallbacks.degraded_answer, job.model), job.model
             )

@@ -71,7 +71,7 @@ def _take_and_run(ctx: WorkerContext, queue: str) -> int:
     ids = until_redis_answers(
         "taking a group",
         queue,
-        lambda: ctx.store.take_group(
+        lambda: ctx.stores.jobs.take_group(
             GroupTake(queue, job_slots.SLOTS.free(), run_group_message(queue), GROUP_TTL_MS)
         ),
     )

@@ -57,8 +57,8 @@ def release_all(ctx: WorkerContext) -> int:
     released = 0
     for job_id, token in ACTIVE.snapshot().items():
         try:
-            job = ctx.store.get(job_id)
-            if ctx.store.release(job_id, token):
+            job = ctx.stores.jobs.get(job_id)
+            if ctx.stores.jobs.release(job_id, token):
                 enqueue(ctx.celery, job_id, job.priority if job else "normal")
                 released += 1
         except Exception:
@@ -135,7 +135,7 @@ def test_providers(ctx: WorkerContext) -> None:
     def run() -> None:
         try:
             results = check_all(
-                dict(s.providers), ctx.health, s.health.timeout_s, s.health.interval_s
+                dict(s.providers), ctx.stores.health, s.health.timeout_s, s.health.interval_s
             )
             for name, ok in results.items():
                 log.info(

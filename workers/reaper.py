@@ -62,9 +62,9 @@ def sweep_leases(ctx: WorkerContext, held: Held = _always) -> int:
     now = time.time()
     n = _republish(
         ctx,
-        ctx.store.expired_leases(now),
-        ctx.store.reclaim,
-        lambda job_id: ctx.store.track(job_id, now),
+        ctx.stores.jobs.expired_leases(now),
+        ctx.stores.jobs.reclaim,
+        lambda job_id: ctx.stores.jobs.track(job_id, now),
         "job reclaimed from a lost worker",
         held,
     )
@@ -78,8 +78,8 @@ def sweep_pending(ctx: WorkerContext, held: Held = _always) -> int:
     for priority in PRIORITIES:
         count += _republish(
             ctx,
-            ctx.store.stale_pending(priority, cutoff),
-            lambda job_id, p=priority: ctx.store.redeliver(p, job_id, cutoff),  # type: ignore[misc]
+            ctx.stores.jobs.stale_pending(priority, cutoff),
+            lambda job_id, p=priority: ctx.stores.jobs.redeliver(p, job_id, cutoff),  # type: ignore[misc]
             lambda job_id: None,  # re-scored already: retried after the delay
             "queued job republished (its message was not consumed in time)",
             held,
@@ -91,9 +91,9 @@ def sweep_due(ctx: WorkerContext, held: Held = _always) -> int:
     now = time.time()
     return _republish(
         ctx,
-        ctx.store.due_jobs(now),
-        ctx.store.claim_due,
-        lambda job_id: ctx.store.park_again(job_id, now + 1),
+        ctx.stores.jobs.due_jobs(now),
+        ctx.stores.jobs.claim_due,
+        lambda job_id: ctx.stores.jobs.park_again(job_id, now + 1),
         "parked job republished",
         held,
         logging.INFO,  # routine: every retry passes here

@@ -96,7 +96,7 @@ class JobRunner:
         self.began = threading.Event()
         # The hinted breaker's state as begin.lua read it with the lease (one use).
         self.peek: tuple[str, str] | None = None
-        self.store = ctx.store
+        self.store = ctx.stores.jobs
         self.relay: StreamRelay | None = None  # set for a `stream: true` job
         self.started = time.time()  # this delivery's attempts began after this
 
@@ -189,7 +189,7 @@ class JobRunner:
         if not mine:
             return
         try:
-            self.ctx.provider_stats.record(mine)
+            self.ctx.stores.provider_stats.record(mine)
         except Exception:  # statistics never fail a job
             log.debug("could not count provider calls", exc_info=True)
 
@@ -260,7 +260,7 @@ class JobRunner:
         provider_called = outcome.status == SUCCEEDED and not outcome.fields.get("cache")
         actual = int(usage.get("total_tokens") or 0) if provider_called else 0
         try:
-            self.ctx.limiter.adjust_tokens(job.owner, tpm, actual - job.tokens_estimate)
+            self.ctx.stores.limiter.adjust_tokens(job.owner, tpm, actual - job.tokens_estimate)
         except Exception:  # accounting must never fail a finished job
             log.warning("could not correct the tokens/min bucket", exc_info=True)
 
@@ -269,11 +269,13 @@ class JobRunner:
         steps: list[Step] = []
         if outcome.breaker_success is not None:
             name, probe = outcome.breaker_success
-            steps.append(lambda p: self.ctx.breakers.record(name, True, probe, pipe=p))
+            steps.append(lambda p: self.ctx.stores.breakers.record(name, True, probe, pipe=p))
         if outcome.remember:
             result, provider = outcome.fields["result"], outcome.fields.get("provider")
             steps.append(
-                lambda p: self.ctx.cache.put(job.owner, job.request, result, provider, pipe=p)
+                lambda p: self.ctx.stores.cache.put(
+                    job.owner, job.request, result, provider, pipe=p
+                )
             )
         charge = outcome.charge
         if charge is not None:  # counted whatever the finish finds (cancelled, lease lost)
@@ -286,14 +288,16 @@ class JobRunner:
             key = self.ctx.settings.key(job.owner)
             period = key.budget.period if key is not None and key.budget else None
             steps.append(
-                lambda p: self.ctx.spend.charge(job.id, token, job.owner, charge, period, pipe=p)
+                lambda p: self.ctx.stores.spend.charge(
+                    job.id, token, job.owner, charge, period, pipe=p
+                )
             )
         written, done = self.store.finish_with(job.id, token, outcome.status, outcome.fields, steps)
         if charge is not None and charge.micro:
             metrics.COST.labels(job.owner, charge.provider, charge.model).inc(charge.micro / 1e6)
         # A breaker step redone directly settled itself (it returned the state, a str).
         if outcome.breaker_success is not None and not isinstance(done[0], str):
-            self.ctx.breakers.settle(outcome.breaker_success[0], done[0])
+            self.ctx.stores.breakers.settle(outcome.breaker_success[0], done[0])
         return written
 
     def _execute(self, job: Job, token: str, keeper: LeaseKeeper) -> Outcome:
@@ -330,7 +334,7 @@ class JobRunner:
         if len(walk.attempts) >= s.retry.max_total_attempts:
             walk.stop = True
             return None
-        grant = self.ctx.quotas.acquire(provider, f"{job.id}:{walk.token}")
+        grant = self.ctx.stores.quotas.acquire(provider, f"{job.id}:{walk.token}")
         if not grant.allowed:  # routing skips a deployment over its provider's quota
             metrics.QUOTA_DELAYS.labels(dep.provider, grant.limit).inc()
             walk.over_quota.append(grant.retry_after_s)
@@ -339,13 +343,13 @@ class JobRunner:
         bname = breaker_name(dep.provider, dep.model, provider.breaker_per_model)
         admission = self._admit(job, bname, dep.provider)
         if not admission.allowed:
-            self.ctx.quotas.release(provider, grant, called=False)
+            self.ctx.stores.quotas.release(provider, grant, called=False)
             why = "unhealthy" if admission.reason == "unhealthy" else "circuit open"
             walk.unavailable.append(f"{bname}: {why}")
             return None
         time_left = job.deadline_at - time.time()
         if time_left <= 0:
-            self.ctx.quotas.release(provider, grant, called=False)
+            self.ctx.stores.quotas.release(provider, grant, called=False)
             return _with(_expired(), walk.attempts)
         started = time.time()
         if self.calling is not None:
@@ -356,12 +360,12 @@ class JobRunner:
             cls = classify(err)
             # The attempt ends when the call did, before its quota slot is given back.
             walk.attempts.append(self._attempt(dep, started, err, cls.name))
-            self.ctx.quotas.release(provider, grant, called=True)
-            self.ctx.breakers.record(bname, not cls.breaker_failure, admission.probe_token)
+            self.ctx.stores.quotas.release(provider, grant, called=True)
+            self.ctx.stores.breakers.record(bname, not cls.breaker_failure, admission.probe_token)
             self._note_failure(dep, job, err, cls)
             return self._after_failure(walk, dep, err, cls)
         except BaseException:
-            self.ctx.quotas.release(provider, grant, called=True)
+            self.ctx.stores.quotas.release(provider, grant, called=True)
             raise
         duration = time.time() - started
         usage = Usage.of(result.get("usage") if isinstance(result, dict) else None)
@@ -369,7 +373,7 @@ class JobRunner:
         attempt = self._attempt(dep, started, None, None)  # before the release
         attempt["cost_usd"] = None if charge.micro is None else charge.micro / 1_000_000
         walk.attempts.append(attempt)
-        self.ctx.quotas.release(provider, grant, called=True)
+        self.ctx.stores.quotas.release(provider, grant, called=True)
         metrics.PROVIDER_CALLS.labels(dep.provider, "success").inc()
         metrics.PROVIDER_LATENCY.labels(dep.provider).observe(duration)
         return Outcome(
@@ -403,7 +407,7 @@ class JobRunner:
             walk.exhaust(*(d for d in walk.deployments if not d.larger_context), dep)
             self._record(walk)
             metrics.FALLBACKS.labels("larger_context").inc()
-            self.ctx.stats.add(fleet_stats.fallback("larger_context"))
+            self.ctx.stores.stats.add(fleet_stats.fallback("larger_context"))
             return None
         if not cls.retry_same and not cls.fallback:
             return _with(_failed(error), walk.attempts)
@@ -421,7 +425,7 @@ class JobRunner:
         )
         if retry.retry and len(walk.attempts) < s.retry.max_total_attempts:
             metrics.RETRIES.labels(dep.provider, cls.name).inc()
-            self.ctx.stats.add(fleet_stats.RETRIES)
+            self.ctx.stores.stats.add(fleet_stats.RETRIES)
             return Outcome(RETRYING, walk.progress(), park_until=time.time() + retry.delay_s)
         walk.exhaust(dep)
         self._record(walk)
@@ -433,7 +437,7 @@ class JobRunner:
             walk.stop = True
             return None
         metrics.FALLBACKS.labels("alternative_provider").inc()
-        self.ctx.stats.add(fleet_stats.fallback("alternative_provider"))
+        self.ctx.stores.stats.add(fleet_stats.fallback("alternative_provider"))
         return None
 
     def _admit(self, job: Job, bname: str, provider: str) -> Admission:
@@ -449,7 +453,7 @@ class JobRunner:
             and job.breaker_hint == f"{keys.breaker(bname)}\n{keys.health(provider)}"
         ):
             return Admission(True)
-        return self.ctx.breakers.allow(bname, provider)
+        return self.ctx.stores.breakers.allow(bname, provider)
 
     def _cached(self, job: Job) -> Outcome | None:
         """A batch line's response-cache lookup, made here (the API makes every other job's
@@ -461,13 +465,13 @@ class JobRunner:
         if not pol.lookup:
             return None
         try:
-            entry = self.ctx.cache.fresh(job.owner, job.request, pol.max_age_s)
+            entry = self.ctx.stores.cache.fresh(job.owner, job.request, pol.max_age_s)
         except Exception:  # a lookup that fails costs a provider call, not the line
             log.warning("cache lookup failed", extra={"job_id": job.id})
             return None
         if entry is None:
             return None
-        self.ctx.stats.add(fleet_stats.CACHE_HITS)
+        self.ctx.stores.stats.add(fleet_stats.CACHE_HITS)
         fields = {"result": entry.result, "provider": entry.provider, "cache": "hit"}
         return Outcome(SUCCEEDED, fields)
 
@@ -498,9 +502,9 @@ class JobRunner:
         )
         try:
             if cls.mark_unhealthy:
-                self.ctx.health.mark(dep.provider, False, str(err))
+                self.ctx.stores.health.mark(dep.provider, False, str(err))
             else:
-                self.ctx.health.note_error(dep.provider, str(err))
+                self.ctx.stores.health.note_error(dep.provider, str(err))
         except Exception:  # status bookkeeping must never fail a job
             log.warning("could not record the provider error", exc_info=True)
 

@@ -52,11 +52,11 @@ def deliver_webhooks(ctx: WorkerContext, held: Held = _always) -> int:
     started = 0
     now = time.time()
     lease_s = ctx.settings.webhooks.timeout_s + 5
-    for delivery_id in ctx.webhooks.due(now):
+    for delivery_id in ctx.stores.webhooks.due(now):
         if not held() or not _sending.acquire(blocking=False):
             break
         try:
-            d = ctx.webhooks.claim(delivery_id, now, lease_s)
+            d = ctx.stores.webhooks.claim(delivery_id, now, lease_s)
         except Exception:
             _sending.release()
             raise
@@ -72,22 +72,24 @@ def turn_outbox(ctx: WorkerContext) -> int:
     """Each outbox entry becomes one delivery per endpoint of its key that wants the event."""
     made = 0
     s = ctx.settings
-    for entry in ctx.webhooks.take_outbox():
+    for entry in ctx.stores.webhooks.take_outbox():
         kind, _, ident = entry.partition(":")
         owner, event_type = "", ""
         if kind == "job":
-            job = ctx.store.get(ident)
+            job = ctx.stores.jobs.get(ident)
             if job is not None and job.status in TERMINAL:
                 owner, event_type = job.owner, f"job.{job.status}"
         elif kind == "batch":
-            batch = ctx.batches.get(ident)
+            batch = ctx.stores.batches.get(ident)
             if batch is not None and batch.status in ENDED:
                 owner, event_type = batch.owner, f"batch.{batch.status}"
         key = s.key(owner) if owner else None
         if key is not None:
             urls = [w.url for w in key.webhooks if w.wants(event_type)]
-            made += ctx.webhooks.emit(owner, entry, event_type, ident, urls, s.webhooks.keep_s)
-        ctx.webhooks.done_with(entry)
+            made += ctx.stores.webhooks.emit(
+                owner, entry, event_type, ident, urls, s.webhooks.keep_s
+            )
+        ctx.stores.webhooks.done_with(entry)
     return made
 
 
@@ -152,7 +154,7 @@ def _attempt(ctx: WorkerContext, d: Delivery) -> None:
     delay = min(w.max_backoff_s, w.backoff_s * 2 ** (made - 1))
     if retry_after is not None:
         delay = min(w.max_backoff_s, max(delay, retry_after))
-    ctx.webhooks.record(d.id, attempt, outcome, time.time() + delay, w.keep_s)
+    ctx.stores.webhooks.record(d.id, attempt, outcome, time.time() + delay, w.keep_s)
     log.log(
         logging.INFO if outcome == SUCCEEDED else logging.WARNING,
         "webhook attempt",

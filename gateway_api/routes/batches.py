@@ -46,7 +46,7 @@ def create() -> Response:
             param="endpoint",
         )
     file_id = valid["input_file_id"]
-    stored = services.files.get(principal.key_id, file_id)
+    stored = services.stores.files.get(principal.key_id, file_id)
     if stored is None:
         raise NotFound(
             f"No such File object: {file_id}", code="file_not_found", param="input_file_id"
@@ -59,7 +59,7 @@ def create() -> Response:
     budget.refuse_when_spent(services, principal.key_id)
     s = services.settings
     window = s.batches.window_s or WINDOWS[valid["completion_window"]]
-    batch = services.batches.create(
+    batch = services.stores.batches.create(
         principal.key_id,
         file_id,
         valid["endpoint"],
@@ -73,7 +73,7 @@ def create() -> Response:
 def _own(batch_id: str) -> Batch:
     services = current_services()
     principal = authenticate(services.settings)
-    batch = services.batches.get(batch_id, principal.key_id)
+    batch = services.stores.batches.get(batch_id, principal.key_id)
     if batch is None:
         raise _not_found(batch_id)
     return batch
@@ -91,23 +91,23 @@ def cancel(batch_id: str) -> Response:
     batch = _own(batch_id)
     if batch.status in (CANCELLING, CANCELLED):
         return jsonify(batch.to_public())
-    if not services.batches.move(
+    if not services.stores.batches.move(
         batch.id, (VALIDATING, IN_PROGRESS), CANCELLING, cancelling_at=int(time.time())
     ):
-        fresh = services.batches.get(batch.id) or batch
+        fresh = services.stores.batches.get(batch.id) or batch
         if fresh.status in (CANCELLING, CANCELLED):
             return jsonify(fresh.to_public())
         raise Conflict(
             f"Cannot cancel a batch with status {fresh.status!r}.", code="batch_not_cancellable"
         )
-    return jsonify((services.batches.get(batch.id) or batch).to_public())
+    return jsonify((services.stores.batches.get(batch.id) or batch).to_public())
 
 
 @bp.get("/v1/batches")
 def list_batches() -> Response:
     services = current_services()
     principal = authenticate(services.settings)
-    batches, more = services.batches.page(
+    batches, more = services.stores.batches.page(
         principal.key_id, page_limit(20, MAX_PAGE), request.args.get("after")
     )
     return page([b.to_public() for b in batches], more)

@@ -28,7 +28,7 @@ WAIT_GRACE_S = 2.0
 
 def read_outcome(services: Services, job_id: str) -> Job | None:
     """The finished job as its completion notice told it, else as Redis holds it."""
-    return services.hub.outcome(job_id) or services.store.get_outcome(job_id)
+    return services.hub.outcome(job_id) or services.stores.jobs.get_outcome(job_id)
 
 
 def wants_async() -> bool:
@@ -65,7 +65,7 @@ def chat_completions() -> Response:
         job = admitted.job
         timeout = max(0.0, job.deadline_at - time.time()) + WAIT_GRACE_S
         if admitted.replayed:  # the same request again: the same job, the same answer
-            read = lambda: services.store.get(job.id)  # noqa: E731
+            read = lambda: services.stores.jobs.get(job.id)  # noqa: E731
             final = services.hub.wait(job.id, timeout, read, job.notify)
         else:
             final = waiter.wait(timeout, lambda: read_outcome(services, job_id), job_id)

@@ -69,7 +69,7 @@ def upload() -> Response:
     if size == 0:
         raise InvalidRequest("file: the file is empty", param="file")
     try:
-        stored = services.files.put(
+        stored = services.stores.files.put(
             principal.key_id,
             _filename(part.filename),
             purpose,
@@ -96,7 +96,7 @@ def upload() -> Response:
 def _own(file_id: str) -> StoredFile:
     services = current_services()
     principal = authenticate(services.settings)
-    stored = services.files.get(principal.key_id, file_id)
+    stored = services.stores.files.get(principal.key_id, file_id)
     if stored is None:
         raise _not_found(file_id)
     return stored
@@ -110,7 +110,7 @@ def retrieve(file_id: str) -> Response:
 @bp.get("/v1/files/<file_id>/content")
 def content(file_id: str) -> Response:
     stored = _own(file_id)
-    chunks = current_services().files.content(stored.id)
+    chunks = current_services().stores.files.content(stored.id)
     resp = Response(stream_with_context(chunks), mimetype="application/octet-stream")
     resp.headers["Content-Length"] = str(stored.bytes)
     resp.headers["Content-Disposition"] = f'attachment; filename="{stored.filename}"'
@@ -121,7 +121,7 @@ def content(file_id: str) -> Response:
 def delete(file_id: str) -> Response:
     services = current_services()
     principal = authenticate(services.settings)
-    if not services.files.delete(principal.key_id, file_id):
+    if not services.stores.files.delete(principal.key_id, file_id):
         raise _not_found(file_id)
     return jsonify({"id": file_id, "object": "file", "deleted": True})
 
@@ -134,7 +134,7 @@ def list_files() -> Response:
     order = request.args.get("order", "desc")
     if order not in ("asc", "desc"):
         raise InvalidRequest("order: must be 'asc' or 'desc'", param="order")
-    files, more = services.files.page(
+    files, more = services.stores.files.page(
         principal.key_id,
         limit,
         request.args.get("after"),

@@ -65,7 +65,7 @@ def _workers(services: Services) -> list[dict[str, Any]]:
 
 def breaker_states(services: Services) -> dict[str, str | dict[str, str]]:
     """Each provider's breaker state, or with ``breaker_per_model`` a state per model."""
-    s, breakers = services.settings, services.breakers
+    s, breakers = services.settings, services.stores.breakers
     out: dict[str, str | dict[str, str]] = {}
     for name, p in s.providers.items():
         if p.breaker_per_model:
@@ -86,7 +86,7 @@ def _providers(services: Services, workers: list[dict[str, Any]]) -> dict[str, d
     out: dict[str, dict[str, Any]] = {}
     for name, p in s.providers.items():
         breaker = states[name]
-        h = services.health.get(name)
+        h = services.stores.health.get(name)
         out[name] = {
             "type": p.type,
             "healthy": h["healthy"],
@@ -184,7 +184,7 @@ def status() -> Response:
         "workers": {"count": len(workers), "processes": workers},
         "queues": queue_depths(services) if redis_ok else {},
         "providers": providers,
-        "metrics": metric_summary(services.stats.read()) if redis_ok else {},
+        "metrics": metric_summary(services.stores.stats.read()) if redis_ok else {},
     }
     return jsonify(body)
 

@@ -25,7 +25,7 @@ STREAM_WAIT_GRACE_S = 2.0
 
 
 def _own_job(services: Services, principal: Principal, job_id: str) -> Job:
-    job = services.store.get(job_id) if job_id.startswith("job_") else None
+    job = services.stores.jobs.get(job_id) if job_id.startswith("job_") else None
     if job is None or job.owner != principal.key_id:
         raise NotFound(f"No job {job_id!r}.", code="job_not_found", param="id")
     return job
@@ -67,7 +67,7 @@ def list_jobs() -> Response:
     services = current_services()
     principal = authenticate(services.settings)
     limit = int(_number("limit", 20, 1, MAX_PAGE))
-    jobs, has_more = services.store.list_for_owner(
+    jobs, has_more = services.stores.jobs.list_for_owner(
         principal.key_id, limit, request.args.get("after") or None
     )
     return page([j.to_public() for j in jobs], has_more)
@@ -80,7 +80,7 @@ def get_job(job_id: str) -> Response:
     wait = _number("wait", 0, 0, MAX_WAIT_S)
     job = _own_job(services, principal, job_id)
     if wait > 0 and not job.terminal:
-        read = lambda: services.store.get(job_id)  # noqa: E731
+        read = lambda: services.stores.jobs.get(job_id)  # noqa: E731
         job = services.hub.wait(job_id, wait, read, job.notify) or job
     return gateway_headers(jsonify(job.to_public()), job)
 
@@ -90,7 +90,7 @@ def cancel_job(job_id: str) -> Response:
     services = current_services()
     principal = authenticate(services.settings)
     job = _own_job(services, principal, job_id)
-    outcome, previous = services.store.terminate(
+    outcome, previous = services.stores.jobs.terminate(
         job_id, CANCELLED, Conflict("The job was cancelled.", code="cancelled")
     )
     if outcome == "missing":
@@ -101,7 +101,7 @@ def cancel_job(job_id: str) -> Response:
             code="job_already_finished",
         )
         raise err
-    job = services.store.get(job_id) or job
+    job = services.stores.jobs.get(job_id) or job
     resp = jsonify(job.to_public())
     resp.status_code = 202 if outcome == "ok" else 200
     return gateway_headers(resp, job)

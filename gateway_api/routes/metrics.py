@@ -20,7 +20,7 @@ bp = Blueprint("metrics", __name__)
 
 @bp.get("/metrics")
 def scrape() -> Response:
-    token = (current_services().settings.raw.get("metrics") or {}).get("token")
+    token = current_services().settings.metrics.token
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), str(token).encode()):

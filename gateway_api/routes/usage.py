@@ -19,7 +19,14 @@ def own_usage() -> Response:
     days = day_range(request.args)
     group = group_of(request.args.get("group_by"), "model")
     return jsonify(
-        report(services.settings, services.spend, services.budgets, [principal.key_id], days, group)
+        report(
+            services.settings,
+            services.stores.spend,
+            services.stores.budgets,
+            [principal.key_id],
+            days,
+            group,
+        )
     )
 
 
@@ -33,8 +40,8 @@ def all_usage() -> Response:
     return jsonify(
         report(
             services.settings,
-            services.spend,
-            services.budgets,
+            services.stores.spend,
+            services.stores.budgets,
             [key] if key else None,
             days,
             group,

@@ -18,7 +18,7 @@ STATUSES = (PENDING, SUCCEEDED, FAILED)
 def _own(delivery_id: str) -> Delivery:
     services = current_services()
     principal = authenticate(services.settings)
-    d = services.webhooks.get(principal.key_id, delivery_id)
+    d = services.stores.webhooks.get(principal.key_id, delivery_id)
     if d is None:
         raise NotFound(
             f"No such webhook delivery: {delivery_id}", code="delivery_not_found", param="id"
@@ -34,7 +34,7 @@ def list_deliveries() -> Response:
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"status: must be one of {', '.join(STATUSES)}", param="status")
-    got, more = services.webhooks.page(
+    got, more = services.stores.webhooks.page(
         principal.key_id, limit, request.args.get("after"), status
     )
     return page([d.to_public() for d in got], more)
@@ -50,5 +50,5 @@ def replay(delivery_id: str) -> Response:
     """Deliver the event again now (same event id: receivers may dedupe on webhook-id)."""
     d = _own(delivery_id)
     services = current_services()
-    services.webhooks.replay(d.id)
+    services.stores.webhooks.replay(d.id)
     return jsonify(_own(delivery_id).to_public())

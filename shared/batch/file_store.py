@@ -31,17 +31,14 @@ UNBOUNDED = 2**62
 PAGE_READ = 200  # records per pipeline while listing
 
 
-def file_store(s: Settings, keys: Keys, client: redis.Redis | None = None) -> FileStore:
+def file_store(s: Settings, keys: Keys, client: redis.Redis) -> FileStore:
     """The file store ``files.store`` names; records in Redis (``client``, answering bytes)."""
-    from shared.redis_client import make_redis
-
-    raw = client or make_redis(s.redis_url, decode=False)
     content: Content | None = None
     if s.files.store == "s3":
         from shared.batch.file_content_s3 import S3Content
 
         content = S3Content(s.files.s3)
-    return FileStore(raw, keys, s.files.redis_max_bytes, content)
+    return FileStore(client, keys, s.files.redis_max_bytes, content)
 
 
 def new_file_id() -> str:

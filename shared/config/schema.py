@@ -14,6 +14,17 @@ from marshmallow import (
     validates_schema,
 )
 
+from shared.config.settings import (
+    ApiKey,
+    AuthSettings,
+    Budget,
+    Deployment,
+    ProviderSettings,
+    default_of,
+)
+
+# The default of a field a list item may leave out: its settings dataclass's (one source).
+_d = default_of
 _URL = validate.URL(require_tld=False, schemes={"http", "https"})
 _POSITIVE = validate.Range(min=1)
 
@@ -53,13 +64,20 @@ class ProviderSchema(_Strict):
     type = fields.Str(required=True, validate=validate.OneOf(["zai", "openai", "mock"]))
     base_url = fields.Str(required=True, validate=_URL)
     api_key = fields.Str(load_default=None, allow_none=True)
-    timeout_s = fields.Float(load_default=60.0, validate=validate.Range(min=1, max=300))
-    max_connections = fields.Int(load_default=500, validate=validate.Range(min=1, max=10000))
-    http_shards = fields.Int(load_default=0, validate=validate.Range(min=0, max=1000))
+    timeout_s = fields.Float(
+        load_default=_d(ProviderSettings, "timeout_s"), validate=validate.Range(min=1, max=300)
+    )
+    max_connections = fields.Int(
+        load_default=_d(ProviderSettings, "max_connections"),
+        validate=validate.Range(min=1, max=10000),
+    )
+    http_shards = fields.Int(
+        load_default=_d(ProviderSettings, "http_shards"), validate=validate.Range(min=0, max=1000)
+    )
     rpm = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
     max_concurrent = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
-    health_path = fields.Str(load_default="/models")
-    breaker_per_model = fields.Bool(load_default=False)
+    health_path = fields.Str(load_default=_d(ProviderSettings, "health_path"))
+    breaker_per_model = fields.Bool(load_default=_d(ProviderSettings, "breaker_per_model"))
 
 
 class PriceSchema(_Strict):
@@ -76,14 +94,16 @@ class DeploymentSchema(_Strict):
     provider = fields.Str(required=True)
     model = fields.Str(required=True, validate=validate.Length(min=1))
     # A context-window error falls back only to deployments marked larger_context.
-    larger_context = fields.Bool(load_default=False)
+    larger_context = fields.Bool(load_default=_d(Deployment, "larger_context"))
     price = fields.Nested(PriceSchema, load_default=None, allow_none=True)
     max_output_tokens = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
 
 
 class BudgetSchema(_Strict):
     usd = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False))
-    period = fields.Str(load_default="month", validate=validate.OneOf(("day", "month", "total")))
+    period = fields.Str(
+        load_default=_d(Budget, "period"), validate=validate.OneOf(("day", "month", "total"))
+    )
 
 
 WEBHOOK_EVENTS = (
@@ -133,14 +153,15 @@ class KeySchema(_Strict):
     tpm = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
     max_concurrent = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
     weight = fields.Float(
-        load_default=1.0, validate=validate.Range(min=0, min_inclusive=False, max=1000)
+        load_default=_d(ApiKey, "weight"),
+        validate=validate.Range(min=0, min_inclusive=False, max=1000),
     )
     webhooks = fields.List(fields.Nested(WebhookEndpointSchema), load_default=list)
     budget = fields.Nested(BudgetSchema, load_default=None, allow_none=True)
 
 
 class AuthSchema(_Strict):
-    open = fields.Bool(load_default=False)
+    open = fields.Bool(load_default=_d(AuthSettings, "open"))
     keys = fields.List(fields.Nested(KeySchema), load_default=list)
     admin_keys = fields.List(fields.Nested(KeySchema), load_default=list)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any
 
 from shared.spend.prices import Price, bundled
@@ -188,6 +188,9 @@ class StreamingSettings:
 
 @dataclass(frozen=True)
 class S3Settings:
+    """files.store: s3. Credentials come from the standard AWS chain (environment, profile,
+    instance role), never from the config document."""
+
     bucket: str | None = None
     prefix: str = "llm-gateway/files/"
     endpoint_url: str | None = None  # any S3-compatible store (MinIO, R2, moto...)
@@ -196,6 +199,7 @@ class S3Settings:
 
 @dataclass(frozen=True)
 class FilesSettings:
+    # OpenAI's limits: 200 MB a file (a batch file: up to 50,000 lines and 200 MB).
     store: str = "redis"  # where contents live: "redis" (bounded) or "s3"
     max_bytes: int = 209715200  # one file
     redis_max_bytes: int = 1073741824  # every file's content in Redis together
@@ -224,6 +228,33 @@ class WebhooksSettings:
 
 
 @dataclass(frozen=True)
+class HttpSource:
+    """A config layer fetched over HTTP (``refresh.http_source``): a JSON object, with the
+    token as a bearer token."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    interval_s: float = 10  # every process reloads its config this often (and at once on a
+    # new Redis version)
+    http_source: HttpSource | None = None
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    token: str | None = field(default=None, repr=False)  # a bearer token /metrics requires
+
+
+@dataclass(frozen=True)
+class CorsSettings:
+    # Browsers may call /v1/* from these origins ("*": any); empty: CORS off.
+    allowed_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     providers: Mapping[str, ProviderSettings]
     models: Mapping[str, tuple[Deployment, ...]]
@@ -241,11 +272,13 @@ class Settings:
     files: FilesSettings
     batches: BatchesSettings
     webhooks: WebhooksSettings
+    refresh: RefreshSettings
+    metrics: MetricsSettings
+    cors: CorsSettings
     redis_url: str
     redis_prefix: str
     broker_url: str
     version: str
-    raw: Mapping[str, Any]  # the whole validated document, for sections not modelled yet
 
     @property
     def keys_required(self) -> bool:
@@ -261,3 +294,31 @@ class Settings:
         """An API key's fair-share weight (1 for a key not in config, e.g. an open gateway)."""
         key = self.key(owner)
         return key.weight if key else 1.0
+
+
+def default_of(cls: type[Any], name: str) -> Any:
+    """A settings field's default: the one place a default is written (the config schema's
+    ``load_default`` and the defaults layer read it from here)."""
+    for f in fields(cls):
+        if f.name == name:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+    raise KeyError(f"{cls.__name__}.{name} has no default")
+
+
+def section_defaults(cls: type[Any]) -> dict[str, Any]:
+    """A settings section's defaults as a config document section (tuples as lists, nested
+    sections as maps)."""
+
+    def plain(value: Any) -> Any:
+        if is_dataclass(value) and not isinstance(value, type):
+            return section_defaults(type(value))
+        if isinstance(value, tuple):
+            return list(value)
+        if isinstance(value, Mapping):
+            return dict(value)
+        return value
+
+    return {f.name: plain(default_of(cls, f.name)) for f in fields(cls)}

@@ -112,8 +112,7 @@ class ConfigWatcher:
         self._stop.set()
 
     def _interval(self) -> float:
-        raw = self.current.settings.raw.get("refresh") or {}
-        return float(raw.get("interval_s") or 10)
+        return self.current.settings.refresh.interval_s
 
     def _run(self) -> None:
         pubsub = None

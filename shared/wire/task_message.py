@@ -8,8 +8,9 @@ broker is the job store's own Redis database, the message rides in ``create.lua`
 trip, and the job and its message exist together or not at all.
 
 The format is Celery's task protocol 2 inside kombu's Redis envelope, exactly as
-``send_task`` writes it to the queue's list; ``tests/unit/test_task_message.py`` builds one
-with Celery and kombu themselves and compares, so an upgrade that changes it fails the suite.
+``send_task`` writes it to the queue's list; ``tests/unit/shared/wire/test_task_message.py``
+builds one with Celery and kombu themselves and compares, so an upgrade that changes it fails
+the suite.
 """
 
 from __future__ import annotations

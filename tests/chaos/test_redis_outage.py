@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gateway_cli.embedded_redis import EmbeddedRedis
-from tests.stack import Stack, wait_for
+from tests.support.stack import Stack, wait_for
 
 ASYNC_JOBS = 20
 SYNC_WAITERS = 5

@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway_cli.embedded_redis import EmbeddedRedis
-from tests.conftest import AUTH, CLIENT_KEY, new_stack
-from tests.stack import Stack, wait_for
+from tests.support.clients import AUTH, CLIENT_KEY
+from tests.support.stack import Stack, StackFactory, wait_for
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 WORDS = " ".join(f"w{i}" for i in range(40))
@@ -20,12 +19,9 @@ WORDS = " ".join(f"w{i}" for i in range(40))
 
 @pytest.fixture
 def stream_stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
+    s = make_stack(
         "streams",
         auth=AUTH,
         streaming={"ttl_s": 600, "cancel_on_disconnect": True},

@@ -16,20 +16,16 @@ from shared.config.loader import load_config
 from shared.keys import Keys
 from shared.state import notice
 from shared.state.jobs import JobStore
-from tests.conftest import new_stack
-from tests.stack import KEYS, Stack, wait_for
+from tests.support.stack import KEYS, Stack, StackFactory, wait_for
 
 IN_FLIGHT = 30
 
 
 @pytest.fixture
 def chaos_stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
+    s = make_stack(
         "chaos",
         queue={"max_deliveries": 5, "redeliver_after_s": 3},
     )

@@ -15,41 +15,13 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import AUTH, CLIENT_KEY, OTHER_KEY, new_stack
-from tests.stack import Stack, wait_for
+from tests.support.batches import jsonl, line, submit, wait_status
+from tests.support.clients import AUTH, CLIENT_KEY, OTHER_KEY
+from tests.support.stack import Stack, StackFactory, wait_for
 
 
 def _client(stack: Stack, key: str = CLIENT_KEY) -> openai.OpenAI:
     return openai.OpenAI(api_key=key, base_url=f"{stack.api_url}/v1", max_retries=0, timeout=60)
-
-
-def line(custom_id: str, content: str = "hi", **mock: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": "mock-model",
-        "messages": [{"role": "user", "content": content}],
-    }
-    if mock:
-        body["mock"] = mock
-    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
-
-
-def jsonl(lines: list[Any]) -> bytes:
-    return b"".join((x if isinstance(x, bytes) else json.dumps(x).encode()) + b"\n" for x in lines)
-
-
-def submit(client: openai.OpenAI, lines: list[Any], name: str = "in.jsonl") -> Any:
-    f = client.files.create(file=(name, jsonl(lines)), purpose="batch")
-    return client.batches.create(
-        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
-
-
-def wait_status(client: openai.OpenAI, batch_id: str, statuses: set[str], timeout: float) -> Any:
-    def ended() -> Any:
-        b = client.batches.retrieve(batch_id)
-        return b if b.status in statuses else None
-
-    return wait_for(ended, timeout, f"batch {batch_id} to be {statuses}", interval=0.2)
 
 
 def wait_answered(client: openai.OpenAI, batch_id: str, n: int) -> None:
@@ -177,13 +149,10 @@ def test_cancel_keeps_the_finished_lines_and_stops_the_rest(stack: Stack, unique
 
 @pytest.fixture(scope="module")
 def short(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
     """Batches with a 4 s window and a fair-share window of 4, two workers of 8 slots."""
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
+    s = make_stack(
         "batch-short",
         auth=AUTH,
         batches={"window_s": 4},
@@ -232,14 +201,11 @@ def test_fair_share_serves_a_small_batch_while_a_large_one_is_queued(
 
 @pytest.fixture
 def two_workers(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
     # A SIGKILLed worker loses the messages it had prefetched (no kombu ack emulation): the
     # pending sweep republishes their jobs queue.redeliver_after_s after their publish.
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
+    s = make_stack(
         "batch-kill",
         auth=AUTH,
         queue={"redeliver_after_s": 3},

@@ -10,13 +10,12 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY, AUTH, CLIENT_KEY, new_stack
-from tests.stack import KEYS, Stack, wait_for
+from tests.support.clients import ADMIN_KEY, AUTH, CLIENT_KEY
+from tests.support.stack import KEYS, Stack, StackFactory, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "dashboard.png"
@@ -61,14 +60,9 @@ def render(url: str, profile: Path, *extra: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def down(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
-) -> Iterator[Stack]:
+def down(make_stack: StackFactory, mock_port: int) -> Iterator[Stack]:
     """Open on loopback (no client keys), with a provider ("dead") that answers 503."""
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
+    s = make_stack(
         "dash",
         providers={
             "dead": {"type": "mock", "base_url": f"http://127.0.0.1:{mock_port}/v1", "timeout_s": 5}
@@ -149,9 +143,9 @@ def test_a_person_sees_the_broken_provider_and_its_failed_jobs(
 
 @pytest.fixture(scope="module")
 def keyed(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "dash-keys", auth=AUTH)
+    s = make_stack("dash-keys", auth=AUTH)
     try:
         s.start_worker(concurrency=10)
         s.start_api(workers=2)

@@ -11,8 +11,8 @@ import openai
 import pytest
 import redis
 
-from tests.conftest import AUTH, CLIENT_KEY, OTHER_KEY, new_stack
-from tests.stack import KEYS, Stack
+from tests.support.clients import AUTH, CLIENT_KEY, OTHER_KEY
+from tests.support.stack import KEYS, Stack, StackFactory
 
 
 def _client(stack: Stack, key: str = CLIENT_KEY) -> openai.OpenAI:
@@ -99,14 +99,11 @@ def test_bad_uploads_get_clear_errors(stack: Stack) -> None:
 
 @pytest.fixture(scope="module")
 def small(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: object, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
     """An API whose limits are small enough to reach: 4 KiB a file, 3 lines a batch file,
     10 KiB for every file together."""
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,  # type: ignore[arg-type]
-        mock_port,
+    s = make_stack(
         "small-files",
         auth=AUTH,
         files={"store": "redis", "max_bytes": 4096, "redis_max_bytes": 10240},

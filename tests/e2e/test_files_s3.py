@@ -13,8 +13,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from gateway_cli.embedded_redis import free_port
-from tests.conftest import AUTH, CLIENT_KEY, OTHER_KEY, new_stack
-from tests.stack import KEYS, Stack
+from tests.support.clients import AUTH, CLIENT_KEY, OTHER_KEY
+from tests.support.stack import KEYS, Stack, StackFactory
 
 BUCKET = "gateway-files"
 CREDENTIALS = {
@@ -46,16 +46,11 @@ def s3() -> Iterator[tuple[str, Any]]:
 
 @pytest.fixture(scope="module")
 def s3_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: Any,
-    mock_port: int,
+    make_stack: StackFactory,
     s3: tuple[str, Any],
 ) -> Iterator[Stack]:
     url, _ = s3
-    stack = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
+    stack = make_stack(
         "s3-files",
         auth=AUTH,
         files={

@@ -6,8 +6,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import CLIENT_KEY
-from tests.stack import Stack
+from tests.support.clients import CLIENT_KEY
+from tests.support.stack import Stack
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ import httpx
 import openai
 import pytest
 
-from gateway_cli.embedded_redis import EmbeddedRedis
-from tests.conftest import new_stack
-from tests.stack import Stack
+from tests.support.stack import Stack, StackFactory
 
 KEEPALIVE_S = 0.5
 FIRST_CHUNK_AFTER_MS = 3000  # six keep-alive periods
@@ -22,12 +20,9 @@ WORDS = "slow but whole"
 
 @pytest.fixture(scope="module")
 def slow_stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
+    s = make_stack(
         "keepalive",
         streaming={"keepalive_s": KEEPALIVE_S},
     )
@@ -68,9 +63,7 @@ def test_a_slow_first_chunk_is_preceded_by_keepalives_and_arrives_intact(
     assert text == WORDS
 
 
-def test_a_failure_after_keepalives_began_is_an_error_event(
-    slow_stack: Stack, unique: str
-) -> None:
+def test_a_failure_after_keepalives_began_is_an_error_event(slow_stack: Stack, unique: str) -> None:
     client = openai.OpenAI(api_key="x", base_url=f"{slow_stack.api_url}/v1", max_retries=0)
     stream = client.chat.completions.create(
         model="mock-model",

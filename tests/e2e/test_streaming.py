@@ -11,8 +11,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import CLIENT_KEY
-from tests.stack import Stack
+from tests.support.clients import CLIENT_KEY
+from tests.support.stack import Stack
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 WORDS = "one two three four five six seven eight"

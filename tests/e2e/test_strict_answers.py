@@ -7,9 +7,9 @@ import json
 
 import openai
 
-from tests.conftest import CLIENT_KEY
-from tests.stack import Stack
-from tests.unit.test_openai_shape import assert_chunk, assert_completion
+from tests.support.clients import CLIENT_KEY
+from tests.support.stack import Stack
+from tests.unit.shared.wire.test_openai_shape import assert_chunk, assert_completion
 
 
 def _client(stack: Stack) -> openai.OpenAI:

@@ -16,9 +16,9 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import ADMIN_KEY, AUTH, CLIENT_KEY, OTHER_KEY, new_stack
 from tests.e2e.test_batches import line, submit, wait_status
-from tests.stack import Stack, wait_for
+from tests.support.clients import ADMIN_KEY, AUTH, CLIENT_KEY, OTHER_KEY
+from tests.support.stack import Stack, StackFactory, wait_for
 
 SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
@@ -71,7 +71,7 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def hooks(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[tuple[Stack, Receiver]]:
     rx = Receiver()
     keys = [dict(k) for k in AUTH["keys"]]
@@ -83,10 +83,7 @@ def hooks(
         {"url": f"{rx.url}/down", "secret": SECRET, "events": ["job.succeeded"]},
         {"url": f"{rx.url}/moved", "secret": SECRET, "events": ["job.failed"]},
     ]
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
+    s = make_stack(
         "hooks",
         auth={**AUTH, "keys": keys},
         webhooks={"allow_private": True, "backoff_s": 0.1, "max_attempts": 3, "timeout_s": 5},

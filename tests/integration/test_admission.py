@@ -13,8 +13,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import CLIENT_KEY, OTHER_KEY, new_stack, sha
-from tests.stack import KEYS, Stack, wait_for
+from tests.support.clients import CLIENT_KEY, OTHER_KEY, sha
+from tests.support.stack import KEYS, Stack, StackFactory, wait_for
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
@@ -35,10 +35,10 @@ def job(text: str, **mock: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def three_apis(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[tuple[Stack, list[str]]]:
     """Three separate API servers (two gunicorn workers each) on one Redis; no worker."""
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "rl", auth=limited_auth(rpm=20))
+    s = make_stack("rl", auth=limited_auth(rpm=20))
     try:
         urls = []
         for _ in range(3):
@@ -51,14 +51,14 @@ def three_apis(
 
 @pytest.fixture
 def quota_stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Callable[..., Stack]]:
     """A stack whose provider ``mock`` has these fleet-wide quota fields (processes not
     started); stopped after the test."""
     made: list[Stack] = []
 
-    def make(**provider: Any) -> Stack:
-        s = new_stack(tmp_path_factory, redis_server, mock_port, "quota")
+    def make(make_stack: StackFactory, **provider: Any) -> Stack:
+        s = make_stack("quota")
         s.config["providers"]["mock"].update(provider)
         s.config_path.write_text(yaml.safe_dump(s.config))
         made.append(s)
@@ -111,11 +111,9 @@ def test_rpm_is_exact_across_six_api_processes(three_apis: tuple[Stack, list[str
 
 
 def test_concurrent_jobs_slot_frees_when_a_worker_finishes(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> None:
-    s = new_stack(
-        tmp_path_factory, redis_server, mock_port, "conc", auth=limited_auth(max_concurrent=2)
-    )
+    s = make_stack("conc", auth=limited_auth(max_concurrent=2))
     try:
         s.start_all()
         first = [
@@ -140,9 +138,9 @@ def test_concurrent_jobs_slot_frees_when_a_worker_finishes(
 
 
 def test_tokens_per_minute_charged_by_estimate_then_real_usage(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> None:
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "tpm", auth=limited_auth(tpm=2000))
+    s = make_stack("tpm", auth=limited_auth(tpm=2000))
     try:
         s.start_all()
         body = {"messages": [{"role": "user", "content": "count me"}], "max_tokens": 1500}

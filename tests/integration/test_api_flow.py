@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CLIENT_KEY, OTHER_KEY
-from tests.stack import KEYS, Stack, wait_for
+from tests.support.clients import CLIENT_KEY, OTHER_KEY
+from tests.support.stack import KEYS, Stack, wait_for
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 H_OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
@@ -158,7 +158,7 @@ def test_cancel_running_job_discards_the_late_result(stack: Stack, unique: str) 
     final = httpx.get(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H).json()
     assert final["status"] == "cancelled"
     assert final["result"] is None
-    assert stack.redis.exists(KEYS.lease(job['id'])) == 0
+    assert stack.redis.exists(KEYS.lease(job["id"])) == 0
 
 
 def test_cancel_finished_job_is_409(stack: Stack, unique: str) -> None:
@@ -259,7 +259,7 @@ def test_provider_failure_falls_back_to_the_next_deployment(stack: Stack, unique
 
 def test_job_records_expire_and_hold_no_client_key(stack: Stack, unique: str) -> None:
     resp = chat(stack, {"messages": msg(unique)})
-    key = KEYS.job(resp.headers['X-Gateway-Job-Id'])
+    key = KEYS.job(resp.headers["X-Gateway-Job-Id"])
     ttl = stack.redis.ttl(key)
     assert 0 < ttl <= 86400
     dump = str(stack.redis.hgetall(key))

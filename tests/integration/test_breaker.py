@@ -11,7 +11,7 @@ import redis
 from shared.config.settings import BreakerSettings
 from shared.keys import Keys
 from shared.state.breaker import CLOSED, HALF_OPEN, OPEN, Breakers
-from tests.stack import KEYS
+from tests.support.stack import KEYS
 
 S = BreakerSettings(
     consecutive_failures=3,

@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
@@ -23,8 +22,7 @@ import yaml
 
 from gateway_cli.embedded_redis import free_port
 from gateway_cli.main import build_parser
-from tests.conftest import new_stack
-from tests.stack import KEYS, Stack, port_open, wait_for
+from tests.support.stack import KEYS, Stack, StackFactory, port_open, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -213,10 +211,10 @@ def test_honcho_runs_the_procfile(tmp_path: Path, stack: Stack, unique: str) -> 
 
 
 def test_api_exits_within_10s_of_sigterm_with_a_request_waiting(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int, unique: str
+    make_stack: StackFactory, unique: str
 ) -> None:
     # No worker: the sync request waits for a job nobody runs (deadline 60 s).
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "api-stop")
+    s = make_stack("api-stop")
     try:
         api = s.start_api()
         ready = httpx.get(f"{s.api_url}/health/ready").json()

@@ -18,8 +18,8 @@ from shared.errors import GatewayError
 from shared.keys import Keys
 from shared.state.jobs import JobStore
 from shared.state.notice import job_id_of
-from tests.jobs import queued_job
-from tests.stack import wait_for
+from tests.support.jobs import queued_job
+from tests.support.stack import wait_for
 
 KEYS = Keys("gw")
 

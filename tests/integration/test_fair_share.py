@@ -17,7 +17,7 @@ from shared.celery_app import QUEUES
 from shared.keys import Keys
 from shared.state.fair import FairShare
 from shared.state.jobs import Begin, Created, JobStore, _encode, fair_hint
-from tests.jobs import queued_job
+from tests.support.jobs import queued_job
 
 KEYS = Keys("gw")
 

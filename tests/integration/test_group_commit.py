@@ -22,8 +22,8 @@ from shared.celery_app import QUEUES
 from shared.keys import Keys
 from shared.state.jobs import Begin, GroupTake, JobStore, new_job_id
 from shared.wire.task_message import run_group_message
-from tests.jobs import queued_job
-from tests.stack import Stack, wait_for
+from tests.support.jobs import queued_job
+from tests.support.stack import Stack, wait_for
 
 KEYS = Keys("gw")
 QUEUE = QUEUES["normal"]

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.conftest import CLIENT_KEY, OTHER_KEY
-from tests.stack import Stack
+from tests.support.clients import CLIENT_KEY, OTHER_KEY
+from tests.support.stack import Stack
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 

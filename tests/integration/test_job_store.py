@@ -11,7 +11,7 @@ import redis
 from shared.errors import Conflict
 from shared.keys import Keys
 from shared.state.jobs import Begin, Job, JobStore
-from tests.jobs import queued_job
+from tests.support.jobs import queued_job
 
 KEYS = Keys("gw")
 

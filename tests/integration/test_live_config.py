@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY, AUTH, CLIENT_KEY, new_stack
-from tests.stack import CLI, PROVIDER_SECRET, Stack, free_port, wait_for
+from tests.support.clients import ADMIN_KEY, AUTH, CLIENT_KEY
+from tests.support.stack import CLI, PROVIDER_SECRET, Stack, StackFactory, free_port, wait_for
 
 CLIENT = {"Authorization": f"Bearer {CLIENT_KEY}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -56,12 +56,9 @@ def subscribers(stack: Stack) -> int:
 
 @pytest.fixture
 def live(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
+    s = make_stack(
         "live",
         auth=AUTH,
         refresh=SLOW_POLL,
@@ -193,14 +190,14 @@ class ConfigApi:
 
 
 def test_the_http_source_is_polled_and_its_last_answer_kept(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> None:
     source = ConfigApi()
     refresh = {
         "interval_s": 1,
         "http_source": {"url": f"http://127.0.0.1:{source.port}/layer", "token": "cfg-token"},
     }
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "http-config", refresh=refresh)
+    s = make_stack("http-config", refresh=refresh)
     try:
         s.start_worker(concurrency=10)
         s.start_api()

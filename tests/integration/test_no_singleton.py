@@ -11,11 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway_cli.embedded_redis import EmbeddedRedis
 from shared.keys import Keys
 from shared.state.duty_lease import holder_of
-from tests.conftest import new_stack
-from tests.stack import Proc, Stack, wait_for
+from tests.support.stack import Proc, Stack, StackFactory, wait_for
 
 KEYS = Keys("gw")
 PARKED = 20
@@ -23,10 +21,10 @@ PARKED = 20
 
 @pytest.fixture
 def fleet(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
     # Retry-After up to 30 s is waited out (not a fallback), as by default.
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "fleet", retry={"max_delay_s": 30})
+    s = make_stack("fleet", retry={"max_delay_s": 30})
     try:
         s.start_worker("w1", concurrency=50)
         s.start_worker("w2", concurrency=50)
@@ -145,12 +143,10 @@ def test_a_stopped_leader_hands_its_duties_over_at_once(fleet: Stack) -> None:
 
 
 def test_a_single_slot_worker_on_one_queue_runs_the_sweeps_too(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
-    mock_port: int,
+    make_stack: StackFactory,
     unique: str,
 ) -> None:
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "one-slot")
+    s = make_stack("one-slot")
     try:
         s.start_worker("solo", concurrency=1, queues="gateway.interactive")
         s.start_api()
@@ -163,12 +159,10 @@ def test_a_single_slot_worker_on_one_queue_runs_the_sweeps_too(
 
 
 def test_an_optional_beat_changes_nothing(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
-    mock_port: int,
+    make_stack: StackFactory,
     unique: str,
 ) -> None:
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "with-beat")
+    s = make_stack("with-beat")
     try:
         worker = s.start_worker("w", concurrency=20)
         s.start("beat", "beat")

@@ -8,22 +8,20 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import pytest
 
 from gateway_cli.embedded_redis import free_port
 from gateway_cli.lanes import split
-from tests.conftest import LANE, new_stack
-from tests.stack import KEYS, Stack, wait_for
+from tests.support.stack import KEYS, LANE, Stack, StackFactory, wait_for
 
 
 @pytest.fixture
 def pstack(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
-    s = new_stack(tmp_path_factory, redis_server, mock_port, "prio", worker=LANE)
+    s = make_stack("prio", worker=LANE)
     try:
         s.start_api(workers=2)
         yield s

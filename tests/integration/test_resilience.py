@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from gateway_cli.embedded_redis import EmbeddedRedis, free_port
-from tests.conftest import new_stack
-from tests.stack import CLI, KEYS, Stack, port_open, wait_for
+from tests.support.stack import CLI, KEYS, Stack, StackFactory, port_open, wait_for
 
 
 class MockProcess:
@@ -63,8 +62,7 @@ def primary(primary_process: MockProcess) -> MockProcess:
 
 
 def resilient_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
+    make_stack: StackFactory,
     mock_port: int,
     primary: MockProcess,
     name: str,
@@ -123,7 +121,7 @@ def resilient_stack(
         },
     }
     cfg.update(overrides)
-    return new_stack(tmp_path_factory, redis_server, mock_port, name, **cfg)
+    return make_stack(name, **cfg)
 
 
 @pytest.fixture(scope="module")

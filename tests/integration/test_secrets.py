@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import CLIENT_KEY
-from tests.stack import PROVIDER_SECRET, Stack
+from tests.support.clients import CLIENT_KEY
+from tests.support.stack import PROVIDER_SECRET, Stack
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 

@@ -16,8 +16,8 @@ import pytest
 
 from gateway_cli.embedded_redis import free_port
 from shared.keys import Keys
-from tests.conftest import ADMIN_KEY, CLIENT_KEY, new_stack, sha
-from tests.stack import CLI, Stack, wait_for
+from tests.support.clients import ADMIN_KEY, CLIENT_KEY, sha
+from tests.support.stack import CLI, Stack, StackFactory, wait_for
 
 KEYS = Keys("gw")
 # micro-USD per token: USD per million tokens.
@@ -44,13 +44,10 @@ def _key(key_id: str, secret: str, usd: float, period: str = "day") -> dict[str,
 
 @pytest.fixture(scope="module")
 def spend_stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Any, mock_port: int
+    make_stack: StackFactory,
 ) -> Iterator[Stack]:
     price = {"input_per_mtok": IN_PRICE, "output_per_mtok": OUT_PRICE}
-    s = new_stack(
-        tmp_path_factory,
-        redis_server,
-        mock_port,
+    s = make_stack(
         "spend",
         auth={
             "keys": [

@@ -16,7 +16,7 @@ from shared.spend.budget import BudgetHold
 from shared.spend.cost import Usage
 from shared.spend.usage import Charge, SpendStore
 from shared.state.jobs import FAILED, JobStore
-from tests.jobs import queued_job
+from tests.support.jobs import queued_job
 
 KEYS = Keys("gw")
 LIMIT, HOLD = 1_000_000, 30_000  # room for 33 reservations at once

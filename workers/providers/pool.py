@@ -124,7 +124,7 @@ def _transport(limits: httpx.Limits) -> httpx.HTTPTransport:
         verify=shared_ssl_context(), limits=limits, retries=0, socket_options=NODELAY
     )
     # httpx.HTTPTransport takes no network backend; its httpcore pool does (public httpcore
-    # API). tests/unit/test_provider_pool.py fails if the attribute moves in an upgrade.
+    # API). tests/unit/workers/providers/test_pool.py fails if the attribute moves in an upgrade.
     transport._pool._network_backend = CoalescingBackend()
     return transport
 

@@ -5,10 +5,8 @@ a job, then read, stream and cancel that job) so header values reach code past t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis import Case
@@ -20,10 +18,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-import gateway_api.submit as submit_module
-from tests.unit.test_api_validation import H, make_app
+from tests.support.api import H, make_app
 
-# The examples' model; short deadlines: no worker runs here, so a stream or a wait for a job
+# No broker: what the app publishes is recorded (tests/support/api.py). The examples' model;
+# short deadlines: no worker runs here, so a stream or a wait for a job
 # lasts until its deadline (then 504, as documented).
 APP = make_app(
     models={"glm-4.6": [{"provider": "p", "model": "x"}]},
@@ -31,12 +29,6 @@ APP = make_app(
     streaming={"keepalive_s": 0.5},
 )
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
-
-
-@pytest.fixture(autouse=True)
-def _no_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(submit_module, "enqueue", lambda app, job_id, priority: None)
-    yield
 
 
 CHECKS = [

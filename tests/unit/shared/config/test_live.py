@@ -14,7 +14,6 @@ import httpx
 import pytest
 from flask.testing import FlaskClient
 
-from gateway_api import submit as submit_module
 from gateway_api.app import create_app
 from gateway_api.services import Services
 from shared import metrics
@@ -23,7 +22,8 @@ from shared.config.sources import ConfigSources
 from shared.config.store import KEEP_VERSIONS, ConfigStore, check_layer, merge_patch
 from shared.config.watcher import ConfigWatcher
 from shared.errors import ConfigError
-from tests.conftest import ADMIN_KEY, AUTH, CLIENT_KEY
+from tests.support.api import Published
+from tests.support.clients import ADMIN_KEY, AUTH, CLIENT_KEY
 
 PROVIDER_SECRET = "sk-provider-secret-" + "9" * 20
 BASE = {
@@ -275,11 +275,10 @@ def test_versions_are_bounded() -> None:
 
 # -- the admin API -----------------------------------------------------------------------------
 @pytest.fixture
-def admin_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[FlaskClient]:
-    monkeypatch.setattr(submit_module, "enqueue", lambda app, job_id, priority: None)
+def admin_app() -> Iterator[FlaskClient]:
     client = fakeredis.FakeRedis(decode_responses=True)
     sources = sources_for(client=client)
-    services = Services.build(sources.load(), client=client, sources=sources)
+    services = Services.build(sources.load(), client=client, sources=sources, publish=Published())
     yield create_app(services=services).test_client()
 
 

@@ -11,13 +11,13 @@ from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
-from tests.unit.test_api_validation import OK, H, enqueued, make_app  # noqa: F401
+from tests.support.api import OK, H, make_app
 
 UNDOCUMENTED = {"/openapi.json", "/docs", "/static/<path:filename>"}
 
 
 @pytest.fixture
-def client(enqueued: list[tuple[str, str]]) -> FlaskClient:  # noqa: F811
+def client() -> FlaskClient:
     return make_app().test_client()
 
 

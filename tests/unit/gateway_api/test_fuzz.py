@@ -17,8 +17,8 @@ from gateway_api.services import Services
 from gateway_cli.embedded_redis import EmbeddedRedis
 from shared.config.loader import load_config
 from shared.errors import Conflict
-from tests.conftest import AUTH
-from tests.unit.test_api_validation import H, make_app
+from tests.support.api import H, Published, make_app
+from tests.support.clients import AUTH
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -65,12 +65,8 @@ bodies = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6).flatm
 
 @pytest.fixture(scope="module")
 def fuzz_app() -> Iterator[Any]:
-    """The app with no broker (unit tests): ``enqueue`` replaced for this module only."""
-    import gateway_api.submit as submit_module
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(submit_module, "enqueue", lambda app, job_id, priority: None)
-        yield make_app()
+    """The app with no broker (unit tests): what it publishes is recorded."""
+    yield make_app()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,15 +104,16 @@ def value_app(redis_server: EmbeddedRedis) -> Iterator[tuple[FlaskClient, str]]:
     url = f"redis://127.0.0.1:{redis_server.port}/0"  # db 0: no stack uses it (conftest)
     client = redis.Redis.from_url(url, decode_responses=True)
     client.flushdb()
-    services = Services.build(load_config(env={"GATEWAY_CONFIG": json.dumps(doc)}), client=client)
-    services.celery.send_task = lambda *a, **k: None  # type: ignore[method-assign]  # no broker
+    services = Services.build(
+        load_config(env={"GATEWAY_CONFIG": json.dumps(doc)}), client=client, publish=Published()
+    )
     app = create_app(services=services).test_client()
     job = app.post(
         "/v1/jobs",
         json={"request": {"model": "m", "messages": [{"role": "user", "content": "x"}]}},
         headers=H,
     ).get_json()["id"]
-    services.store.terminate(job, "cancelled", Conflict("cancelled", code="cancelled"))
+    services.stores.jobs.terminate(job, "cancelled", Conflict("cancelled", code="cancelled"))
     # A stream that exists: Redis checks the ids of a read only against a stream it has.
     client.xadd(services.keys.stream(job), {"k": "chunk", "d": "{}"})
     client.xadd(services.keys.stream(job), {"k": "done"})

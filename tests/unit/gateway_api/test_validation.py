@@ -6,48 +6,23 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import fakeredis
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway_api import submit as submit_module
-from gateway_api.app import create_app
-from gateway_api.services import Services
-from shared.config.loader import load_config
 from shared.errors import ConfigError
-from tests.conftest import AUTH, CLIENT_KEY
-from tests.stack import KEYS
-
-H = {"Authorization": f"Bearer {CLIENT_KEY}"}
-OK = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+from tests.support.api import OK, H, Published, make_app
+from tests.support.clients import CLIENT_KEY
+from tests.support.stack import KEYS
 
 
 @pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    calls: list[tuple[str, str]] = []
-    monkeypatch.setattr(
-        submit_module, "enqueue", lambda app, job_id, priority: calls.append((job_id, priority))
-    )
-    return calls
-
-
-def make_app(**overrides: Any) -> Flask:
-    doc = {
-        "providers": {"p": {"type": "mock", "base_url": "http://127.0.0.1:9/v1"}},
-        "models": {"m": [{"provider": "p", "model": "x"}]},
-        "auth": AUTH,
-        "limits": {"max_body_bytes": 4096, "max_messages": 3},
-        **overrides,
-    }
-    loaded = load_config(env={"GATEWAY_CONFIG": json.dumps(doc)})
-    services = Services.build(loaded, client=fakeredis.FakeRedis(decode_responses=True))
-    return create_app(services=services)
+def enqueued() -> Published:
+    return Published()
 
 
 @pytest.fixture
-def client(enqueued: list[tuple[str, str]]) -> Iterator[FlaskClient]:
-    yield make_app().test_client()
+def client(enqueued: Published) -> Iterator[FlaskClient]:
+    yield make_app(enqueued).test_client()
 
 
 def err(resp: Any) -> dict[str, Any]:
@@ -100,7 +75,7 @@ def err(resp: Any) -> dict[str, Any]:
     ],
 )
 def test_invalid_bodies_answer_400_naming_the_field(
-    client: FlaskClient, body: dict[str, Any], param: str, enqueued: list[tuple[str, str]]
+    client: FlaskClient, body: dict[str, Any], param: str, enqueued: Published
 ) -> None:
     resp = client.post("/v1/chat/completions", json=body, headers=H)
     assert resp.status_code == 400, resp.get_json()
@@ -142,9 +117,9 @@ LIMITED = {
     ],
 )
 def test_configured_request_bounds_answer_400(
-    enqueued: list[tuple[str, str]], body: dict[str, Any], param: str, bound: str
+    enqueued: Published, body: dict[str, Any], param: str, bound: str
 ) -> None:
-    client = make_app(limits=LIMITED).test_client()
+    client = make_app(enqueued, limits=LIMITED).test_client()
     resp = client.post("/v1/chat/completions", json=body, headers=H)
     assert resp.status_code == 400, resp.get_json()
     e = err(resp)
@@ -156,8 +131,8 @@ def test_configured_request_bounds_answer_400(
     assert enqueued == []
 
 
-def test_requests_at_the_bounds_are_accepted(enqueued: list[tuple[str, str]]) -> None:
-    client = make_app(limits=LIMITED).test_client()
+def test_requests_at_the_bounds_are_accepted(enqueued: Published) -> None:
+    client = make_app(enqueued, limits=LIMITED).test_client()
     body = {
         **OK,
         "messages": [{"role": "user", "content": "x" * 100}],
@@ -214,7 +189,7 @@ def test_auth_failures_are_401(client: FlaskClient, headers: dict[str, str], cod
 
 
 def test_async_chat_enqueues_at_interactive_and_stores_no_key(
-    client: FlaskClient, enqueued: list[tuple[str, str]]
+    client: FlaskClient, enqueued: Published
 ) -> None:
     resp = client.post(
         "/v1/chat/completions",
@@ -233,7 +208,7 @@ def test_async_chat_enqueues_at_interactive_and_stores_no_key(
     assert stored["owner"] == "team-a"
 
 
-def test_jobs_body_is_validated(client: FlaskClient, enqueued: list[tuple[str, str]]) -> None:
+def test_jobs_body_is_validated(client: FlaskClient, enqueued: Published) -> None:
     bad = client.post("/v1/jobs", json={"request": {"messages": []}}, headers=H)
     assert bad.status_code == 400 and err(bad)["param"] == "request.messages"
     bad = client.post("/v1/jobs", json={"request": OK, "priority": "vip"}, headers=H)
@@ -245,14 +220,11 @@ def test_jobs_body_is_validated(client: FlaskClient, enqueued: list[tuple[str, s
     assert enqueued[-1][1] == "normal"
 
 
-def test_failed_publish_answers_503_and_marks_the_job_failed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_failed_publish_answers_503_and_marks_the_job_failed() -> None:
     def broken(app: Any, job_id: str, priority: str) -> None:
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(submit_module, "enqueue", broken)
-    app = make_app()
+    app = make_app(broken)
     resp = app.test_client().post("/v1/jobs", json={"request": OK}, headers=H)
     assert resp.status_code == 503
     assert err(resp)["code"] == "gateway_unavailable"
@@ -305,23 +277,23 @@ def test_metrics_exposes_request_counters(client: FlaskClient) -> None:
     assert "gateway_http_request_duration_seconds_bucket" in text
 
 
-def test_metrics_token_when_configured(enqueued: list[tuple[str, str]]) -> None:
-    client = make_app(metrics={"token": "scrape-me"}).test_client()
+def test_metrics_token_when_configured(enqueued: Published) -> None:
+    client = make_app(enqueued, metrics={"token": "scrape-me"}).test_client()
     assert client.get("/metrics").status_code == 401
     ok = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
     assert ok.status_code == 200
 
 
-def test_open_mode_without_keys(enqueued: list[tuple[str, str]]) -> None:
-    client = make_app(auth={"keys": [], "admin_keys": []}).test_client()
+def test_open_mode_without_keys(enqueued: Published) -> None:
+    client = make_app(enqueued, auth={"keys": [], "admin_keys": []}).test_client()
     resp = client.post("/v1/chat/completions", json=OK, headers={"Prefer": "respond-async"})
     assert resp.status_code == 202
 
 
 def test_queue_full_by_depth_answers_503_with_retry_after(
-    enqueued: list[tuple[str, str]],
+    enqueued: Published,
 ) -> None:
-    client = make_app(queue={"max_depth": 2}).test_client()
+    client = make_app(enqueued, queue={"max_depth": 2}).test_client()
     for _ in range(2):
         ok = client.post("/v1/jobs", json={"request": OK}, headers=H)
         assert ok.status_code == 202
@@ -333,8 +305,8 @@ def test_queue_full_by_depth_answers_503_with_retry_after(
     assert len(enqueued) == 2  # nothing was accepted past the limit
 
 
-def test_queue_full_by_age_of_the_oldest_job(enqueued: list[tuple[str, str]]) -> None:
-    app = make_app(queue={"max_age_s": 60})
+def test_queue_full_by_age_of_the_oldest_job(enqueued: Published) -> None:
+    app = make_app(enqueued, queue={"max_age_s": 60})
     services = app.extensions["gateway"]
     services.redis.zadd(KEYS.pending("normal"), {"job_old": 1000.0})  # queued long ago, never begun
     resp = app.test_client().post("/v1/jobs", json={"request": OK}, headers=H)
@@ -343,9 +315,9 @@ def test_queue_full_by_age_of_the_oldest_job(enqueued: list[tuple[str, str]]) ->
 
 
 def test_an_idempotency_key_is_released_when_its_job_is_refused(
-    enqueued: list[tuple[str, str]],
+    enqueued: Published,
 ) -> None:
-    app = make_app(queue={"max_depth": 1})
+    app = make_app(enqueued, queue={"max_depth": 1})
     client = app.test_client()
     assert client.post("/v1/jobs", json={"request": OK}, headers=H).status_code == 202
     keyed = {**H, "Idempotency-Key": "retry-me"}
@@ -358,11 +330,11 @@ def test_an_idempotency_key_is_released_when_its_job_is_refused(
     assert again.get_json()["id"] == accepted.get_json()["id"]
 
 
-def test_cors_is_off_unless_configured(enqueued: list[tuple[str, str]]) -> None:
+def test_cors_is_off_unless_configured(enqueued: Published) -> None:
     origin = {"Origin": "https://app.example.com"}
-    off = make_app().test_client().get("/v1/models", headers={**H, **origin})
+    off = make_app(enqueued).test_client().get("/v1/models", headers={**H, **origin})
     assert off.status_code == 200 and "Access-Control-Allow-Origin" not in off.headers
-    client = make_app(cors={"allowed_origins": ["https://app.example.com"]}).test_client()
+    client = make_app(enqueued, cors={"allowed_origins": ["https://app.example.com"]}).test_client()
     on = client.get("/v1/models", headers={**H, **origin})
     assert on.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert "X-Gateway-Job-Id" in on.headers["Access-Control-Expose-Headers"]

@@ -11,17 +11,10 @@ from typing import Any
 from shared.config.settings import ProviderSettings
 from shared.wire import openai_shape
 from shared.wire.chunks import Assembler, from_completion, usage_chunk
+from tests.support.shapes import assert_chunk, assert_completion
 from workers.fallback import degraded_completion
 from workers.providers.openai_compat import OpenAICompatAdapter
 from workers.providers.zai import ZaiAdapter
-
-# From OpenAI's OpenAPI document: CreateChatCompletionResponse, its choices and message;
-# CreateChatCompletionStreamResponse and its choices.
-COMPLETION = ("id", "object", "created", "model", "choices")
-CHOICE = ("index", "message", "finish_reason", "logprobs")
-MESSAGE = ("role", "content", "refusal")
-CHUNK = ("id", "object", "created", "model", "choices")
-CHUNK_CHOICE = ("index", "delta", "finish_reason")
 
 # What a terse provider sends: no logprobs, no refusal, no object, a choice without a
 # finish_reason, a field of its own.
@@ -33,23 +26,6 @@ TERSE: dict[str, Any] = {
     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     "provider_extra": {"kept": True},
 }
-
-
-def assert_completion(data: dict[str, Any]) -> None:
-    assert all(k in data for k in COMPLETION), data
-    assert data["object"] == "chat.completion" and isinstance(data["created"], int)
-    assert data["choices"], data
-    for choice in data["choices"]:
-        assert all(k in choice for k in CHOICE), choice
-        assert choice["finish_reason"], choice
-        assert all(k in choice["message"] for k in MESSAGE), choice
-
-
-def assert_chunk(data: dict[str, Any]) -> None:
-    assert all(k in data for k in CHUNK), data
-    assert data["object"] == "chat.completion.chunk" and isinstance(data["created"], int)
-    for choice in data["choices"]:
-        assert all(k in choice for k in CHUNK_CHOICE), choice
 
 
 def test_the_shape_fills_what_is_missing_and_keeps_what_is_there() -> None:

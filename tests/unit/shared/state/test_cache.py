@@ -101,11 +101,11 @@ def test_the_worker_stores_what_a_later_request_may_hit() -> None:
         "models": {"glm-4.6": [{"provider": "p", "model": "m"}]},
         "fallbacks": {"order": ["alternative_provider"]},  # no stale fallback to store for
     }
-    runner = JobRunner(SimpleNamespace(settings=_settings(doc), store=None))  # type: ignore[arg-type]
+    runner = JobRunner(SimpleNamespace(settings=_settings(doc), stores=SimpleNamespace(jobs=None)))  # type: ignore[arg-type]
     assert runner._cacheable(_job(None))
     assert runner._cacheable(_job({"cache": "no-cache"}))  # skipped the lookup, still stored
     assert not runner._cacheable(_job({"cache": "no-store"}))
     assert not runner._cacheable(_job(None, temperature=0.7))  # not deterministic
     doc["fallbacks"] = {"order": ["alternative_provider", "cached_response"]}
-    runner = JobRunner(SimpleNamespace(settings=_settings(doc), store=None))  # type: ignore[arg-type]
+    runner = JobRunner(SimpleNamespace(settings=_settings(doc), stores=SimpleNamespace(jobs=None)))  # type: ignore[arg-type]
     assert runner._cacheable(_job(None, temperature=0.7))  # kept for the stale fallback

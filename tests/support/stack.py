@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ CLI = [sys.executable, "-m", "gateway_cli.main"]
 # Every stack's key scheme (its config's redis.prefix): tests build keys with it, as the
 # gateway does (shared/keys.py).
 KEYS = Keys("gw")
+# The production default: a share of each worker's concurrency in its own interactive lane.
+LANE = {"interactive_share": 0.1}
 # The mock ignores it; the secrets test looks for it everywhere it must not be.
 PROVIDER_SECRET = "sk-provider-secret-" + "p" * 24
 
@@ -278,3 +281,7 @@ class Stack:
     def mock_calls(self, key: str) -> int:
         stats = httpx.get(f"{self.mock_url}/_mock/stats").json()
         return int(stats["by_key"].get(key, 0))
+
+
+# A test's own deployment: ``make_stack(name, **config sections)`` (the fixture in conftest).
+StackFactory = Callable[..., Stack]

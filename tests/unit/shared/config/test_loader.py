@@ -220,3 +220,35 @@ def test_x_prefixed_keys_are_operators_notes_and_ignored() -> None:
     loaded = load_config(env={}, overrides={"x-owner": "ops", "queue": {"x-why": "slow"}})
     assert "x-owner" not in loaded.document
     assert loaded.settings.queue.deadline_s == DEFAULTS["queue"]["deadline_s"]
+
+
+def test_a_config_that_sets_nothing_gets_each_settings_dataclass_default() -> None:
+    """One source for each default: the settings dataclasses. The defaults layer, the schema
+    and the loader add none of their own."""
+    from shared.config import settings as S
+
+    s = load_config(env={}).settings
+    sections = {
+        "auth": S.AuthSettings(),
+        "limits": S.LimitsSettings(),
+        "queue": S.QueueSettings(),
+        "worker": S.WorkerSettings(),
+        "retry": S.RetrySettings(),
+        "breaker": S.BreakerSettings(),
+        "health": S.HealthSettings(),
+        "fallbacks": S.FallbackSettings(),
+        "cache": S.CacheSettings(),
+        "streaming": S.StreamingSettings(),
+        "files": S.FilesSettings(),
+        "batches": S.BatchesSettings(),
+        "webhooks": S.WebhooksSettings(),
+        "refresh": S.RefreshSettings(),
+        "metrics": S.MetricsSettings(),
+        "cors": S.CorsSettings(),
+    }
+    for name, default in sections.items():
+        assert getattr(s, name) == default, name
+    provider = load_config(
+        env={"GATEWAY_CONFIG": '{"providers": {"p": {"type": "mock", "base_url": "http://x/v1"}}}'}
+    ).settings.providers["p"]
+    assert provider == S.ProviderSettings(name="p", type="mock", base_url="http://x/v1")

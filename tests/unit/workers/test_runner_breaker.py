@@ -26,7 +26,7 @@ class Breakers:
 
 def runner(peek: tuple[str, str] | None) -> tuple[JobRunner, Breakers]:
     breakers = Breakers()
-    ctx: Any = SimpleNamespace(keys=KEYS, breakers=breakers, store=None)
+    ctx: Any = SimpleNamespace(keys=KEYS, stores=SimpleNamespace(breakers=breakers, jobs=None))
     r = JobRunner(ctx)
     r.peek = peek
     return r, breakers
