@@ -10,7 +10,8 @@ Directives ride in the request body as ``"mock": {...}`` (the OpenAI SDK's ``ext
 - ``status`` (+ ``code``, ``message``, ``retry_after``): answer with this error.
 - ``fail_times`` with ``key``: only the first N calls carrying this key fail; later ones succeed.
 - ``fail_after`` with ``key``: the first N calls carrying this key succeed; later ones fail.
-- ``hang_s``: sleep this long before answering (timeouts).
+- ``hang_s``: sleep this long before answering (timeouts); with ``hang_times`` and ``key``,
+  only the first N calls carrying this key hang (a call killed mid-flight, then a quick rerun).
 - ``content``: the answer text; ``finish_reason``: override (e.g. Z.ai's ``sensitive``).
 - ``malformed``: answer 200 with a body that is not a chat completion.
 - ``chunk_delay_ms``: delay between stream chunks (``stream: true``).
@@ -198,7 +199,9 @@ def make_app(state: MockState) -> Callable[[dict[str, Any], StartResponse], Iter
         directive = body.get("mock") if isinstance(body.get("mock"), dict) else {}
         nth = state.count(directive.get("key"))
         latency = float(directive.get("latency_ms", state.latency_ms)) / 1000
-        latency += float(directive.get("hang_s", 0))
+        hang_times = directive.get("hang_times")
+        if hang_times is None or nth <= int(hang_times):
+            latency += float(directive.get("hang_s", 0))
         if latency > 0:
             time.sleep(latency)
         status = directive.get("status")

@@ -14,6 +14,7 @@ import httpx
 
 from shared.config.settings import ProviderSettings
 from shared.state.provider_health import HealthStore
+from shared.wire.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def probe(provider: ProviderSettings, timeout_s: float) -> tuple[bool, str | Non
     headers = {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
     started = time.perf_counter()
     try:
-        resp = httpx.get(url, headers=headers, timeout=timeout_s)
+        resp = httpx.get(url, headers=headers, timeout=timeout_s, verify=shared_ssl_context())
     except httpx.HTTPError as exc:
         return False, f"{type(exc).__name__}: {exc}", (time.perf_counter() - started) * 1000
     latency = (time.perf_counter() - started) * 1000

@@ -17,6 +17,7 @@ from shared.batch.batch_store import ENDED
 from shared.config.settings import WebhookEndpoint
 from shared.state.jobs import TERMINAL
 from shared.webhooks import FAILED, SUCCEEDED, Delivery, signature
+from shared.wire.tls import shared_ssl_context
 from workers.context import WorkerContext
 from workers.lifecycle import spawn
 from workers.webhook_target import Refused, check
@@ -38,7 +39,9 @@ def _http() -> httpx.Client:
         if _client is None:
             # Never follows a redirect: a 3xx is a failed attempt (a redirect could lead past
             # the address check).
-            _client = httpx.Client(follow_redirects=False, trust_env=False)
+            _client = httpx.Client(
+                follow_redirects=False, trust_env=False, verify=shared_ssl_context()
+            )
         return _client
 
 

@@ -26,6 +26,7 @@ from shared.config.store import ConfigStore, check_layer
 from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.redis_client import make_redis
+from shared.wire.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 HTTP_TIMEOUT_S = 5.0
@@ -102,7 +103,9 @@ class ConfigSources:
             if self._http is not None:
                 resp = self._http.get(url, headers=headers, timeout=HTTP_TIMEOUT_S)
             else:
-                resp = httpx.get(url, headers=headers, timeout=HTTP_TIMEOUT_S)
+                resp = httpx.get(
+                    url, headers=headers, timeout=HTTP_TIMEOUT_S, verify=shared_ssl_context()
+                )
         except httpx.HTTPError as exc:
             raise ConfigError(
                 {"refresh.http_source.url": [f"config API unreachable: {type(exc).__name__}"]}

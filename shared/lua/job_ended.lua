@@ -10,8 +10,8 @@
 -- ARGV[5] the fleet's done channel   ARGV[6] the notice to publish
 local status = ARGV[1]
 redis.call('EXPIRE', KEYS[1], ARGV[4])
--- The job's budget reservation ("<budget hash key>\n<micro-USD>", create.lua) is given back:
--- what its calls cost was counted as they were billed (charge.lua).
+-- What is left of the job's budget reservation ("<budget hash key>\n<micro-USD>", create.lua;
+-- charge.lua moves each billed call's cost from it to spent) is given back.
 local hold = redis.call('HGET', KEYS[1], 'budget')
 if hold and hold ~= '' then
   local cut = string.find(hold, '\n', 1, true)

@@ -2,10 +2,11 @@
 ``reserved``, integer micro-USD.
 
 A job reserves the upper bound of its cost as it is created (``create.lua``: checked and taken
-in one step, so any number of API processes admit as one), gives the reservation back when it
-ends (``job_ended.lua``, whatever the end), and what each provider call billed is added to
-``spent`` as it is known (``charge.lua``). ``spent + reserved`` never exceeds the budget at
-admission; a period's reset (Redis's clock, UTC) starts ``spent`` again at 0.
+in one step, so any number of API processes admit as one), gives what is left of it back when
+it ends (``job_ended.lua``, whatever the end), and what each provider call billed moves from
+the reservation to ``spent`` as it is known (``charge.lua``: one step, never counted twice).
+``spent + reserved`` never exceeds the budget at admission; a period's reset (Redis's clock,
+UTC) starts ``spent`` again at 0.
 """
 
 from __future__ import annotations

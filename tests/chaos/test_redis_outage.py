@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from gateway_cli.embedded_redis import EmbeddedRedis
+from tests.support import web
 from tests.support.stack import Stack, wait_for
 
 ASYNC_JOBS = 20
@@ -56,7 +57,7 @@ def test_redis_killed_and_restarted_loses_nothing_and_never_answers_500(
     answers: dict[str, httpx.Response] = {}
 
     def wait_sync(key: str) -> None:
-        answers[key] = httpx.post(
+        answers[key] = web.post(
             f"{s.api_url}/v1/chat/completions",
             json={
                 "messages": [{"role": "user", "content": key}],
@@ -80,7 +81,7 @@ def test_redis_killed_and_restarted_loses_nothing_and_never_answers_500(
     # Down for longer than a job lease (2 s here), checking every route the whole time.
     while time.time() - killed_at < 4:
         for method, path, body in ROUTES:
-            resp = httpx.request(
+            resp = web.request(
                 method, f"{s.api_url}{path.format(id='0' * 32)}", json=body, timeout=30
             )
             seen[f"{method} {path}"] = resp.status_code
@@ -90,8 +91,8 @@ def test_redis_killed_and_restarted_loses_nothing_and_never_answers_500(
                 assert error["type"] == "gateway_error"
                 assert error["code"] == "gateway_unavailable"
                 assert int(resp.headers["Retry-After"]) >= 1
-    assert httpx.get(f"{s.api_url}/health/live").status_code == 200
-    assert httpx.get(f"{s.api_url}/v1/models").status_code == 200
+    assert web.get(f"{s.api_url}/health/live").status_code == 200
+    assert web.get(f"{s.api_url}/v1/models").status_code == 200
 
     server.start()  # the same port and AOF; the fixture stops it (no server left running)
     restarted_at = time.time()
@@ -107,7 +108,7 @@ def test_redis_killed_and_restarted_loses_nothing_and_never_answers_500(
         assert resp.json()["choices"][0]["message"]["content"] == f"mock answer to: {key}"
     recovered_s = time.time() - restarted_at
     # New work, through the same processes.
-    fresh = httpx.post(
+    fresh = web.post(
         f"{s.api_url}/v1/chat/completions",
         json={"messages": [{"role": "user", "content": f"{unique}-after"}]},
         timeout=60,

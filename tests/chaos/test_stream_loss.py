@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.support import web
 from tests.support.clients import AUTH, CLIENT_KEY
 from tests.support.stack import Stack, StackFactory, wait_for
 
@@ -51,7 +51,7 @@ def test_a_worker_killed_mid_stream_ends_it_with_an_error_not_a_restart(
 ) -> None:
     worker = stream_stack.start_worker("doomed", concurrency=10)
     lines: list[str] = []
-    with httpx.stream(
+    with web.stream(
         "POST",
         f"{stream_stack.api_url}/v1/chat/completions",
         headers=H,
@@ -74,7 +74,7 @@ def test_a_worker_killed_mid_stream_ends_it_with_an_error_not_a_restart(
         for e in events[:-1]
     )
     assert WORDS.startswith(text)  # what the client got is a prefix: never restarted
-    record = httpx.get(f"{stream_stack.api_url}/v1/jobs/{job_id}", headers=H).json()
+    record = web.get(f"{stream_stack.api_url}/v1/jobs/{job_id}", headers=H).json()
     assert record["status"] == "failed"
     assert stream_stack.mock_calls(unique) == 1  # the answer was not asked for again
 
@@ -83,7 +83,7 @@ def test_a_client_that_leaves_cancels_the_job_when_configured(
     stream_stack: Stack, unique: str
 ) -> None:
     stream_stack.start_worker(concurrency=10)
-    with httpx.stream(
+    with web.stream(
         "POST",
         f"{stream_stack.api_url}/v1/chat/completions",
         headers=H,
@@ -98,7 +98,7 @@ def test_a_client_that_leaves_cancels_the_job_when_configured(
                 break
     wait_for(
         lambda: (
-            httpx.get(f"{stream_stack.api_url}/v1/jobs/{job_id}", headers=H).json()["status"]
+            web.get(f"{stream_stack.api_url}/v1/jobs/{job_id}", headers=H).json()["status"]
             == "cancelled"
         ),
         10,

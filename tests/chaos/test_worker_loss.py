@@ -6,16 +6,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 import redis
 
 from gateway_cli.embedded_redis import EmbeddedRedis
 from shared.config.loader import load_config
-from shared.keys import Keys
 from shared.state import notice
-from shared.state.jobs import JobStore
+from tests.support import web
 from tests.support.stack import KEYS, Stack, StackFactory, wait_for
 
 IN_FLIGHT = 30
@@ -60,7 +59,7 @@ class Notices:
 
 
 def statuses(stack: Stack, ids: list[str]) -> dict[str, str]:
-    return {i: httpx.get(f"{stack.api_url}/v1/jobs/{i}").json()["status"] for i in ids}
+    return {i: web.get(f"{stack.api_url}/v1/jobs/{i}").json()["status"] for i in ids}
 
 
 def test_sigkilled_worker_jobs_are_recovered_by_another_worker(
@@ -70,9 +69,9 @@ def test_sigkilled_worker_jobs_are_recovered_by_another_worker(
     notices = Notices(stack.redis_url)
     victim = stack.start_worker("victim")
     keys = [f"{unique}-{i}" for i in range(IN_FLIGHT)]
-    # Calls long enough that none can finish between "all in flight" and the kill, however
-    # slowly the submissions and the worker's first deliveries go on a loaded machine.
-    ids = [stack.submit(k, latency_ms=8000) for k in keys]
+    # First calls that hang until the kill, however slowly a loaded machine gets there; the
+    # reruns answer at once.
+    ids = [stack.submit(k, hang_first_s=300) for k in keys]
     wait_for(
         lambda: all(stack.mock_calls(k) == 1 for k in keys),
         20,
@@ -94,7 +93,7 @@ def test_sigkilled_worker_jobs_are_recovered_by_another_worker(
     time.sleep(1)  # let any duplicate notice arrive before counting
     notices.close()
     for job_id, key in zip(ids, keys, strict=True):
-        job = httpx.get(f"{stack.api_url}/v1/jobs/{job_id}").json()
+        job = web.get(f"{stack.api_url}/v1/jobs/{job_id}").json()
         assert job["result"]["choices"][0]["message"]["content"] == f"mock answer to: {key}"
         assert [a["outcome"] for a in job["attempts"]] == ["success"]
         assert notices.counts[job_id] == 1, "exactly one result per job"
@@ -109,7 +108,7 @@ def test_sigterm_stops_a_worker_within_grace_and_its_jobs_run_elsewhere(
     stack = chaos_stack
     leaving = stack.start_worker("leaving")
     keys = [f"{unique}-{i}" for i in range(5)]
-    ids = [stack.submit(k, latency_ms=6000) for k in keys]
+    ids = [stack.submit(k, hang_first_s=300) for k in keys]
     wait_for(lambda: all(stack.mock_calls(k) == 1 for k in keys), 20, "calls in flight")
 
     took = leaving.stop(timeout=15)
@@ -130,19 +129,20 @@ def test_a_job_that_keeps_killing_workers_fails_after_max_deliveries(
     chaos_stack: Stack, unique: str
 ) -> None:
     stack = chaos_stack
-    stack.start_worker("worker")
+    worker = stack.start_worker("worker")
     loaded = load_config(stack.config_path, env={})
-    store = JobStore(stack.redis, Keys("gw"), 3600)
     job_id = stack.submit(unique, latency_ms=0)
     wait_for(lambda: statuses(stack, [job_id])[job_id] == "succeeded", 20, "first job")
 
-    # A job already delivered max_deliveries times (each delivery killed its worker).
-    poisoned = stack.submit(f"{unique}-p", latency_ms=60000)
+    # A job whose every delivery killed its worker: this one is killed mid-call, and the
+    # deliveries before it are written in as if they had ended the same way.
+    poisoned = stack.submit(f"{unique}-p", hang_first_s=300)
     wait_for(lambda: stack.mock_calls(f"{unique}-p") == 1, 20, "call in flight")
+    worker.kill()
     stack.redis.hset(KEYS.job(poisoned), "deliveries", loaded.settings.queue.max_deliveries)
-    stack.redis.delete(KEYS.lease(poisoned))  # as if its worker died
-    store.track(poisoned, 0)  # lease due long ago: beat's reaper republishes it
-    job = stack.wait_job(poisoned, {"failed"})
+    stack.start_worker("next")  # its reaper finds the dead lease and gives up on the job
+    job = stack.wait_job(poisoned, {"failed"}, timeout=60)
+    assert stack.mock_calls(f"{unique}-p") == 1, "not called again"
     assert job["error"]["code"] == "max_deliveries_exceeded"
 
 
@@ -163,8 +163,11 @@ def test_a_burst_of_jobs_all_complete_without_broker_errors(
     # Hundreds of tasks finishing at once used to exhaust kombu's Redis pool on ack; the
     # consumer then reconnected and a reserved message was lost.
     stack = chaos_stack
+    # Queued before the worker starts, so its 500 slots fill at once and finish together
+    # however fast this machine submits.
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda i: stack.submit(f"{unique}-{i}", latency_ms=300), range(800)))
     worker = stack.start_worker("burst", concurrency=500)
-    ids = [stack.submit(f"{unique}-{i}", latency_ms=300) for i in range(800)]
 
     def all_succeeded() -> bool:
         pipe = stack.redis.pipeline(transaction=False)

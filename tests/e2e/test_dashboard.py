@@ -11,9 +11,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support import web
 from tests.support.clients import ADMIN_KEY, AUTH, CLIENT_KEY
 from tests.support.stack import KEYS, Stack, StackFactory, wait_for
 
@@ -84,7 +84,7 @@ def test_a_person_sees_the_broken_provider_and_its_failed_jobs(
     down: Stack, tmp_path: Path, unique: str
 ) -> None:
     api = down.api_url
-    ok = httpx.post(
+    ok = web.post(
         f"{api}/v1/chat/completions",
         json={"model": "mock-model", "messages": [{"role": "user", "content": unique}]},
         timeout=30,
@@ -92,7 +92,7 @@ def test_a_person_sees_the_broken_provider_and_its_failed_jobs(
     assert ok.status_code == 200
     failed = []
     for i in range(3):
-        r = httpx.post(
+        r = web.post(
             f"{api}/v1/jobs",
             json={
                 "request": {
@@ -156,16 +156,16 @@ def keyed(
 
 def test_the_dashboard_needs_an_admin_and_a_sign_in_works_on_any_process(keyed: Stack) -> None:
     api = keyed.api_url
-    page = httpx.get(f"{api}/dashboard")
+    page = web.get(f"{api}/dashboard")
     assert page.status_code == 200 and 'action="/dashboard/login"' in page.text  # sign-in form
-    assert httpx.get(f"{api}/dashboard/data").status_code == 401
+    assert web.get(f"{api}/dashboard/data").status_code == 401
     client_key = {"Authorization": f"Bearer {CLIENT_KEY}"}
-    assert httpx.get(f"{api}/dashboard/data", headers=client_key).status_code == 403
+    assert web.get(f"{api}/dashboard/data", headers=client_key).status_code == 403
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    assert httpx.get(f"{api}/dashboard/data", headers=admin).status_code == 200
+    assert web.get(f"{api}/dashboard/data", headers=admin).status_code == 200
 
-    assert httpx.post(f"{api}/dashboard/login", data={"key": CLIENT_KEY}).status_code == 401
-    signed = httpx.post(f"{api}/dashboard/login", data={"key": ADMIN_KEY})
+    assert web.post(f"{api}/dashboard/login", data={"key": CLIENT_KEY}).status_code == 401
+    signed = web.post(f"{api}/dashboard/login", data={"key": ADMIN_KEY})
     assert signed.status_code == 303
     cookie = signed.cookies.get("gw_dashboard")
     assert cookie and ADMIN_KEY not in cookie
@@ -173,10 +173,10 @@ def test_the_dashboard_needs_an_admin_and_a_sign_in_works_on_any_process(keyed: 
     other = keyed.start_api()
     other_url = keyed.api_url
     assert other_url != api
-    data = httpx.get(f"{other_url}/dashboard/data", cookies={"gw_dashboard": cookie})
+    data = web.get(f"{other_url}/dashboard/data", cookies={"gw_dashboard": cookie})
     assert data.status_code == 200 and "providers" in data.json()
-    shown = httpx.get(f"{other_url}/dashboard", cookies={"gw_dashboard": cookie})
+    shown = web.get(f"{other_url}/dashboard", cookies={"gw_dashboard": cookie})
     assert 'id="providers"' in shown.text
-    httpx.post(f"{other_url}/dashboard/logout", cookies={"gw_dashboard": cookie})
-    assert httpx.get(f"{api}/dashboard/data", cookies={"gw_dashboard": cookie}).status_code == 401
+    web.post(f"{other_url}/dashboard/logout", cookies={"gw_dashboard": cookie})
+    assert web.get(f"{api}/dashboard/data", cookies={"gw_dashboard": cookie}).status_code == 401
     other.stop()

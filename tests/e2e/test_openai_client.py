@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
 import openai
 import pytest
 
+from tests.support import web
 from tests.support.clients import CLIENT_KEY
 from tests.support.stack import Stack
 
@@ -89,14 +89,14 @@ def test_final_provider_error_is_not_retried_by_the_client(stack: Stack, unique:
 
 def test_jobs_api_with_plain_http(stack: Stack, unique: str) -> None:
     headers = {"Authorization": f"Bearer {CLIENT_KEY}"}
-    job = httpx.post(
+    job = web.post(
         f"{stack.api_url}/v1/jobs",
         headers=headers,
         json={
             "request": {"model": "mock-model", "messages": [{"role": "user", "content": unique}]}
         },
     ).json()
-    done = httpx.get(
+    done = web.get(
         f"{stack.api_url}/v1/jobs/{job['id']}?wait=20", headers=headers, timeout=30
     ).json()
     assert done["status"] == "succeeded"

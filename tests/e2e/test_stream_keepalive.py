@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import openai
 import pytest
 
+from tests.support import web
 from tests.support.stack import Stack, StackFactory
 
 KEEPALIVE_S = 0.5
@@ -42,7 +42,7 @@ def test_a_slow_first_chunk_is_preceded_by_keepalives_and_arrives_intact(
         "stream": True,
         "mock": {"content": WORDS, "latency_ms": FIRST_CHUNK_AFTER_MS},
     }
-    with httpx.stream(
+    with web.stream(
         "POST", f"{slow_stack.api_url}/v1/chat/completions", json=body, timeout=60
     ) as resp:
         assert resp.status_code == 200

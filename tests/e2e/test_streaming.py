@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+from tests.support import web
 from tests.support.clients import CLIENT_KEY
 from tests.support.stack import Stack
 
@@ -26,9 +27,7 @@ def client(stack: Stack) -> openai.OpenAI:
 
 
 def job(stack: Stack, job_id: str) -> dict[str, Any]:
-    return dict(
-        httpx.get(f"{stack.api_url}/v1/jobs/{job_id}?wait=20", headers=H, timeout=30).json()
-    )
+    return dict(web.get(f"{stack.api_url}/v1/jobs/{job_id}?wait=20", headers=H, timeout=30).json())
 
 
 def test_chunks_arrive_in_order_with_the_usage_chunk(
@@ -160,7 +159,7 @@ def test_disconnect_then_reattach_from_the_start_or_a_last_event_id(
         "mock": {"content": WORDS, "chunk_delay_ms": 150},
     }
     lines: list[str] = []
-    with httpx.stream(
+    with web.stream(
         "POST", f"{stack.api_url}/v1/chat/completions", headers=H, json=body, timeout=30
     ) as resp:
         job_id = resp.headers["x-gateway-job-id"]
@@ -175,22 +174,20 @@ def test_disconnect_then_reattach_from_the_start_or_a_last_event_id(
     assert record["result"]["choices"][0]["message"]["content"] == WORDS
 
     url = f"{stack.api_url}/v1/jobs/{job_id}/stream"
-    whole = events(httpx.get(url, headers=H, timeout=30).text.splitlines())
+    whole = events(web.get(url, headers=H, timeout=30).text.splitlines())
     assert whole[-1][1] == "[DONE]" and content_of(whole) == WORDS
     assert [e for e in whole[:3]] == seen
     rest = events(
-        httpx.get(
-            url, headers={**H, "Last-Event-ID": str(seen[-1][0])}, timeout=30
-        ).text.splitlines()
+        web.get(url, headers={**H, "Last-Event-ID": str(seen[-1][0])}, timeout=30).text.splitlines()
     )
     assert content_of(seen) + content_of(rest) == WORDS
     assert rest == whole[3:]
-    bad = httpx.get(url, headers={**H, "Last-Event-ID": "nope"})
+    bad = web.get(url, headers={**H, "Last-Event-ID": "nope"})
     assert bad.status_code == 400
 
 
 def test_reattach_while_it_is_still_streaming(stack: Stack, unique: str) -> None:
-    accepted = httpx.post(
+    accepted = web.post(
         f"{stack.api_url}/v1/jobs",
         headers=H,
         json={
@@ -203,7 +200,7 @@ def test_reattach_while_it_is_still_streaming(stack: Stack, unique: str) -> None
         },
     ).json()
     got = events(
-        httpx.get(
+        web.get(
             f"{stack.api_url}/v1/jobs/{accepted['id']}/stream", headers=H, timeout=30
         ).text.splitlines()
     )

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from tests.e2e.test_batches import line, submit, wait_status
+from tests.support import web
 from tests.support.clients import ADMIN_KEY, AUTH, CLIENT_KEY, OTHER_KEY
 from tests.support.stack import Stack, StackFactory, wait_for
 
@@ -134,7 +134,7 @@ def test_batch_and_job_events_arrive_signed(hooks: tuple[Stack, Receiver], uniqu
         openai.OpenAI(api_key="x").webhooks.unwrap(raw["body"], raw["headers"], secret=FLAKY_SECRET)
 
     # A job that asks for events, from POST /v1/jobs and from a chat completion's extension.
-    resp = httpx.post(
+    resp = web.post(
         f"{stack.api_url}/v1/jobs",
         headers={"Authorization": f"Bearer {CLIENT_KEY}"},
         json={"request": {"messages": [{"role": "user", "content": unique}]}, "webhook": True},
@@ -174,7 +174,7 @@ def test_a_receiver_that_fails_twice_gets_it_the_third_time(
         "three attempts at /flaky",
     )
     assert len({g["headers"]["webhook-id"] for _, g in tries}) == 1  # one event, three tries
-    log = httpx.get(
+    log = web.get(
         f"{stack.api_url}/v1/webhook_deliveries",
         headers={"Authorization": f"Bearer {CLIENT_KEY}"},
         params={"limit": 100},
@@ -187,7 +187,7 @@ def test_a_receiver_that_fails_twice_gets_it_the_third_time(
     assert len(mine) == 1
     d = wait_for(
         lambda: (lambda x: x if x["status"] == "succeeded" else None)(
-            httpx.get(
+            web.get(
                 f"{stack.api_url}/v1/webhook_deliveries/{mine[0]['id']}",
                 headers={"Authorization": f"Bearer {CLIENT_KEY}"},
             ).json()
@@ -203,7 +203,7 @@ def test_a_failed_delivery_is_logged_and_replayed(
 ) -> None:
     stack, rx = hooks
     auth = {"Authorization": f"Bearer {OTHER_KEY}"}
-    resp = httpx.post(
+    resp = web.post(
         f"{stack.api_url}/v1/jobs",
         headers=auth,
         json={"request": {"messages": [{"role": "user", "content": unique}]}, "webhook": True},
@@ -211,7 +211,7 @@ def test_a_failed_delivery_is_logged_and_replayed(
     job_id = resp.json()["id"]
 
     def failed() -> Any:
-        got = httpx.get(
+        got = web.get(
             f"{stack.api_url}/v1/webhook_deliveries", headers=auth, params={"status": "failed"}
         ).json()["data"]
         return [d for d in got if d["event"]["data"]["id"] == job_id]
@@ -222,18 +222,18 @@ def test_a_failed_delivery_is_logged_and_replayed(
     # Another key cannot see or replay it.
     other = {"Authorization": f"Bearer {CLIENT_KEY}"}
     assert (
-        httpx.post(
+        web.post(
             f"{stack.api_url}/v1/webhook_deliveries/{d['id']}/replay", headers=other
         ).status_code
         == 404
     )
 
     rx.up.set()
-    replayed = httpx.post(f"{stack.api_url}/v1/webhook_deliveries/{d['id']}/replay", headers=auth)
+    replayed = web.post(f"{stack.api_url}/v1/webhook_deliveries/{d['id']}/replay", headers=auth)
     assert replayed.status_code == 200 and replayed.json()["status"] == "pending"
     done = wait_for(
         lambda: (lambda x: x if x["status"] == "succeeded" else None)(
-            httpx.get(f"{stack.api_url}/v1/webhook_deliveries/{d['id']}", headers=auth).json()
+            web.get(f"{stack.api_url}/v1/webhook_deliveries/{d['id']}", headers=auth).json()
         ),
         30,
         "the replay to succeed",
@@ -245,7 +245,7 @@ def test_a_failed_delivery_is_logged_and_replayed(
 def test_a_redirect_is_not_followed(hooks: tuple[Stack, Receiver], unique: str) -> None:
     stack, rx = hooks
     auth = {"Authorization": f"Bearer {OTHER_KEY}"}
-    resp = httpx.post(
+    resp = web.post(
         f"{stack.api_url}/v1/jobs",
         headers=auth,
         json={
@@ -264,7 +264,7 @@ def test_a_redirect_is_not_followed(hooks: tuple[Stack, Receiver], unique: str) 
 
 def test_webhook_secrets_never_show_in_config(hooks: tuple[Stack, Receiver]) -> None:
     stack, _ = hooks
-    shown = httpx.get(
+    shown = web.get(
         f"{stack.api_url}/admin/config", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
     )
     assert shown.status_code == 200

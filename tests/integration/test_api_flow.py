@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import web
 from tests.support.clients import CLIENT_KEY, OTHER_KEY
 from tests.support.stack import KEYS, Stack, wait_for
 
@@ -18,7 +19,7 @@ H_OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
 def chat(
     stack: Stack, body: dict[str, Any], headers: dict[str, str] | None = None, timeout: float = 30
 ) -> httpx.Response:
-    return httpx.post(
+    return web.post(
         f"{stack.api_url}/v1/chat/completions", json=body, headers=headers or H, timeout=timeout
     )
 
@@ -44,7 +45,7 @@ def test_sync_chat_returns_the_provider_answer_with_gateway_headers(
     assert resp.headers["X-Request-ID"]
     assert stack.mock_calls(unique) == 1
 
-    job = httpx.get(f"{stack.api_url}/v1/jobs/{resp.headers['X-Gateway-Job-Id']}", headers=H).json()
+    job = web.get(f"{stack.api_url}/v1/jobs/{resp.headers['X-Gateway-Job-Id']}", headers=H).json()
     assert job["status"] == "succeeded"
     assert job["priority"] == "interactive"
     assert job["result"] == body
@@ -63,7 +64,7 @@ def test_request_id_is_echoed_and_reaches_the_job(stack: Stack, unique: str) -> 
 
 
 def test_prefer_respond_async_answers_202_with_location(stack: Stack, unique: str) -> None:
-    resp = httpx.post(
+    resp = web.post(
         f"{stack.api_url}/v1/chat/completions",
         json={"messages": msg(unique)},
         headers={**H, "Prefer": "respond-async"},
@@ -72,14 +73,14 @@ def test_prefer_respond_async_answers_202_with_location(stack: Stack, unique: st
     job = resp.json()
     assert resp.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert job["object"] == "job" and job["status"] in ("queued", "running", "succeeded")
-    done = httpx.get(
+    done = web.get(
         f"{stack.api_url}{resp.headers['Location']}?wait=20", headers=H, timeout=30
     ).json()
     assert done["status"] == "succeeded"
 
 
 def test_jobs_api_submit_poll_and_list(stack: Stack, unique: str) -> None:
-    resp = httpx.post(
+    resp = web.post(
         f"{stack.api_url}/v1/jobs",
         headers=H,
         json={
@@ -98,14 +99,14 @@ def test_jobs_api_submit_poll_and_list(stack: Stack, unique: str) -> None:
     assert job["result"] is None
     # Long-poll wakes on the completion notice, well before the wait runs out.
     started = time.time()
-    done = httpx.get(
+    done = web.get(
         f"{stack.api_url}/v1/jobs/{job['id']}", params={"wait": 20}, headers=H, timeout=30
     ).json()
     assert done["status"] == "succeeded"
     assert time.time() - started < 10
     assert done["result"]["choices"][0]["message"]["content"].endswith(unique)
 
-    listed = httpx.get(f"{stack.api_url}/v1/jobs", params={"limit": 100}, headers=H).json()
+    listed = web.get(f"{stack.api_url}/v1/jobs", params={"limit": 100}, headers=H).json()
     assert listed["object"] == "list"
     assert job["id"] in [j["id"] for j in listed["data"]]
     created = [j["created_at"] for j in listed["data"]]
@@ -115,15 +116,15 @@ def test_jobs_api_submit_poll_and_list(stack: Stack, unique: str) -> None:
 def test_jobs_list_paginates_with_after(stack: Stack, unique: str) -> None:
     ids = []
     for i in range(3):
-        r = httpx.post(
+        r = web.post(
             f"{stack.api_url}/v1/jobs",
             headers=H_OTHER,
             json={"request": {"messages": msg(f"{unique}-{i}")}},
         )
         ids.append(r.json()["id"])
-    page1 = httpx.get(f"{stack.api_url}/v1/jobs", params={"limit": 2}, headers=H_OTHER).json()
+    page1 = web.get(f"{stack.api_url}/v1/jobs", params={"limit": 2}, headers=H_OTHER).json()
     assert page1["has_more"] is True and len(page1["data"]) == 2
-    page2 = httpx.get(
+    page2 = web.get(
         f"{stack.api_url}/v1/jobs", params={"limit": 2, "after": page1["last_id"]}, headers=H_OTHER
     ).json()
     seen = [j["id"] for j in page1["data"] + page2["data"]]
@@ -131,31 +132,31 @@ def test_jobs_list_paginates_with_after(stack: Stack, unique: str) -> None:
 
 
 def test_a_job_is_visible_only_to_the_key_that_created_it(stack: Stack, unique: str) -> None:
-    job = httpx.post(
+    job = web.post(
         f"{stack.api_url}/v1/jobs", headers=H, json={"request": {"messages": msg(unique)}}
     ).json()
-    other = httpx.get(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H_OTHER)
+    other = web.get(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H_OTHER)
     assert other.status_code == 404
     assert other.json()["error"]["type"] == "not_found_error"
-    assert httpx.delete(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H_OTHER).status_code == 404
-    listed = httpx.get(f"{stack.api_url}/v1/jobs", params={"limit": 100}, headers=H_OTHER).json()
+    assert web.delete(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H_OTHER).status_code == 404
+    listed = web.get(f"{stack.api_url}/v1/jobs", params={"limit": 100}, headers=H_OTHER).json()
     assert job["id"] not in [j["id"] for j in listed["data"]]
 
 
 def test_cancel_running_job_discards_the_late_result(stack: Stack, unique: str) -> None:
-    job = httpx.post(
+    job = web.post(
         f"{stack.api_url}/v1/jobs",
         headers=H,
         json={"request": {"messages": msg(unique), "mock": {"latency_ms": 1500, "key": unique}}},
     ).json()
     wait_for(lambda: stack.mock_calls(unique) == 1, 10, "the provider call to start")
-    resp = httpx.delete(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H)
+    resp = web.delete(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H)
     assert resp.status_code == 202
     assert resp.json()["status"] == "cancelled"
-    again = httpx.delete(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H)
+    again = web.delete(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H)
     assert again.status_code == 200
     time.sleep(2.5)  # the provider answers; the worker must not overwrite the cancel
-    final = httpx.get(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H).json()
+    final = web.get(f"{stack.api_url}/v1/jobs/{job['id']}", headers=H).json()
     assert final["status"] == "cancelled"
     assert final["result"] is None
     assert stack.redis.exists(KEYS.lease(job["id"])) == 0
@@ -164,7 +165,7 @@ def test_cancel_running_job_discards_the_late_result(stack: Stack, unique: str) 
 def test_cancel_finished_job_is_409(stack: Stack, unique: str) -> None:
     resp = chat(stack, {"messages": msg(unique)})
     job_id = resp.headers["X-Gateway-Job-Id"]
-    conflict = httpx.delete(f"{stack.api_url}/v1/jobs/{job_id}", headers=H)
+    conflict = web.delete(f"{stack.api_url}/v1/jobs/{job_id}", headers=H)
     assert conflict.status_code == 409
     assert conflict.json()["error"]["code"] == "job_already_finished"
 
@@ -208,7 +209,7 @@ def test_zai_outcomes_map_to_openai_errors(
     err = resp.json()["error"]
     assert (err["type"], err["code"]) == (etype, code)
     assert resp.headers["x-should-retry"] == "false"
-    job = httpx.get(f"{stack.api_url}/v1/jobs/{resp.json()['job_id']}", headers=H).json()
+    job = web.get(f"{stack.api_url}/v1/jobs/{resp.json()['job_id']}", headers=H).json()
     assert job["status"] == "failed"
     assert job["attempts"][0]["outcome"] == "error"
 
@@ -248,7 +249,7 @@ def test_provider_failure_falls_back_to_the_next_deployment(stack: Stack, unique
     assert resp.status_code == 200, resp.text
     assert resp.headers["X-Gateway-Provider"] == "backup"
     assert resp.json()["model"] == "backup-model"
-    job = httpx.get(f"{stack.api_url}/v1/jobs/{resp.headers['X-Gateway-Job-Id']}", headers=H).json()
+    job = web.get(f"{stack.api_url}/v1/jobs/{resp.headers['X-Gateway-Job-Id']}", headers=H).json()
     assert [(a["provider"], a["outcome"]) for a in job["attempts"]] == [
         ("mock", "error"),
         ("backup", "success"),
@@ -271,7 +272,7 @@ def test_jobs_still_finish_after_redis_forgets_its_scripts(stack: Stack, unique:
     stack.redis.script_flush()
     resp = chat(stack, {"messages": msg(unique)})
     assert resp.status_code == 200, resp.text
-    job = httpx.get(f"{stack.api_url}/v1/jobs/{resp.headers['X-Gateway-Job-Id']}", headers=H)
+    job = web.get(f"{stack.api_url}/v1/jobs/{resp.headers['X-Gateway-Job-Id']}", headers=H)
     assert job.json()["status"] == "succeeded"
     again = chat(stack, {"messages": msg(f"{unique}-2")})
     assert again.status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -88,20 +89,30 @@ def test_a_late_result_from_a_lost_probe_changes_nothing(breakers: Breakers) -> 
     assert breakers.record("p", True, fresh) == CLOSED
 
 
-def _race_for_probe(url: str, out: multiprocessing.Queue) -> None:
-    b = Breakers(redis.Redis.from_url(url, decode_responses=True), Keys("gw"), S)
+# The race's probe lease outlives any start-up: spawning four interpreters on a loaded machine
+# may take longer than S's 0.5 s, and an expired lease rightly lets a second probe in.
+RACE = BreakerSettings(**{**S.__dict__, "probe_timeout_s": 600})
+
+
+def _race_for_probe(url: str, go: Any, out: multiprocessing.Queue) -> None:
+    b = Breakers(redis.Redis.from_url(url, decode_responses=True), Keys("gw"), RACE)
+    b.r.ping()  # connected before the start
+    go.wait(60)
     out.put(sum(1 for _ in range(50) if b.allow("p", "p").probe_token))
 
 
-def test_processes_racing_at_half_open_get_one_probe(breakers: Breakers, redis_db: str) -> None:
+def test_processes_racing_at_half_open_get_one_probe(redis_db: str) -> None:
+    breakers = Breakers(redis.Redis.from_url(redis_db, decode_responses=True), Keys("gw"), RACE)
     for _ in range(3):
         breakers.record("p", False)
-    time.sleep(0.55)
     ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
     out: multiprocessing.Queue = ctx.Queue()
-    procs = [ctx.Process(target=_race_for_probe, args=(redis_db, out)) for _ in range(4)]
+    procs = [ctx.Process(target=_race_for_probe, args=(redis_db, go, out)) for _ in range(4)]
     for p in procs:
         p.start()
+    time.sleep(RACE.open_s + 0.05)  # the breaker is half-open when they start
+    go.set()
     won = sum(out.get(timeout=60) for _ in procs)
     for p in procs:
         p.join(30)

@@ -22,6 +22,7 @@ import yaml
 
 from gateway_cli.embedded_redis import free_port
 from gateway_cli.main import build_parser
+from tests.support import web
 from tests.support.stack import KEYS, Stack, StackFactory, port_open, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +96,7 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
         if proc.poll() is not None:
             raise AssertionError(f"exited early:\n{log.read_text()[-3000:]}")
         try:
-            body = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).json()
+            body = web.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).json()
         except httpx.HTTPError:
             return False
         return body["status"] == "ready" and not body["degraded"]  # a worker heartbeats
@@ -217,13 +218,13 @@ def test_api_exits_within_10s_of_sigterm_with_a_request_waiting(
     s = make_stack("api-stop")
     try:
         api = s.start_api()
-        ready = httpx.get(f"{s.api_url}/health/ready").json()
+        ready = web.get(f"{s.api_url}/health/ready").json()
         assert ready["status"] == "ready" and ready["fleet_ready"] is False  # no worker yet
 
         def wait_for_answer() -> None:
             # The API is stopped under this request: the connection closing is expected.
             with contextlib.suppress(httpx.HTTPError):
-                httpx.post(
+                web.post(
                     f"{s.api_url}/v1/chat/completions",
                     timeout=90,
                     json={
@@ -247,7 +248,7 @@ def test_api_exits_within_10s_of_sigterm_with_a_request_waiting(
 def test_no_process_warns_that_gevent_patched_ssl_too_late(stack: Stack) -> None:
     # The session stack's gunicorn master, its gevent workers and the Celery worker have all
     # started and served by now.
-    assert httpx.get(f"{stack.api_url}/health/live").status_code == 200
+    assert web.get(f"{stack.api_url}/health/live").status_code == 200
     assert {p.name for p in stack.procs} >= {"api", "worker"}
     for proc in stack.procs:
         text = proc.log_path.read_text(errors="replace")

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from tests.support import web
 from tests.support.clients import CLIENT_KEY, OTHER_KEY
 from tests.support.stack import Stack
 
@@ -23,8 +24,8 @@ def job_body(text: str) -> dict[str, object]:
 
 def test_same_key_and_body_give_the_same_job(stack: Stack, unique: str) -> None:
     headers = {**H, "Idempotency-Key": f"idem-{unique}"}
-    first = httpx.post(f"{stack.api_url}/v1/jobs", headers=headers, json=job_body(unique))
-    second = httpx.post(f"{stack.api_url}/v1/jobs", headers=headers, json=job_body(unique))
+    first = web.post(f"{stack.api_url}/v1/jobs", headers=headers, json=job_body(unique))
+    second = web.post(f"{stack.api_url}/v1/jobs", headers=headers, json=job_body(unique))
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
     stack.wait_job(first.json()["id"], {"succeeded"}, headers=H)
@@ -33,12 +34,12 @@ def test_same_key_and_body_give_the_same_job(stack: Stack, unique: str) -> None:
 
 def test_same_key_with_another_body_is_422(stack: Stack, unique: str) -> None:
     headers = {**H, "Idempotency-Key": f"idem-{unique}"}
-    httpx.post(f"{stack.api_url}/v1/jobs", headers=headers, json=job_body(unique))
-    other = httpx.post(f"{stack.api_url}/v1/jobs", headers=headers, json=job_body(f"{unique}-x"))
+    web.post(f"{stack.api_url}/v1/jobs", headers=headers, json=job_body(unique))
+    other = web.post(f"{stack.api_url}/v1/jobs", headers=headers, json=job_body(f"{unique}-x"))
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
     # The same key on the other endpoint is another request too.
-    chat = httpx.post(
+    chat = web.post(
         f"{stack.api_url}/v1/chat/completions", headers=headers, json=job_body(unique)["request"]
     )
     assert chat.status_code == 422
@@ -47,8 +48,8 @@ def test_same_key_with_another_body_is_422(stack: Stack, unique: str) -> None:
 def test_sync_chat_repeat_gets_the_same_answer_from_one_call(stack: Stack, unique: str) -> None:
     headers = {**H, "Idempotency-Key": f"idem-{unique}"}
     body = {"messages": [{"role": "user", "content": unique}], "mock": {"key": unique}}
-    first = httpx.post(f"{stack.api_url}/v1/chat/completions", headers=headers, json=body)
-    second = httpx.post(f"{stack.api_url}/v1/chat/completions", headers=headers, json=body)
+    first = web.post(f"{stack.api_url}/v1/chat/completions", headers=headers, json=body)
+    second = web.post(f"{stack.api_url}/v1/chat/completions", headers=headers, json=body)
     assert first.status_code == second.status_code == 200
     assert first.json() == second.json()
     assert first.headers["X-Gateway-Job-Id"] == second.headers["X-Gateway-Job-Id"]
@@ -59,7 +60,7 @@ def test_concurrent_duplicates_create_exactly_one_job(stack: Stack, unique: str)
     headers = {**H, "Idempotency-Key": f"idem-{unique}"}
 
     def post(_: int) -> httpx.Response:
-        return httpx.post(f"{stack.api_url}/v1/jobs", headers=headers, json=job_body(unique))
+        return web.post(f"{stack.api_url}/v1/jobs", headers=headers, json=job_body(unique))
 
     with ThreadPoolExecutor(10) as pool:
         answers = list(pool.map(post, range(10)))
@@ -71,10 +72,10 @@ def test_concurrent_duplicates_create_exactly_one_job(stack: Stack, unique: str)
 
 
 def test_keys_are_scoped_to_the_api_key(stack: Stack, unique: str) -> None:
-    mine = httpx.post(
+    mine = web.post(
         f"{stack.api_url}/v1/jobs", json=job_body(unique), headers={**H, "Idempotency-Key": unique}
     )
-    theirs = httpx.post(
+    theirs = web.post(
         f"{stack.api_url}/v1/jobs",
         json=job_body(unique),
         headers={"Authorization": f"Bearer {OTHER_KEY}", "Idempotency-Key": unique},
@@ -84,7 +85,7 @@ def test_keys_are_scoped_to_the_api_key(stack: Stack, unique: str) -> None:
 
 
 def test_an_overlong_key_is_400(stack: Stack) -> None:
-    resp = httpx.post(
+    resp = web.post(
         f"{stack.api_url}/v1/jobs", json=job_body("x"), headers={**H, "Idempotency-Key": "k" * 256}
     )
     assert resp.status_code == 400

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import web
 from tests.support.clients import ADMIN_KEY, AUTH, CLIENT_KEY
 from tests.support.stack import CLI, PROVIDER_SECRET, Stack, StackFactory, free_port, wait_for
 
@@ -25,7 +26,7 @@ SLOW_POLL = {"interval_s": 300, "http_source": None}
 
 
 def chat(stack: Stack, model: str) -> httpx.Response:
-    return httpx.post(
+    return web.post(
         f"{stack.api_url}/v1/chat/completions",
         headers=CLIENT,
         json={"model": model, "messages": [{"role": "user", "content": "hello"}]},
@@ -77,7 +78,7 @@ def live(
 def test_admin_changes_reach_every_process_at_once_and_bad_ones_are_refused(live: Stack) -> None:
     assert chat(live, "live-alias").status_code == 404
     patch = {"models": {"live-alias": [{"provider": "mock", "model": "live-model"}]}}
-    resp = httpx.patch(f"{live.api_url}/admin/config", json=patch, headers=ADMIN)
+    resp = web.patch(f"{live.api_url}/admin/config", json=patch, headers=ADMIN)
     assert resp.status_code == 200, resp.text
     version = resp.json()["version"]
     assert PROVIDER_SECRET not in resp.text
@@ -87,7 +88,7 @@ def test_admin_changes_reach_every_process_at_once_and_bad_ones_are_refused(live
     wait_for(lambda: every_process_serves(live, "live-alias", 200), 10, "the alias everywhere")
     assert time.time() - started < 10  # the notice, not the 300 s poll
     answer = chat(live, "live-alias")
-    job = httpx.get(
+    job = web.get(
         f"{live.api_url}/v1/jobs/{answer.headers['X-Gateway-Job-Id']}", headers=CLIENT
     ).json()
     assert job["config_version"] == version
@@ -96,7 +97,7 @@ def test_admin_changes_reach_every_process_at_once_and_bad_ones_are_refused(live
     assert log_count(live, "worker", "config: now version") >= 1
 
     # Refused at the door: 422 naming the field; nothing changes.
-    bad = httpx.patch(
+    bad = web.patch(
         f"{live.api_url}/admin/config",
         json={"providers": {"mock": {"timeout_s": 0}}},
         headers=ADMIN,
@@ -114,12 +115,12 @@ def test_admin_changes_reach_every_process_at_once_and_bad_ones_are_refused(live
     wait_for(lambda: log_count(live, "worker", "change refused") >= 1, 10, "the worker's refusal")
     wait_for(lambda: log_count(live, "api", "change refused") >= 2, 10, "the APIs' refusals")
     assert every_process_serves(live, "live-alias", 200, tries=6)
-    shown = httpx.get(f"{live.api_url}/admin/config", headers=ADMIN).json()
+    shown = web.get(f"{live.api_url}/admin/config", headers=ADMIN).json()
     assert shown["version"] == version
     assert "models.live-alias.0.provider" in shown["refused"]
 
     # Rollback to no Redis layer at all: the alias is gone everywhere.
-    back = httpx.post(f"{live.api_url}/admin/config/rollback", json={"version": 0}, headers=ADMIN)
+    back = web.post(f"{live.api_url}/admin/config/rollback", json={"version": 0}, headers=ADMIN)
     assert back.status_code == 200, back.text
     wait_for(lambda: every_process_serves(live, "live-alias", 404), 10, "the alias gone")
     assert chat(live, "mock-model").status_code == 200

@@ -13,6 +13,7 @@ import pytest
 
 from shared.keys import Keys
 from shared.state.duty_lease import holder_of
+from tests.support import web
 from tests.support.stack import Proc, Stack, StackFactory, wait_for
 
 KEYS = Keys("gw")
@@ -35,12 +36,12 @@ def fleet(
 
 
 def chat(s: Stack, body: dict[str, Any], timeout: float = 60) -> httpx.Response:
-    return httpx.post(f"{s.api_url}/v1/chat/completions", json=body, timeout=timeout)
+    return web.post(f"{s.api_url}/v1/chat/completions", json=body, timeout=timeout)
 
 
 def job_of(s: Stack, resp: httpx.Response) -> dict[str, Any]:
     job_id = resp.headers["X-Gateway-Job-Id"]
-    body: dict[str, Any] = httpx.get(f"{s.api_url}/v1/jobs/{job_id}").json()
+    body: dict[str, Any] = web.get(f"{s.api_url}/v1/jobs/{job_id}").json()
     return body
 
 
@@ -66,7 +67,7 @@ def test_503_twice_then_200_finishes_with_three_calls_and_no_beat(
     fleet: Stack, unique: str
 ) -> None:
     assert not any(p.name == "beat" for p in fleet.procs)
-    assert httpx.get(f"{fleet.api_url}/health/ready").json()["fleet_ready"] is True
+    assert web.get(f"{fleet.api_url}/health/ready").json()["fleet_ready"] is True
     resp = chat(fleet, flaky(unique, 2))
     assert resp.status_code == 200, resp.text
     assert resp.json()["choices"][0]["message"]["content"] == f"mock answer to: {unique}"
@@ -97,7 +98,7 @@ def test_the_sweep_leader_killed_another_worker_takes_over_republishing_nothing_
     keys = [f"{unique}-{i}" for i in range(PARKED)]
     ids = []
     for key in keys:
-        resp = httpx.post(
+        resp = web.post(
             f"{fleet.api_url}/v1/jobs",
             json={
                 "request": {

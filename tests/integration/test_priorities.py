@@ -9,11 +9,11 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from gateway_cli.embedded_redis import free_port
 from gateway_cli.lanes import split
+from tests.support import web
 from tests.support.stack import KEYS, LANE, Stack, StackFactory, wait_for
 
 
@@ -39,7 +39,7 @@ def test_split_reserves_a_share_for_interactive() -> None:
 
 def interactive(stack: Stack, tag: str) -> float:
     started = time.perf_counter()
-    resp = httpx.post(
+    resp = web.post(
         f"{stack.api_url}/v1/chat/completions",
         json={"messages": [{"role": "user", "content": tag}], "mock": {"latency_ms": 200}},
         timeout=60,
@@ -68,7 +68,7 @@ def test_batch_backlog_does_not_delay_interactive_jobs(pstack: Stack, unique: st
             },
             "priority": "batch",
         }
-        resp = httpx.post(f"{stack.api_url}/v1/jobs", json=body, timeout=30)
+        resp = web.post(f"{stack.api_url}/v1/jobs", json=body, timeout=30)
         assert resp.status_code == 202
         return str(resp.json()["id"])
 
@@ -142,11 +142,11 @@ def test_the_metrics_port_counts_the_lane_too(pstack: Stack) -> None:
 
     def one(i: int) -> int:
         body = {"messages": [{"role": "user", "content": f"m{i}"}], "mock": {"latency_ms": 300}}
-        return httpx.post(f"{stack.api_url}/v1/chat/completions", json=body, timeout=30).status_code
+        return web.post(f"{stack.api_url}/v1/chat/completions", json=body, timeout=30).status_code
 
     with ThreadPoolExecutor(40) as pool:
         assert set(pool.map(one, range(40))) == {200}
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    text = web.get(f"http://127.0.0.1:{port}/metrics").text
 
     def values(prefix: str) -> list[float]:
         return [float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith(prefix)]
@@ -160,5 +160,5 @@ def test_the_metrics_port_counts_the_lane_too(pstack: Stack) -> None:
     assert values("gateway_cache_stores_total ") == [40.0]
     prompt = values('gateway_tokens_total{key_id="anonymous",kind="prompt",model="mock-model"')
     assert prompt and prompt[0] > 0
-    api = httpx.get(f"{stack.api_url}/metrics").text
+    api = web.get(f"{stack.api_url}/metrics").text
     assert 'gateway_queue_depth{priority="batch"}' in api

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway_cli.embedded_redis import EmbeddedRedis, free_port
+from gateway_cli.embedded_redis import free_port
+from tests.support import web
 from tests.support.stack import CLI, KEYS, Stack, StackFactory, port_open, wait_for
 
 
@@ -43,7 +44,7 @@ class MockProcess:
         wait_for(lambda: not port_open(self.port), 10, "mock provider to stop")
 
     def calls(self, key: str) -> int:
-        return int(httpx.get(f"{self.url}/_mock/stats").json()["by_key"].get(key, 0))
+        return int(web.get(f"{self.url}/_mock/stats").json()["by_key"].get(key, 0))
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +127,9 @@ def resilient_stack(
 
 @pytest.fixture(scope="module")
 def rstack_module(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
-    mock_port: int,
-    primary_process: MockProcess,
+    make_stack: StackFactory, mock_port: int, primary_process: MockProcess
 ) -> Iterator[Stack]:
-    s = resilient_stack(tmp_path_factory, redis_server, mock_port, primary_process, "resilience")
+    s = resilient_stack(make_stack, mock_port, primary_process, "resilience")
     try:
         yield s.start_all()
     finally:
@@ -164,19 +162,14 @@ NO_HEALTH_CHECKS = {"interval_s": 3600, "timeout_s": 1}
 
 
 @pytest.fixture
-def make_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_server: EmbeddedRedis,
-    mock_port: int,
-    primary: MockProcess,
+def own_stack(
+    make_stack: StackFactory, mock_port: int, primary: MockProcess
 ) -> Iterator[Callable[..., Stack]]:
     """A stack of a test's own (its config overridden), stopped after the test."""
     made: list[Stack] = []
 
     def make(name: str, **overrides: Any) -> Stack:
-        stack = resilient_stack(
-            tmp_path_factory, redis_server, mock_port, primary, name, **overrides
-        )
+        stack = resilient_stack(make_stack, mock_port, primary, name, **overrides)
         made.append(stack)
         return stack
 
@@ -186,12 +179,12 @@ def make_stack(
 
 
 def chat(stack: Stack, body: dict[str, Any], timeout: float = 60) -> httpx.Response:
-    return httpx.post(f"{stack.api_url}/v1/chat/completions", json=body, timeout=timeout)
+    return web.post(f"{stack.api_url}/v1/chat/completions", json=body, timeout=timeout)
 
 
 def job_of(stack: Stack, resp: httpx.Response) -> dict[str, Any]:
     job_id = resp.headers.get("X-Gateway-Job-Id") or resp.json()["job_id"]
-    return dict(httpx.get(f"{stack.api_url}/v1/jobs/{job_id}").json())
+    return dict(web.get(f"{stack.api_url}/v1/jobs/{job_id}").json())
 
 
 def msg(text: str) -> list[dict[str, str]]:
@@ -243,7 +236,7 @@ def test_retry_after_beyond_the_cap_falls_back_at_once(rstack: Stack, unique: st
 
 
 def test_a_job_waiting_out_its_backoff_holds_no_worker_slot(rstack: Stack, unique: str) -> None:
-    job = httpx.post(
+    job = web.post(
         f"{rstack.api_url}/v1/jobs",
         json={
             "request": {
@@ -257,10 +250,10 @@ def test_a_job_waiting_out_its_backoff_holds_no_worker_slot(rstack: Stack, uniqu
         10,
         "the job to be parked in the due set",
     )
-    parked = httpx.get(f"{rstack.api_url}/v1/jobs/{job['id']}").json()
+    parked = web.get(f"{rstack.api_url}/v1/jobs/{job['id']}").json()
     assert parked["status"] == "retrying"
     assert rstack.redis.exists(KEYS.lease(job["id"])) == 0  # no worker holds it
-    done = httpx.get(f"{rstack.api_url}/v1/jobs/{job['id']}?wait=20", timeout=30).json()
+    done = web.get(f"{rstack.api_url}/v1/jobs/{job['id']}?wait=20", timeout=30).json()
     assert done["status"] == "succeeded"
 
 
@@ -296,16 +289,14 @@ def test_retries_stop_at_max_attempts(rstack: Stack, unique: str) -> None:
 def primary_marked_down(stack: Stack) -> None:
     """Wait for the health check to mark the (stopped) primary unhealthy."""
     wait_for(
-        lambda: (
-            not httpx.get(f"{stack.api_url}/v1/health").json()["providers"]["primary"]["healthy"]
-        ),
+        lambda: not web.get(f"{stack.api_url}/v1/health").json()["providers"]["primary"]["healthy"],
         10,
         "the health check to mark the primary down",
     )
 
 
 def breaker_state(stack: Stack, name: str) -> str:
-    health = httpx.get(f"{stack.api_url}/v1/health").json()
+    health = web.get(f"{stack.api_url}/v1/health").json()
     return str(health["providers"][name]["breaker"])
 
 
@@ -327,9 +318,7 @@ def test_primary_down_then_breaker_then_recovery(
     wait_for(
         lambda: (
             breaker_state(rstack, "primary") == "open"
-            or not httpx.get(f"{rstack.api_url}/v1/health").json()["providers"]["primary"][
-                "healthy"
-            ]
+            or not web.get(f"{rstack.api_url}/v1/health").json()["providers"]["primary"]["healthy"]
         ),
         10,
         "primary to be taken out",
@@ -337,7 +326,7 @@ def test_primary_down_then_breaker_then_recovery(
     direct = chat(rstack, {"model": "failover", "messages": msg(f"{unique}-2")})
     assert direct.headers["X-Gateway-Provider"] == "backup"
     assert [a["provider"] for a in job_of(rstack, direct)["attempts"]] == ["backup"]
-    ready = httpx.get(f"{rstack.api_url}/health/ready")
+    ready = web.get(f"{rstack.api_url}/health/ready")
     assert ready.status_code == 200  # the backup still serves: not degraded for this
 
     primary.start()
@@ -349,7 +338,7 @@ def test_primary_down_then_breaker_then_recovery(
 
     wait_for(back_on_primary, 30, "traffic to return to the primary", interval=0.5)
     assert breaker_state(rstack, "primary") == "closed"
-    health = httpx.get(f"{rstack.api_url}/v1/health").json()["providers"]["primary"]
+    health = web.get(f"{rstack.api_url}/v1/health").json()["providers"]["primary"]
     assert health["healthy"] is True
     assert health["last_error"]  # the outage is remembered for operators
 
@@ -363,7 +352,7 @@ def test_no_healthy_provider_is_503_and_ready_reports_it(
     assert resp.status_code == 503
     assert resp.json()["error"]["code"] == "no_healthy_provider"
     assert job_of(rstack, resp)["attempts"] == []  # no call was made
-    metrics = httpx.get(f"{rstack.api_url}/v1/health").json()
+    metrics = web.get(f"{rstack.api_url}/v1/health").json()
     assert metrics["providers"]["primary"]["healthy"] is False
 
 
@@ -372,7 +361,7 @@ def test_wait_for_recovery_keeps_the_job_until_the_provider_returns(
 ) -> None:
     primary.stop()
     primary_marked_down(rstack)
-    job = httpx.post(
+    job = web.post(
         f"{rstack.api_url}/v1/jobs",
         json={
             "request": {
@@ -384,10 +373,10 @@ def test_wait_for_recovery_keeps_the_job_until_the_provider_returns(
         },
     ).json()
     time.sleep(3)
-    waiting = httpx.get(f"{rstack.api_url}/v1/jobs/{job['id']}").json()
+    waiting = web.get(f"{rstack.api_url}/v1/jobs/{job['id']}").json()
     assert waiting["status"] in ("queued", "running"), waiting
     primary.start()
-    done = httpx.get(f"{rstack.api_url}/v1/jobs/{job['id']}?wait=30", timeout=40).json()
+    done = web.get(f"{rstack.api_url}/v1/jobs/{job['id']}?wait=30", timeout=40).json()
     assert done["status"] == "succeeded", done
     assert done["provider"] == "primary"
 
@@ -404,9 +393,9 @@ def test_preferred_provider_is_honoured(rstack: Stack, unique: str) -> None:
 
 
 def test_last_good_answer_is_served_stale_when_every_provider_fails(
-    make_stack: Callable[..., Stack], unique: str
+    own_stack: Callable[..., Stack], unique: str
 ) -> None:
-    s = make_stack("stale", retry=NO_RETRY)
+    s = own_stack("stale", retry=NO_RETRY)
     s.start_worker()
     s.start_api()
     body = {"messages": msg(unique), "mock": {"status": 500, "fail_after": 1, "key": unique}}
@@ -421,8 +410,8 @@ def test_last_good_answer_is_served_stale_when_every_provider_fails(
     assert other_key.status_code == 502  # nothing cached for a different request
 
 
-def test_degraded_answer_is_flagged(make_stack: Callable[..., Stack], unique: str) -> None:
-    s = make_stack(
+def test_degraded_answer_is_flagged(own_stack: Callable[..., Stack], unique: str) -> None:
+    s = own_stack(
         "degraded",
         fallbacks={
             "order": ["alternative_provider", "degraded"],
@@ -443,9 +432,9 @@ def test_degraded_answer_is_flagged(make_stack: Callable[..., Stack], unique: st
 
 
 def test_half_open_admits_one_probe_across_several_workers(
-    make_stack: Callable[..., Stack], primary: MockProcess, unique: str
+    own_stack: Callable[..., Stack], primary: MockProcess, unique: str
 ) -> None:
-    s = make_stack("probes", retry=NO_RETRY, health=NO_HEALTH_CHECKS)
+    s = own_stack("probes", retry=NO_RETRY, health=NO_HEALTH_CHECKS)
     for i in range(3):
         s.start_worker(f"worker-{i}", concurrency=50)
     s.start_api()
@@ -476,16 +465,16 @@ def test_half_open_admits_one_probe_across_several_workers(
 
 
 def test_a_dead_probe_holder_does_not_wedge_the_breaker(
-    make_stack: Callable[..., Stack], primary: MockProcess, unique: str
+    own_stack: Callable[..., Stack], primary: MockProcess, unique: str
 ) -> None:
-    s = make_stack("deadprobe", retry=NO_RETRY, health=NO_HEALTH_CHECKS)
+    s = own_stack("deadprobe", retry=NO_RETRY, health=NO_HEALTH_CHECKS)
     holder = s.start_worker("holder", concurrency=20)
     s.start_api()
     for _ in range(3):
         chat(s, {"model": "primary-only", "messages": msg(unique), "mock": {"status": 500}})
     assert breaker_state(s, "primary") == "open"
     time.sleep(2.2)  # open_s: the next call is the probe
-    httpx.post(
+    web.post(
         f"{s.api_url}/v1/jobs",
         json={
             "request": {
@@ -521,13 +510,13 @@ def _counter(text: str, name: str, **labels: str) -> float:
 
 
 def test_worker_metrics_count_retries_fallbacks_and_breaker_transitions(
-    make_stack: Callable[..., Stack], primary: MockProcess, unique: str
+    own_stack: Callable[..., Stack], primary: MockProcess, unique: str
 ) -> None:
-    s = make_stack("metrics", health=NO_HEALTH_CHECKS)
+    s = own_stack("metrics", health=NO_HEALTH_CHECKS)
     port = free_port()
     s.start_worker(metrics_port=port)
     s.start_api()
-    before = httpx.get(f"{s.api_url}/v1/health").json()["metrics"]
+    before = web.get(f"{s.api_url}/v1/health").json()["metrics"]
     chat(s, {"messages": msg(unique), "mock": {"status": 503, "fail_times": 1, "key": unique}})
     chat(
         s,
@@ -548,7 +537,7 @@ def test_worker_metrics_count_retries_fallbacks_and_breaker_transitions(
         )
     primary.stop()
     chat(s, {"model": "failover", "messages": msg(f"{unique}-down")})
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    text = web.get(f"http://127.0.0.1:{port}/metrics").text
     assert (
         _counter(text, "gateway_retries_total", provider="backup", error_class="server_error") >= 1
     )
@@ -563,13 +552,13 @@ def test_worker_metrics_count_retries_fallbacks_and_breaker_transitions(
     assert _counter(text, "gateway_provider_call_duration_seconds_count", provider="backup") >= 2
 
     # The API's scrape reads each breaker's state from Redis: the same from every API process.
-    api = httpx.get(f"{s.api_url}/metrics").text
+    api = web.get(f"{s.api_url}/metrics").text
     assert _counter(api, "gateway_breaker_state", provider="primary", state="open") == 1
     assert _counter(api, "gateway_breaker_state", provider="primary", state="closed") == 0
     assert _counter(api, "gateway_breaker_state", provider="backup", state="closed") == 1
 
     # /v1/health sums the whole fleet's events (counted in Redis, not per process).
-    after = httpx.get(f"{s.api_url}/v1/health").json()["metrics"]
+    after = web.get(f"{s.api_url}/v1/health").json()["metrics"]
     jobs = {k: after["jobs"][k] - before["jobs"][k] for k in after["jobs"]}
     assert jobs == {"submitted": 6, "succeeded": 3, "failed": 3, "cancelled": 0, "expired": 0}
     assert after["retries"] - before["retries"] >= 1

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
-
+from tests.support import web
 from tests.support.clients import CLIENT_KEY
 from tests.support.stack import PROVIDER_SECRET, Stack
 
@@ -33,13 +32,13 @@ def _dump(stack: Stack) -> str:
 
 def test_no_client_or_provider_key_in_redis_or_logs(stack: Stack, unique: str) -> None:
     # Successes, failures, and a job left queued in the broker (so its task message is there).
-    httpx.post(
+    web.post(
         f"{stack.api_url}/v1/chat/completions",
         headers=H,
         timeout=30,
         json={"messages": [{"role": "user", "content": unique}]},
     )
-    httpx.post(
+    web.post(
         f"{stack.api_url}/v1/chat/completions",
         headers=H,
         timeout=30,
@@ -49,7 +48,7 @@ def test_no_client_or_provider_key_in_redis_or_logs(stack: Stack, unique: str) -
             "mock": {"status": 401, "code": "1002"},
         },
     )
-    httpx.post(
+    web.post(
         f"{stack.api_url}/v1/jobs",
         headers=H,
         json={

@@ -16,6 +16,7 @@ import pytest
 
 from gateway_cli.embedded_redis import free_port
 from shared.keys import Keys
+from tests.support import web
 from tests.support.clients import ADMIN_KEY, CLIENT_KEY, sha
 from tests.support.stack import CLI, Stack, StackFactory, wait_for
 
@@ -75,7 +76,7 @@ def spend_stack(
 
 
 def _chat(url: str, secret: str, **mock: Any) -> httpx.Response:
-    return httpx.post(
+    return web.post(
         f"{url}/v1/chat/completions",
         headers={"Authorization": f"Bearer {secret}"},
         json={
@@ -168,7 +169,7 @@ def test_a_worker_killed_mid_call_leaves_no_reservation(spend_stack: Stack) -> N
     victim = stack.start_worker("victim", concurrency=5)
     stack.procs[0].stop()  # only the victim takes the job
     try:
-        job = httpx.post(
+        job = web.post(
             f"{url}/v1/jobs",
             headers={"Authorization": f"Bearer {KILL_KEY}"},
             json={
@@ -219,7 +220,7 @@ def test_cost_agrees_in_job_header_metrics_and_usage(spend_stack: Stack) -> None
             "mock": {"content": WORDS},
             "stream": stream,
         }
-        resp = httpx.post(f"{url}/v1/chat/completions", headers=auth, json=body, timeout=60)
+        resp = web.post(f"{url}/v1/chat/completions", headers=auth, json=body, timeout=60)
         assert resp.status_code == 200, resp.text
         ids.append(resp.headers["X-Gateway-Job-Id"])
         if not stream:
@@ -232,13 +233,13 @@ def test_cost_agrees_in_job_header_metrics_and_usage(spend_stack: Stack) -> None
     assert after["requests"] - before["requests"] == 2
     assert after["cost_usd"] - before["cost_usd"] == pytest.approx(2 * COST / 1e6)
     assert after["output_tokens"] - before["output_tokens"] == 10
-    admin = httpx.get(
+    admin = web.get(
         f"{url}/admin/usage", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
     ).json()
     mine = [r for r in admin["data"] if r["key_id"] == "team-a"]
     assert mine and mine[0]["cost_usd"] == pytest.approx(after["cost_usd"])
     port = stack.metrics_port  # type: ignore[attr-defined]
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    text = web.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     line = next(
         ln
         for ln in text.splitlines()
@@ -250,7 +251,7 @@ def test_cost_agrees_in_job_header_metrics_and_usage(spend_stack: Stack) -> None
 
 
 def _usage(url: str, auth: dict[str, str]) -> dict[str, Any]:
-    doc = httpx.get(f"{url}/v1/usage?group_by=model", headers=auth, timeout=10).json()
+    doc = web.get(f"{url}/v1/usage?group_by=model", headers=auth, timeout=10).json()
     return dict(doc["total"])
 
 

@@ -77,3 +77,32 @@ def test_a_delivery_is_charged_once_whatever_the_race(redis_db: str) -> None:
     assert counted == len(tokens)
     assert int(r.hget(KEYS.job("job_race"), "cost_micro") or 0) == counted * 777
     assert int(r.hget(KEYS.budget("k"), "spent") or 0) == counted * 777
+
+
+def test_a_charge_moves_its_cost_from_the_reservation_so_nothing_counts_twice(
+    redis_db: str,
+) -> None:
+    r = redis.Redis.from_url(redis_db, decode_responses=True)
+    store = JobStore(r, KEYS, 3600)
+    job = replace(queued_job(), owner="k")
+    assert store.create(job, hold=BudgetHold(LIMIT, "day", HOLD)).outcome == "ok"
+    tokens = [f"delivery-{i}" for i in range(50)]  # 50 x 777 > HOLD: the hold runs out
+    counted = sum(_run(_charge_many, [(redis_db, job.id, tokens)] * 4))
+    assert counted == len(tokens)
+    budget = r.hgetall(KEYS.budget("k"))
+    assert int(budget["spent"]) == counted * 777
+    # The hold was spent, not kept beside what was spent: spent + reserved is the real cost.
+    assert int(budget.get("reserved") or 0) == 0
+    assert r.hget(KEYS.job(job.id), "budget") is None  # nothing left to give back
+    store.terminate(job.id, FAILED, ProviderFailed("gone"))
+    assert int(r.hget(KEYS.budget("k"), "reserved") or 0) == 0
+
+    # A charge under the hold moves exactly its cost; the end gives back the rest.
+    second = replace(queued_job(), owner="k")
+    assert store.create(second, hold=BudgetHold(LIMIT, "day", HOLD)).outcome == "ok"
+    _run(_charge_many, [(redis_db, second.id, ["one"])])
+    assert int(r.hget(KEYS.budget("k"), "reserved") or 0) == HOLD - 777
+    store.terminate(second.id, FAILED, ProviderFailed("gone"))
+    budget = r.hgetall(KEYS.budget("k"))
+    assert int(budget.get("reserved") or 0) == 0
+    assert int(budget["spent"]) == (counted + 1) * 777

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import redis
 import yaml
 
 from gateway_cli.embedded_redis import free_port
 from gateway_cli.lanes import split
 from shared.keys import Keys
+from tests.support import web
 
 CLI = [sys.executable, "-m", "gateway_cli.main"]
 # Every stack's key scheme (its config's redis.prefix): tests build keys with it, as the
@@ -81,6 +81,11 @@ class Proc:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
 
+    def terminate(self) -> None:
+        """SIGTERM without waiting (``stop`` waits)."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 15.0) -> float:
         """SIGTERM; returns the seconds it took to exit (SIGKILL after ``timeout``)."""
         started = time.time()
@@ -90,7 +95,8 @@ class Proc:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
         return time.time() - started
 
     def tail(self, n: int = 40) -> str:
@@ -240,9 +246,14 @@ class Stack:
         assert self.api_port, "start_api() first"
         return f"http://127.0.0.1:{self.api_port}"
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM every process at once, then wait for all of them (SIGKILL whatever is left
+        after ``timeout``): a stack stops in the time its slowest process takes, not the sum."""
+        for proc in self.procs:
+            proc.terminate()
+        deadline = time.time() + timeout
         for proc in reversed(self.procs):
-            proc.stop()
+            proc.stop(max(0.1, deadline - time.time()))
         self.procs.clear()
         self.redis.close()
 
@@ -256,22 +267,28 @@ class Stack:
         """Poll the job until its status is one of ``statuses``; returns the job."""
 
         def done() -> dict[str, Any] | None:
-            job = httpx.get(f"{self.api_url}/v1/jobs/{job_id}", headers=headers or {}).json()
+            job = web.get(f"{self.api_url}/v1/jobs/{job_id}", headers=headers or {}).json()
             return job if job["status"] in statuses else None
 
         job: dict[str, Any] = wait_for(done, timeout, f"job {job_id} to be {statuses}")
         return job
 
-    def submit(self, key: str, latency_ms: int = 0, headers: dict[str, str] | None = None) -> str:
-        """POST /v1/jobs for a prompt ``key`` (also the mock's call-count key); the job id."""
-        resp = httpx.post(
+    def submit(
+        self,
+        key: str,
+        latency_ms: int = 0,
+        headers: dict[str, str] | None = None,
+        hang_first_s: float = 0,
+    ) -> str:
+        """POST /v1/jobs for a prompt ``key`` (also the mock's call-count key); the job id.
+        ``hang_first_s``: the first call hangs this long, a rerun answers at once (a worker
+        killed mid-call, however slowly a loaded machine got there)."""
+        mock: dict[str, Any] = {"latency_ms": latency_ms, "key": key}
+        if hang_first_s:
+            mock |= {"hang_s": hang_first_s, "hang_times": 1}
+        resp = web.post(
             f"{self.api_url}/v1/jobs",
-            json={
-                "request": {
-                    "messages": [{"role": "user", "content": key}],
-                    "mock": {"latency_ms": latency_ms, "key": key},
-                }
-            },
+            json={"request": {"messages": [{"role": "user", "content": key}], "mock": mock}},
             headers=headers or {},
         )
         assert resp.status_code == 202, resp.text
@@ -279,7 +296,7 @@ class Stack:
 
     # -- the mock --------------------------------------------------------------------------
     def mock_calls(self, key: str) -> int:
-        stats = httpx.get(f"{self.mock_url}/_mock/stats").json()
+        stats = web.get(f"{self.mock_url}/_mock/stats").json()
         return int(stats["by_key"].get(key, 0))
 
 

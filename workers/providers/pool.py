@@ -20,20 +20,12 @@ from typing import Any, cast
 import httpcore
 import httpx
 
+from shared.wire.tls import shared_ssl_context
+
 CONNECTIONS_PER_SHARD = 10
 # httpx writes a request's headers and body separately; without TCP_NODELAY the body waits
 # for the server's delayed ACK (~40 ms on Linux). curl sets it for the same reason.
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
-
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context for every shard of every provider in this process.
-
-    Each ``httpx.HTTPTransport`` otherwise builds its own and loads the CA bundle (~37 ms
-    here): with 50 shards a provider that cost 1.9 s of a worker's start-up, 4 providers 8 s.
-    """
-    return httpx.create_ssl_context()
 
 
 class _CoalescingStream(httpcore.NetworkStream):
