@@ -9,6 +9,7 @@ from flask import Response, jsonify, request
 from gateway_api.errors import error_response
 from shared.errors import Conflict, GatewayError, GatewayTimeout, InvalidRequest, from_stored
 from shared.spend.budget import usd_text
+from shared.state.cache import Entry
 from shared.state.jobs import CANCELLED, EXPIRED, SUCCEEDED, Job
 
 COST_HEADER = "X-Gateway-Cost-USD"
@@ -24,6 +25,16 @@ def gateway_headers(resp: Response, job: Job) -> Response:
     if job.terminal:  # what the job's provider calls billed; 0 for cache hits and fallbacks
         cost = job.cost_usd
         resp.headers[COST_HEADER] = "unknown" if cost is None else usd_text(job.cost_micro)
+    return resp
+
+
+def cache_hit_headers(resp: Response, entry: Entry) -> Response:
+    """The headers of an answer from the cache (no job was made), streamed or not."""
+    resp.headers["X-Gateway-Cache"] = "hit"
+    resp.headers[COST_HEADER] = "0"  # answered from the cache: nothing billed
+    if entry.provider:
+        resp.headers["X-Gateway-Provider"] = entry.provider
+    resp.headers["Age"] = str(int(entry.age_s))
     return resp
 
 

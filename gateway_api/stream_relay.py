@@ -30,7 +30,12 @@ from typing import Any
 from flask import Response
 
 from gateway_api.errors import error_response
-from gateway_api.responses import COST_HEADER, completion, gateway_headers, job_error
+from gateway_api.responses import (
+    cache_hit_headers,
+    completion,
+    gateway_headers,
+    job_error,
+)
 from gateway_api.services import Services
 from shared.errors import (
     BACKEND_DOWN,
@@ -260,10 +265,4 @@ def stream_response(services: Services, job: Job, after: str, wait_until: float)
 
 def stream_hit(entry: Entry, request: dict[str, Any]) -> Response:
     """A cache hit for a streamed request: the stored answer, as a stream."""
-    resp = event_stream(replay(entry.result, wants_usage(request)))
-    resp.headers["X-Gateway-Cache"] = "hit"
-    resp.headers[COST_HEADER] = "0"  # answered from the cache: nothing billed
-    if entry.provider:
-        resp.headers["X-Gateway-Provider"] = entry.provider
-    resp.headers["Age"] = str(int(entry.age_s))
-    return resp
+    return cache_hit_headers(event_stream(replay(entry.result, wants_usage(request))), entry)

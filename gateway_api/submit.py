@@ -20,7 +20,7 @@ from flask import Response, jsonify
 from gateway_api import budget, repair
 from gateway_api.auth import Principal
 from gateway_api.parsing import ChatRequest, Intake
-from gateway_api.responses import COST_HEADER
+from gateway_api.responses import cache_hit_headers
 from gateway_api.schemas import ChatCompletionSchema
 from gateway_api.services import Services
 from shared import metrics
@@ -125,13 +125,7 @@ def creator(
 
 def cached_completion(entry: Entry) -> Response:
     """The sync answer to a cache hit (no job was made)."""
-    resp = jsonify(openai_shape.completion(entry.result))
-    resp.headers["X-Gateway-Cache"] = "hit"
-    resp.headers[COST_HEADER] = "0"  # answered from the cache: nothing billed
-    if entry.provider:
-        resp.headers["X-Gateway-Provider"] = entry.provider
-    resp.headers["Age"] = str(int(entry.age_s))
-    return resp
+    return cache_hit_headers(jsonify(openai_shape.completion(entry.result)), entry)
 
 
 def submit(
