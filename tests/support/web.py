@@ -1,4 +1,5 @@
-"""httpx's one-call helpers (``get``, ``post``...) for tests, with one TLS context.
+"""httpx's one-call helpers (``get``, ``post``...) for tests, with the process's one TLS
+context (``shared.wire.tls``, as the gateway's own outbound calls).
 
 Each ``httpx.get`` builds a ``Client`` whose TLS context loads the CA bundle: ~40 ms of CPU
 per call on these machines, whether or not the URL is https. The suite polls in loops
@@ -9,18 +10,13 @@ reached through a stale pooled socket) and pass one context built once.
 
 from __future__ import annotations
 
-import functools
-import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    return httpx.create_ssl_context()
+from shared.wire.tls import shared_ssl_context as _tls
 
 
 def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
