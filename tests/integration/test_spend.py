@@ -3,6 +3,7 @@ whatever the end, and one cost figure in the job, the header, the metrics and th
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import threading
@@ -299,5 +300,10 @@ def test_the_openai_client_sees_budget_exceeded_and_the_cli_prints_usage(
 
 
 def _spend_all(stack: Stack, key_id: str) -> None:
-    """All of the key's budget spent (the burst test leaves less than a reservation)."""
-    stack.redis.hset(KEYS.budget(key_id), "spent", round(BUDGET_USD * 1e6))
+    """All of the key's day budget spent, in today's period (Redis's clock, UTC), whether or
+    not this process ran the burst test: a hash without ``period`` is a new period, spent 0."""
+    now = dt.datetime.fromtimestamp(stack.redis.time()[0], dt.UTC)
+    stack.redis.hset(
+        KEYS.budget(key_id),
+        mapping={"period": now.strftime("d%Y%m%d"), "spent": round(BUDGET_USD * 1e6)},
+    )
