@@ -22,24 +22,8 @@ if ARGV[9] ~= '' and cost > 0 then
   redis.call('HINCRBY', KEYS[2], 'spent', cost)
   -- What the job reserved for this cost (create.lua's hold) moves to spent in the same step,
   -- so spent + reserved never counts a call twice; job_ended.lua gives back what is left.
-  local hold = redis.call('HGET', KEYS[1], 'budget')
-  if hold and hold ~= '' then
-    local cut = string.find(hold, '\n', 1, true)
-    if string.sub(hold, 1, cut - 1) == KEYS[2] then
-      local held = tonumber(string.sub(hold, cut + 1))
-      local moved = math.min(cost, held)
-      if moved > 0 then
-        if held > moved then
-          redis.call('HSET', KEYS[1], 'budget', KEYS[2] .. '\n' .. string.format('%d', held - moved))
-        else
-          redis.call('HDEL', KEYS[1], 'budget')  -- all of it spent: nothing to give back
-        end
-        if redis.call('HINCRBY', KEYS[2], 'reserved', -moved) < 0 then
-          redis.call('HSET', KEYS[2], 'reserved', 0)
-        end
-      end
-    end
-  end
+  local budget, held = hold_of(KEYS[1])
+  if budget == KEYS[2] then hold_drop(KEYS[1], budget, held, cost) end
 end
 local day = spend_clock({}, {})[2]
 local usage = ARGV[10] .. day

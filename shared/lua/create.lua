@@ -37,8 +37,7 @@ if ARGV[6] == '1' and ARGV[11] ~= '' then
   local b = budget_period({KEYS[12]}, {ARGV[12], '1'})
   local limit, hold = tonumber(ARGV[11]), tonumber(ARGV[13])
   if b[1] + b[2] + hold > limit then return {'budget', b[1], b[2], b[3]} end
-  redis.call('HINCRBY', KEYS[12], 'reserved', hold)
-  redis.call('HSET', KEYS[1], 'budget', KEYS[12] .. '\n' .. hold)
+  hold_take(KEYS[1], KEYS[12], hold)
   left = limit - b[1] - b[2] - hold
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 14))

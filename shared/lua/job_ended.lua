@@ -10,17 +10,10 @@
 -- ARGV[5] the fleet's done channel   ARGV[6] the notice to publish
 local status = ARGV[1]
 redis.call('EXPIRE', KEYS[1], ARGV[4])
--- What is left of the job's budget reservation ("<budget hash key>\n<micro-USD>", create.lua;
--- charge.lua moves each billed call's cost from it to spent) is given back.
-local hold = redis.call('HGET', KEYS[1], 'budget')
-if hold and hold ~= '' then
-  local cut = string.find(hold, '\n', 1, true)
-  local bkey = string.sub(hold, 1, cut - 1)
-  redis.call('HDEL', KEYS[1], 'budget')
-  if redis.call('HINCRBY', bkey, 'reserved', -tonumber(string.sub(hold, cut + 1))) < 0 then
-    redis.call('HSET', bkey, 'reserved', 0)
-  end
-end
+-- What is left of the job's budget reservation (budget_hold.lua; charge.lua moves each billed
+-- call's cost from it to spent) is given back.
+local budget, held = hold_of(KEYS[1])
+if budget then hold_drop(KEYS[1], budget, held, held) end
 redis.call('HSETNX', KEYS[2], 'since', math.floor(tonumber(ARGV[2])))
 redis.call('HINCRBY', KEYS[2], 'jobs_' .. status, 1)
 redis.call('HINCRBY', KEYS[3], status, 1)

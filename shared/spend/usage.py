@@ -61,7 +61,9 @@ class SpendStore:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.r = client
         self.keys = keys
-        self._charge = client.register_script(lua.with_functions("charge", *lua.BUDGET_FUNCTIONS))
+        self._charge = client.register_script(
+            lua.with_functions("charge", *lua.BUDGET_FUNCTIONS, libraries=lua.BUDGET_HOLD)
+        )
 
     def charge(
         self,

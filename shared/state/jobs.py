@@ -240,14 +240,16 @@ class JobStore:
         self._renew = client.register_script(_lua("renew"))
         self._update = client.register_script(_lua("update"))
         # What follows a job's end, the same in both scripts that end one.
-        note = _lua_function("batch_note", "batch_note") + _lua_function("job_ended", "job_ended")
+        note = lua.prelude("batch_note", "job_ended", libraries=lua.BUDGET_HOLD)
         self._finish = client.register_script(note + _lua("finish"))
         self._release = client.register_script(_lua("release"))
         self._reclaim = client.register_script(_lua("reclaim"))
         self._terminate = client.register_script(note + _lua("terminate"))
         self._redeliver = client.register_script(_lua("redeliver"))
         self._defer = client.register_script(_lua("defer"))
-        self._create = client.register_script(lua.with_functions("create", *lua.BUDGET_FUNCTIONS))
+        self._create = client.register_script(
+            lua.with_functions("create", *lua.BUDGET_FUNCTIONS, libraries=lua.BUDGET_HOLD)
+        )
         self._due_claim = client.register_script(_lua("due_claim"))
         self._group_take = client.register_script(_lua("group_take"))
         self._watch = client.register_script(_lua("watch"))
