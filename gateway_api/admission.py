@@ -17,7 +17,7 @@ from gateway_api.parsing import Intake
 from gateway_api.services import Services
 from shared.errors import Conflict, InvalidRequest, Unprocessable
 from shared.state.idempotency import MAX_KEY_LENGTH, body_digest
-from shared.state.jobs import Job
+from shared.state.job_record import Job
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway_api.routes.health import _providers, _workers, metric_summary, queue_depths
 from gateway_api.services import Services
-from shared.state.jobs import PRIORITIES, TERMINAL
+from shared.state.job_record import PRIORITIES, TERMINAL
 from shared.state.provider_stats import ProviderStats
 
 CHART_MINUTES = 30

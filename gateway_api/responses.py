@@ -10,7 +10,7 @@ from gateway_api.errors import error_response
 from shared.errors import Conflict, GatewayError, GatewayTimeout, InvalidRequest, from_stored
 from shared.spend.budget import usd_text
 from shared.state.cache import Entry
-from shared.state.jobs import CANCELLED, EXPIRED, SUCCEEDED, Job
+from shared.state.job_record import CANCELLED, EXPIRED, SUCCEEDED, Job
 
 COST_HEADER = "X-Gateway-Cost-USD"
 

@@ -47,7 +47,7 @@ from shared.errors import (
     from_stored,
 )
 from shared.state.cache import Entry
-from shared.state.jobs import CANCELLED, SUCCEEDED, Job
+from shared.state.job_record import CANCELLED, SUCCEEDED, Job
 from shared.wire.chunks import from_completion, wants_usage
 
 log = logging.getLogger(__name__)

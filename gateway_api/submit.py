@@ -33,7 +33,7 @@ from shared.logs import request_id_var
 from shared.routing import breaker_hint
 from shared.state import fair
 from shared.state.cache import Entry
-from shared.state.jobs import FAILED, QUEUED, SUCCEEDED, Job, new_job_id
+from shared.state.job_record import FAILED, QUEUED, SUCCEEDED, Job, new_job_id
 from shared.wire import openai_shape
 from shared.wire.task_message import GROUP_TTL_MS, run_group_message
 

@@ -25,7 +25,7 @@ import redis
 
 from shared.errors import BACKEND_DOWN, GatewayUnavailable
 from shared.state import notice
-from shared.state.jobs import Job
+from shared.state.job_record import Job
 
 log = logging.getLogger(__name__)
 

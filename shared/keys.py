@@ -110,7 +110,7 @@ class Keys:
         return f"{self.prefix}:pending:{priority}"
 
     def pendings(self) -> list[str]:
-        """The three pending sets in ``shared.state.jobs.PRIORITIES`` order, for the scripts that
+        """The three pending sets in ``shared.state.job_record.PRIORITIES`` order, for the scripts that
         pick one by a job's priority."""
         return [self.pending(p) for p in ("interactive", "normal", "batch")]
 

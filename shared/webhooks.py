@@ -30,8 +30,8 @@ from typing import Any
 
 import redis
 
+from shared import lua
 from shared.keys import Keys
-from shared.state.jobs import _lua, _lua_function
 from shared.wire import fastjson
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
@@ -106,11 +106,11 @@ class WebhookStore:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.r, self.keys = client, keys
         self._emit = client.register_script(
-            _lua_function("hset_json", "hset_json") + _lua("webhook_emit")
+            lua.as_function("hset_json", "hset_json") + lua.source("webhook_emit")
         )
-        self._claim = client.register_script(_lua("webhook_claim"))
-        self._record = client.register_script(_lua("webhook_record"))
-        self._replay = client.register_script(_lua("webhook_replay"))
+        self._claim = client.register_script(lua.source("webhook_claim"))
+        self._record = client.register_script(lua.source("webhook_record"))
+        self._replay = client.register_script(lua.source("webhook_replay"))
 
     # -- the outbox ------------------------------------------------------------------------
     def take_outbox(self) -> list[str]:

@@ -38,7 +38,7 @@ from shared.batch.batch_store import (
 from shared.batch.input_lines import lines_from, parse_cursor
 from shared.errors import GatewayError
 from shared.routing import breaker_hint
-from shared.state.jobs import QUEUED, TERMINAL, _encode, fair_hint
+from shared.state.job_record import QUEUED, TERMINAL, encode_fields, fair_hint
 from workers import fair_release
 from workers.batch_parse import Line, LineError, custom_id_of, parse_line
 from workers.context import WorkerContext
@@ -217,7 +217,7 @@ def _line_job(
             options={**chat.ext, WORKER_LOOKUP: True},
             breaker_hint=breaker_hint(s, k, chat.model, chat.ext.get("preferred_provider")),
         )
-    return _encode(fields)
+    return encode_fields(fields)
 
 
 def end_lines(ctx: WorkerContext, b: Batch, status: str) -> int:

@@ -9,7 +9,7 @@ import time
 
 from shared.celery_app import QUEUES, enqueue
 from shared.state import fair
-from shared.state.jobs import PRIORITIES
+from shared.state.job_record import PRIORITIES
 from shared.wire.task_message import GROUP_TTL_MS, run_group_message
 from workers.context import WorkerContext
 

@@ -10,7 +10,7 @@ from typing import Any
 from shared import metrics
 from shared.errors import GatewayError, NoHealthyProvider, ProviderFailed, stored_error
 from shared.state import fleet_stats
-from shared.state.jobs import FAILED, QUEUED, SUCCEEDED, Job
+from shared.state.job_record import FAILED, QUEUED, SUCCEEDED, Job
 from shared.wire import openai_shape
 from workers.context import WorkerContext
 from workers.outcome import Outcome

@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.errors import GatewayError, GatewayTimeout, stored_error
 from shared.spend.usage import Charge
-from shared.state.jobs import EXPIRED, FAILED
+from shared.state.job_record import EXPIRED, FAILED
 
 
 @dataclass

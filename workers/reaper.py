@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from shared import metrics
 from shared.celery_app import enqueue
-from shared.state.jobs import PRIORITIES
+from shared.state.job_record import PRIORITIES
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,8 @@ from shared.spend.usage import Charge
 from shared.state import fleet_stats
 from shared.state.breaker import Admission, breaker_name
 from shared.state.cache import policy
-from shared.state.jobs import QUEUED, RETRYING, SUCCEEDED, Begin, GroupTake, Job, Step
+from shared.state.job_record import QUEUED, RETRYING, SUCCEEDED, Job
+from shared.state.jobs import Begin, GroupTake, Step
 from shared.state.ratelimit import KeyLimits
 from workers import fair_release
 from workers.backoff import decide

@@ -15,7 +15,7 @@ import httpx
 
 from shared.batch.batch_store import ENDED
 from shared.config.settings import WebhookEndpoint
-from shared.state.jobs import TERMINAL
+from shared.state.job_record import TERMINAL
 from shared.webhooks import FAILED, SUCCEEDED, Delivery, signature
 from shared.wire.tls import shared_ssl_context
 from workers.context import WorkerContext

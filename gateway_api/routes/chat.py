@@ -17,7 +17,7 @@ from gateway_api.services import Services, current_services
 from gateway_api.stream_relay import START, stream_hit, stream_response
 from gateway_api.submit import cached_completion, creator
 from shared.errors import GatewayTimeout
-from shared.state.jobs import Job, new_job_id
+from shared.state.job_record import Job, new_job_id
 
 bp = Blueprint("chat", __name__)
 ROUTE = "/v1/chat/completions"

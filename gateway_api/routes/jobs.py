@@ -15,7 +15,7 @@ from gateway_api.services import Services, current_services
 from gateway_api.stream_relay import START, stream_response, valid_event_id
 from gateway_api.submit import creator
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.state.jobs import CANCELLED, Job, new_job_id
+from shared.state.job_record import CANCELLED, Job, new_job_id
 
 bp = Blueprint("jobs", __name__)
 _CREATE = JobCreateSchema()

@@ -19,8 +19,8 @@ from typing import Any
 
 import redis
 
+from shared import lua
 from shared.keys import Keys
-from shared.state.jobs import _lua, _lua_function
 from shared.state.paging import newest_first
 from shared.wire import fastjson
 
@@ -139,10 +139,10 @@ def _flat(fields: dict[str, Any]) -> list[str]:
 class BatchStore:
     def __init__(self, client: redis.Redis, keys: Keys, ended_ttl_s: int) -> None:
         self.r, self.keys, self.ttl = client, keys, int(ended_ttl_s)
-        self._create = client.register_script(_lua("batch_create"))
-        self._move = client.register_script(_lua("batch_move"))
+        self._create = client.register_script(lua.source("batch_create"))
+        self._move = client.register_script(lua.source("batch_move"))
         self._expand = client.register_script(
-            _lua_function("hset_json", "hset_json") + _lua("batch_expand")
+            lua.as_function("hset_json", "hset_json") + lua.source("batch_expand")
         )
 
     def create(

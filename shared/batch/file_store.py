@@ -20,10 +20,10 @@ from typing import IO, Any
 
 import redis
 
+from shared import lua
 from shared.batch.file_content import Content, CountingReader, RedisContent, TooManyLines
 from shared.config.settings import Settings
 from shared.keys import Keys
-from shared.state.jobs import _lua
 
 __all__ = ["FileStore", "StoreFull", "StoredFile", "TooManyLines", "UploadTooSlow"]
 ABANDONED_S = 3600.0  # an upload not complete after this is given up
@@ -117,9 +117,9 @@ class FileStore:
     ) -> None:
         self.r, self.keys, self.bound = client, keys, bound_bytes
         self.contents: Content = content or RedisContent(client, keys)
-        self._reserve = client.register_script(_lua("file_reserve"))
-        self._commit = client.register_script(_lua("file_commit"))
-        self._delete = client.register_script(_lua("file_delete"))
+        self._reserve = client.register_script(lua.source("file_reserve"))
+        self._commit = client.register_script(lua.source("file_commit"))
+        self._delete = client.register_script(lua.source("file_delete"))
 
     def _file_keys(self, file_id: str, owner: str) -> list[str]:
         k = self.keys

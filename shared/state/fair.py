@@ -20,9 +20,10 @@ from typing import Any
 
 import redis
 
+from shared import lua
 from shared.config.settings import Settings
 from shared.keys import Keys
-from shared.state.jobs import PRIORITIES, _lua
+from shared.state.job_record import PRIORITIES
 
 
 def room(settings: Settings, owner: str) -> int:
@@ -37,7 +38,7 @@ def room(settings: Settings, owner: str) -> int:
 class FairShare:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.r, self.keys = client, keys
-        self._release = client.register_script(_lua("fair_release"))
+        self._release = client.register_script(lua.source("fair_release"))
 
     def release(
         self,

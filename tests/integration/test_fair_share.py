@@ -16,7 +16,8 @@ from shared.batch.batch_store import BatchStore, line_job_id
 from shared.celery_app import QUEUES
 from shared.keys import Keys
 from shared.state.fair import FairShare
-from shared.state.jobs import Begin, Created, JobStore, _encode, fair_hint
+from shared.state.job_record import encode_fields, fair_hint
+from shared.state.jobs import Begin, Created, JobStore
 from tests.support.jobs import queued_job
 
 KEYS = Keys("gw")
@@ -135,7 +136,7 @@ def _expander(url: str, batch_id: str, start: Any, out: Any) -> None:
             for k in ("id", "owner", "status", "priority", "model", "request", "created_at")
         }
         record["fair"] = fair_hint(KEYS, "batch", "a")
-        jobs.append(_encode(record))
+        jobs.append(encode_fields(record))
     start.wait(60)
     out.put(batches.expand(batch, jobs, "100:10", 10, 3600))
 

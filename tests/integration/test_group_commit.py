@@ -20,7 +20,8 @@ import redis
 
 from shared.celery_app import QUEUES
 from shared.keys import Keys
-from shared.state.jobs import Begin, GroupTake, JobStore, new_job_id
+from shared.state.job_record import new_job_id
+from shared.state.jobs import Begin, GroupTake, JobStore
 from shared.wire.task_message import run_group_message
 from tests.support.jobs import queued_job
 from tests.support.stack import Stack, wait_for

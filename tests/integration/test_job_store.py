@@ -10,7 +10,8 @@ import redis
 
 from shared.errors import Conflict
 from shared.keys import Keys
-from shared.state.jobs import Begin, Job, JobStore
+from shared.state.job_record import Job
+from shared.state.jobs import Begin, JobStore
 from tests.support.jobs import queued_job
 
 KEYS = Keys("gw")

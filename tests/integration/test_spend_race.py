@@ -15,7 +15,8 @@ from shared.keys import Keys
 from shared.spend.budget import BudgetHold
 from shared.spend.cost import Usage
 from shared.spend.usage import Charge, SpendStore
-from shared.state.jobs import FAILED, JobStore
+from shared.state.job_record import FAILED
+from shared.state.jobs import JobStore
 from tests.support.jobs import queued_job
 
 KEYS = Keys("gw")

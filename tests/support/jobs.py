@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared.state.jobs import Job, new_job_id
+from shared.state.job_record import Job, new_job_id
 
 
 def queued_job(deadline_s: float = 60, **fields: Any) -> Job:

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.keys import Keys
 from shared.state.breaker import Admission
-from shared.state.jobs import Job
+from shared.state.job_record import Job
 from workers.runner import JobRunner
 
 KEYS = Keys("gw")

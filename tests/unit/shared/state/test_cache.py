@@ -8,7 +8,7 @@ from typing import Any
 from shared.config.loader import load_config
 from shared.config.settings import CacheSettings, Settings
 from shared.state.cache import cache_digest, parse_cache_control, policy
-from shared.state.jobs import Job
+from shared.state.job_record import Job
 from shared.state.ratelimit import estimate_tokens, format_duration
 from workers.runner import JobRunner
 
