@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 
-from gateway_api import budget, key_limits, openapi
+from gateway_api import budget, key_limits
 from gateway_api.errors import register_error_handlers
 from gateway_api.responses import COST_HEADER
 from gateway_api.routes import (
@@ -24,6 +24,7 @@ from gateway_api.routes import (
     health,
     jobs,
     models,
+    openapi,
     usage,
     webhooks,
 )

@@ -110,8 +110,8 @@ class Keys:
         return f"{self.prefix}:pending:{priority}"
 
     def pendings(self) -> list[str]:
-        """The three pending sets in ``shared.state.job_record.PRIORITIES`` order, for the scripts that
-        pick one by a job's priority."""
+        """The three pending sets in ``shared.state.job_record.PRIORITIES`` order, for the
+        scripts that pick one by a job's priority."""
         return [self.pending(p) for p in ("interactive", "normal", "batch")]
 
     def fair_window(self, priority: str, owner: str) -> str:
