@@ -25,7 +25,8 @@ from shared.wire.task_message import GROUP_TTL_MS, run_group_message
 from workers import job_slots
 from workers.context import WorkerContext
 from workers.lease import STOPPING
-from workers.runner import JobRunner, until_redis_answers
+from workers.redis_wait import until_redis_answers
+from workers.runner import JobRunner
 
 log = logging.getLogger(__name__)
 FIRST_HEAD_START_S = 0.05

@@ -17,7 +17,6 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from celery.exceptions import Reject
@@ -26,7 +25,6 @@ from shared import metrics
 from shared.celery_app import enqueue
 from shared.config.settings import Deployment
 from shared.errors import (
-    BACKEND_DOWN,
     GatewayError,
     ProviderFailed,
 )
@@ -38,43 +36,23 @@ from shared.state import fleet_stats
 from shared.state.breaker import Admission, breaker_name
 from shared.state.cache import policy
 from shared.state.job_record import QUEUED, RETRYING, SUCCEEDED, Job
-from shared.state.jobs import Begin, GroupTake, Step
-from shared.state.ratelimit import KeyLimits
+from shared.state.jobs import Begin, GroupTake
 from workers import fair_release
 from workers.backoff import decide
 from workers.classify import CONTEXT, ErrorClass, classify, client_error
+from workers.conclude import conclude
 from workers.context import WorkerContext
 from workers.fallback import after_all_failed
 from workers.inflight import IN_FLIGHT
 from workers.lease import ACTIVE, STOPPING, LeaseKeeper
 from workers.outcome import Outcome, _expired, _failed, _with
 from workers.providers.base import Adapter, ProviderCallError
+from workers.redis_wait import until_redis_answers
 from workers.stream_writer import StreamRelay
 
 log = logging.getLogger(__name__)
 # A job whose cache lookup is the worker's to make (options): a batch line.
 WORKER_LOOKUP = "worker_lookup"
-
-# How long a delivery waits for an unreachable Redis to take or record a job before it gives
-# up (the job is then found by the sweeps: pending redelivery, lease reaper).
-REDIS_WAIT_S = 600.0
-
-
-def until_redis_answers(what: str, job_id: str, step: Callable[[], Any]) -> Any:
-    """Run ``step``, retrying while Redis is unreachable (a restart, a failover): a provider's
-    answer in hand is written once Redis is back, not dropped."""
-    deadline, delay, warned = time.monotonic() + REDIS_WAIT_S, 0.2, False
-    while True:
-        try:
-            return step()
-        except BACKEND_DOWN:
-            if time.monotonic() >= deadline:
-                raise
-            if not warned:
-                warned = True
-                log.warning("Redis unreachable; %s waits for it", what, extra={"job_id": job_id})
-            time.sleep(delay)
-            delay = min(2.0, delay * 2)
 
 
 class LeaseLost(Exception):
@@ -163,7 +141,7 @@ class JobRunner:
             else:
                 self.peek = begun.breaker_peek
                 outcome = self._execute(job, token, keeper)
-            self._conclude(job, token, outcome)
+            conclude(self.ctx, job, token, outcome, self.relay, self.started)
         except LeaseLost:
             log.warning("lease lost; result discarded", extra={"job_id": job_id})
         finally:
@@ -179,127 +157,6 @@ class JobRunner:
     @staticmethod
     def _streamed(job: Job) -> bool:
         return bool((job.request or {}).get("stream"))
-
-    def _count_calls(self, outcome: Outcome) -> None:
-        """This delivery's provider calls, into the fleet's per-minute statistics."""
-        mine = [
-            a
-            for a in outcome.fields.get("attempts") or ()
-            if float(a.get("started_at") or 0) >= self.started
-        ]
-        if not mine:
-            return
-        try:
-            self.ctx.stores.provider_stats.record(mine)
-        except Exception:  # statistics never fail a job
-            log.debug("could not count provider calls", exc_info=True)
-
-    def _conclude(self, job: Job, token: str, outcome: Outcome) -> None:
-        try:
-            self._write_outcome(job, token, outcome)
-        finally:  # after the answer is written: a waiting client does not wait for this
-            self._count_calls(outcome)
-
-    def _write_outcome(self, job: Job, token: str, outcome: Outcome) -> None:
-        if outcome.park_until is not None:
-            due = outcome.park_until
-            parked = until_redis_answers(
-                "parking the job",
-                job.id,
-                lambda: self.store.defer(job.id, token, due, outcome.status, outcome.fields),
-            )
-            log.info(
-                "job parked",
-                extra={
-                    "job_id": job.id,
-                    "status": outcome.status,
-                    "due_in_s": round(outcome.park_until - time.time(), 2),
-                    "written": parked,
-                },
-            )
-            return
-        written = until_redis_answers(
-            "recording the outcome", job.id, lambda: self._finish(job, token, outcome)
-        )
-        if written == 1 and self.relay is not None and self.relay.emitted:
-            if outcome.status == SUCCEEDED:
-                self.relay.finish()
-            else:
-                self.relay.fail(outcome.fields.get("error"))
-        if written == 1:
-            metrics.JOBS_FINISHED.labels(outcome.status).inc()
-            metrics.JOB_DURATION.labels(job.priority, outcome.status).observe(
-                time.time() - job.created_at
-            )
-            if outcome.remember:
-                metrics.CACHE_STORES.inc()
-            self._count_tokens(job, outcome)
-            self._correct_tokens(job, outcome)
-        log.log(
-            logging.DEBUG if outcome.status == SUCCEEDED else logging.INFO,
-            "job finished",
-            extra={"job_id": job.id, "status": outcome.status, "written": written},
-        )
-
-    @staticmethod
-    def _count_tokens(job: Job, outcome: Outcome) -> None:
-        provider = outcome.fields.get("provider")
-        usage = (outcome.fields.get("result") or {}).get("usage") or {}
-        if outcome.status != SUCCEEDED or not provider or outcome.fields.get("cache"):
-            return
-        for kind in ("prompt", "completion"):
-            n = usage.get(f"{kind}_tokens")
-            if isinstance(n, int) and n > 0:
-                metrics.TOKENS.labels(provider, job.model, job.owner, kind).inc(n)
-
-    def _correct_tokens(self, job: Job, outcome: Outcome) -> None:
-        """Charge the key's tokens/min with the real usage instead of the admission estimate."""
-        tpm = KeyLimits.for_key(self.ctx.settings, job.owner).tpm
-        if not tpm:
-            return
-        usage = (outcome.fields.get("result") or {}).get("usage") or {}
-        provider_called = outcome.status == SUCCEEDED and not outcome.fields.get("cache")
-        actual = int(usage.get("total_tokens") or 0) if provider_called else 0
-        try:
-            self.ctx.stores.limiter.adjust_tokens(job.owner, tpm, actual - job.tokens_estimate)
-        except Exception:  # accounting must never fail a finished job
-            log.warning("could not correct the tokens/min bucket", exc_info=True)
-
-    def _finish(self, job: Job, token: str, outcome: Outcome) -> int:
-        """Write the outcome; a success's bookkeeping rides in the same pipeline."""
-        steps: list[Step] = []
-        if outcome.breaker_success is not None:
-            name, probe = outcome.breaker_success
-            steps.append(lambda p: self.ctx.stores.breakers.record(name, True, probe, pipe=p))
-        if outcome.remember:
-            result, provider = outcome.fields["result"], outcome.fields.get("provider")
-            steps.append(
-                lambda p: self.ctx.stores.cache.put(
-                    job.owner, job.request, result, provider, pipe=p
-                )
-            )
-        charge = outcome.charge
-        if charge is not None:  # counted whatever the finish finds (cancelled, lease lost)
-            # The job's total as the finish writes it (and its notice tells a waiting sync
-            # request): what earlier deliveries were charged, and this one's. charge.lua adds
-            # the same to the record first; the finish is written only under this lease.
-            outcome.fields["cost_micro"] = job.cost_micro + (charge.micro or 0)
-            if charge.micro is None or job.cost_unknown:
-                outcome.fields["cost_unknown"] = True
-            key = self.ctx.settings.key(job.owner)
-            period = key.budget.period if key is not None and key.budget else None
-            steps.append(
-                lambda p: self.ctx.stores.spend.charge(
-                    job.id, token, job.owner, charge, period, pipe=p
-                )
-            )
-        written, done = self.store.finish_with(job.id, token, outcome.status, outcome.fields, steps)
-        if charge is not None and charge.micro:
-            metrics.COST.labels(job.owner, charge.provider, charge.model).inc(charge.micro / 1e6)
-        # A breaker step redone directly settled itself (it returned the state, a str).
-        if outcome.breaker_success is not None and not isinstance(done[0], str):
-            self.ctx.stores.breakers.settle(outcome.breaker_success[0], done[0])
-        return written
 
     def _execute(self, job: Job, token: str, keeper: LeaseKeeper) -> Outcome:
         """Walk the model's deployments in order until one answers or the walk must stop."""
