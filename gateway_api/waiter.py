@@ -71,6 +71,7 @@ class CompletionHub:
         return self._own
 
     def _listen(self) -> None:
+        lost = False  # an outage is logged once, as it starts, and once as it ends
         while True:
             pubsub = self.client.pubsub(ignore_subscribe_messages=False)
             channels = [c for c in (self.channel, self._own) if c]
@@ -81,11 +82,18 @@ class CompletionHub:
                         if int(message["data"]) < len(channels):
                             continue  # confirmed one channel; the other's confirmation follows
                         self._subscribed.set()
+                        if lost:
+                            lost = False
+                            log.warning("completion listener reconnected to Redis")
                         self._wake_all()  # anything finished while we were away
                     elif message["type"] == "message":
                         self._wake(str(message["data"]))
-            except Exception:
-                log.warning("completion listener lost Redis; reconnecting", exc_info=True)
+            except Exception as exc:
+                if not lost:
+                    lost = True
+                    log.warning("completion listener lost Redis (%s); reconnecting", exc)
+                else:
+                    log.debug("completion listener still reconnecting", exc_info=True)
                 self._subscribed.clear()
                 time.sleep(0.5)
             finally:
