@@ -21,12 +21,12 @@ class Outcome:
     charge: Charge | None = None  # what the provider billed for this delivery's answer
 
 
-def _failed(err: GatewayError, status: str = FAILED) -> Outcome:
+def failed(err: GatewayError, status: str = FAILED) -> Outcome:
     return Outcome(status, {"error": stored_error(err)})
 
 
-def _expired() -> Outcome:
-    return _failed(
+def expired() -> Outcome:
+    return failed(
         GatewayTimeout(
             "the job's deadline passed before a provider answered", code="deadline_exceeded"
         ),
@@ -34,6 +34,6 @@ def _expired() -> Outcome:
     )
 
 
-def _with(outcome: Outcome, attempts: list[dict[str, Any]]) -> Outcome:
+def with_attempts(outcome: Outcome, attempts: list[dict[str, Any]]) -> Outcome:
     outcome.fields["attempts"] = attempts
     return outcome

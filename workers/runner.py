@@ -45,7 +45,7 @@ from workers.context import WorkerContext
 from workers.fallback import after_all_failed
 from workers.inflight import IN_FLIGHT
 from workers.lease import ACTIVE, STOPPING, LeaseKeeper
-from workers.outcome import Outcome, _expired, _failed, _with
+from workers.outcome import Outcome, expired, failed, with_attempts
 from workers.providers.base import Adapter, ProviderCallError
 from workers.redis_wait import until_redis_answers
 from workers.stream_writer import StreamRelay
@@ -120,7 +120,7 @@ class JobRunner:
             if begun.deliveries == 1:
                 metrics.QUEUE_WAIT.labels(job.priority).observe(time.time() - job.created_at)
             if begun.outcome is Begin.EXHAUSTED:
-                outcome = _failed(
+                outcome = failed(
                     GatewayError(
                         f"the job was delivered {begun.deliveries} times without finishing "
                         f"(queue.max_deliveries is {s.queue.max_deliveries})",
@@ -128,11 +128,11 @@ class JobRunner:
                     )
                 )
             elif time.time() >= job.deadline_at:
-                outcome = _expired()
+                outcome = expired()
             elif self.relay is not None and self.relay.count_earlier():
                 # A worker died mid-stream: the client holds part of an answer that cannot be
                 # taken back, so starting over would garble it. The stream ends with an error.
-                outcome = _failed(
+                outcome = failed(
                     ProviderFailed(
                         "the worker running this stream was lost after chunks were sent",
                         code="stream_interrupted",
@@ -177,7 +177,7 @@ class JobRunner:
         if walk.over_quota:  # delayed, not failed: the job runs when a quota frees, or expires
             due = time.time() + min(walk.over_quota)
             if due >= job.deadline_at:
-                return _with(_expired(), walk.attempts)
+                return with_attempts(expired(), walk.attempts)
             return Outcome(QUEUED, walk.progress(), park_until=due)
         return after_all_failed(self.ctx, job, walk.attempts, walk.last_error, walk.unavailable)
 
@@ -208,7 +208,7 @@ class JobRunner:
         time_left = job.deadline_at - time.time()
         if time_left <= 0:
             self.ctx.stores.quotas.release(provider, grant, called=False)
-            return _with(_expired(), walk.attempts)
+            return with_attempts(expired(), walk.attempts)
         started = time.time()
         if self.calling is not None:
             self.calling.set()
@@ -258,7 +258,7 @@ class JobRunner:
         if self.relay is not None and self.relay.emitted:
             # Chunks already reached the client: neither a retry nor a fallback can
             # continue that answer. The stream ends with this error.
-            return _with(_failed(error), walk.attempts)
+            return with_attempts(failed(error), walk.attempts)
         if cls is CONTEXT and any(d.larger_context for d in walk.deployments):
             # Only a model marked larger-context can take a prompt this long: every other
             # deployment is done with for this job (kept across parked retries).
@@ -268,7 +268,7 @@ class JobRunner:
             self.ctx.stores.stats.add(fleet_stats.fallback("larger_context"))
             return None
         if not cls.retry_same and not cls.fallback:
-            return _with(_failed(error), walk.attempts)
+            return with_attempts(failed(error), walk.attempts)
         here = sum(
             1 for a in walk.attempts if a["provider"] == dep.provider and a["model"] == dep.model
         )
@@ -288,9 +288,9 @@ class JobRunner:
         walk.exhaust(dep)
         self._record(walk)
         if not cls.fallback:
-            return _with(_failed(error), walk.attempts)
+            return with_attempts(failed(error), walk.attempts)
         if time.time() >= job.deadline_at:
-            return _with(_expired(), walk.attempts)
+            return with_attempts(expired(), walk.attempts)
         if "alternative_provider" not in s.fallbacks.order_for(job.model):
             walk.stop = True
             return None
