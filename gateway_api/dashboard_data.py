@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gateway_api.routes.health import _providers, _workers, metric_summary, queue_depths
+from gateway_api import fleet_status
 from gateway_api.services import Services
 from shared.state.job_record import PRIORITIES, TERMINAL
 from shared.state.provider_stats import ProviderStats
@@ -21,8 +21,8 @@ RECENT_FAILED = 20
 def snapshot(services: Services) -> dict[str, Any]:
     now = time.time()
     r, k, s = services.redis, services.keys, services.settings
-    workers = _workers(services)
-    providers = _providers(services, workers)
+    workers = fleet_status.workers(services)
+    providers = fleet_status.providers(services, workers)
     latency = ProviderStats(r, k).summary(providers)
     for name, p in providers.items():
         p.update(latency[name])
@@ -38,13 +38,13 @@ def snapshot(services: Services) -> dict[str, Any]:
         "workers": [{**w, "age_s": round(now - float(w["last_seen"] or now), 1)} for w in workers],
         "jobs_per_minute": _per_minute(services, now),
         "recent_failed": _recent_failed(services),
-        "counters": metric_summary(services.stores.stats.read()),
+        "counters": fleet_status.metric_summary(services.stores.stats.read()),
         "batches": _batches(services),
     }
 
 
 def _queues(services: Services, now: float) -> dict[str, dict[str, Any]]:
-    depths = queue_depths(services)
+    depths = fleet_status.queue_depths(services)
     pipe = services.redis.pipeline(transaction=False)
     for p in PRIORITIES:
         pipe.zrange(services.keys.pending(p), 0, 0, withscores=True)

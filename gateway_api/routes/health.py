@@ -8,123 +8,15 @@ request gets its own, precise 503.
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from gateway_api import fleet_status
 from gateway_api.auth import authenticate
-from gateway_api.services import Services, current_services
-from shared.celery_app import QUEUES
-from shared.state import fleet_stats
-from shared.state.breaker import breaker_name
+from gateway_api.services import current_services
 
 bp = Blueprint("health", __name__)
-
-
-def _redis_ok(services: Services) -> tuple[bool, str | None]:
-    try:
-        services.redis.ping()
-        return True, None
-    except Exception as exc:
-        return False, f"redis unreachable: {type(exc).__name__}"
-
-
-def _broker_ok(services: Services) -> tuple[bool, str | None]:
-    s = services.settings
-    if s.broker_url == s.redis_url:
-        return _redis_ok(services)
-    try:
-        with services.celery.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        return True, None
-    except Exception as exc:
-        return False, f"broker unreachable: {type(exc).__name__}"
-
-
-def _workers(services: Services) -> list[dict[str, Any]]:
-    out = []
-    prefix = services.keys.worker_heartbeat("")
-    for key in services.redis.scan_iter(match=services.keys.worker_heartbeat_pattern, count=200):
-        raw = services.redis.get(key)
-        try:
-            beat = json.loads(str(raw)) if raw else None
-        except ValueError:
-            beat = None
-        if isinstance(beat, dict):
-            out.append(
-                {
-                    "id": str(key)[len(prefix) :],
-                    "last_seen": beat.get("ts"),
-                    "inflight": beat.get("inflight") or {},
-                }
-            )
-    return out
-
-
-def breaker_states(services: Services) -> dict[str, str | dict[str, str]]:
-    """Each provider's breaker state, or with ``breaker_per_model`` a state per model."""
-    s, breakers = services.settings, services.stores.breakers
-    out: dict[str, str | dict[str, str]] = {}
-    for name, p in s.providers.items():
-        if p.breaker_per_model:
-            models = sorted(
-                {d.model for deps in s.models.values() for d in deps if d.provider == name}
-            )
-            out[name] = {
-                m: str(breakers.state(breaker_name(name, m, True))["state"]) for m in models
-            }
-        else:
-            out[name] = str(breakers.state(name)["state"])
-    return out
-
-
-def _providers(services: Services, workers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    s = services.settings
-    states = breaker_states(services)
-    out: dict[str, dict[str, Any]] = {}
-    for name, p in s.providers.items():
-        breaker = states[name]
-        h = services.stores.health.get(name)
-        out[name] = {
-            "type": p.type,
-            "healthy": h["healthy"],
-            "breaker": breaker,
-            "in_flight": sum(int(w["inflight"].get(name, 0)) for w in workers),
-            "max_connections": p.max_connections,
-            "last_checked_at": h["checked_at"],
-            "last_error": h["last_error"],
-            "last_error_at": h["last_error_at"],
-        }
-    return out
-
-
-def _serving(providers: dict[str, dict[str, Any]]) -> bool:
-    """Can any provider take a call (healthy, breaker not open)?"""
-    for p in providers.values():
-        states = p["breaker"].values() if isinstance(p["breaker"], dict) else [p["breaker"]]
-        if p["healthy"] and any(state != "open" for state in states):
-            return True
-    return not providers
-
-
-def queue_depths(services: Services) -> dict[str, int | None]:
-    s = services.settings
-    if s.broker_url != s.redis_url:
-        return {p: None for p in QUEUES}
-    pipe = services.redis.pipeline(transaction=False)
-    keys = services.keys
-    for priority, queue in QUEUES.items():
-        pipe.llen(keys.broker_queue(queue))
-        pipe.llen(keys.group(queue))
-        pipe.get(keys.fair_held(priority))
-    got = pipe.execute()
-    # Jobs, not messages: each message names a job (a group's, the job that sent it), and
-    # the jobs gathered behind it wait in the group's list. (A group's remainder message
-    # names none: counted as one more while it waits.) Jobs held back by fair share
-    # (shared/state/fair.py) are queued too.
-    return {p: got[3 * i] + got[3 * i + 1] + int(got[3 * i + 2] or 0) for i, p in enumerate(QUEUES)}
 
 
 @bp.get("/health/live")
@@ -137,17 +29,17 @@ def ready() -> Response:
     services = current_services()
     reasons: list[str] = []
     ok = True
-    for check in (_redis_ok, _broker_ok):
+    for check in (fleet_status.redis_ok, fleet_status.broker_ok):
         passed, why = check(services)
         if not passed:
             ok = False
             reasons.append(why or "check failed")
     degraded: list[str] = []
     if ok:
-        workers = _workers(services)
+        workers = fleet_status.workers(services)
         if not workers:
             degraded.append("no live worker heartbeat")
-        if not _serving(_providers(services, workers)):
+        if not fleet_status.serving(fleet_status.providers(services, workers)):
             degraded.append("no healthy provider (every provider unhealthy or its circuit open)")
     body = {
         "status": "ready" if ok else "unavailable",
@@ -166,10 +58,10 @@ def ready() -> Response:
 def status() -> Response:
     services = current_services()
     authenticate(services.settings)
-    redis_ok, why = _redis_ok(services)
-    workers = _workers(services) if redis_ok else []
-    providers = _providers(services, workers) if redis_ok else {}
-    serving = _serving(providers)
+    redis_ok, why = fleet_status.redis_ok(services)
+    workers = fleet_status.workers(services) if redis_ok else []
+    providers = fleet_status.providers(services, workers) if redis_ok else {}
+    serving = fleet_status.serving(providers)
     if not redis_ok:
         overall = "unhealthy"
     elif workers and serving:
@@ -182,28 +74,8 @@ def status() -> Response:
         "config_version": services.settings.version,
         "gateway": {"redis": "ok" if redis_ok else why, "waiters": services.hub.waiting},
         "workers": {"count": len(workers), "processes": workers},
-        "queues": queue_depths(services) if redis_ok else {},
+        "queues": fleet_status.queue_depths(services) if redis_ok else {},
         "providers": providers,
-        "metrics": metric_summary(services.stores.stats.read()) if redis_ok else {},
+        "metrics": fleet_status.metric_summary(services.stores.stats.read()) if redis_ok else {},
     }
     return jsonify(body)
-
-
-def metric_summary(counts: dict[str, int]) -> dict[str, Any]:
-    """The fleet-wide counts (``shared.state.fleet_stats``) shaped for the status page."""
-    jobs = {
-        status: counts.get(f"jobs_{status}", 0)
-        for status in ("submitted", "succeeded", "failed", "cancelled", "expired")
-    }
-    ended = jobs["succeeded"] + jobs["failed"] + jobs["expired"]
-    return {
-        "since": counts.get("since"),
-        "jobs": jobs,
-        "success_rate": round(jobs["succeeded"] / ended, 4) if ended else None,
-        "retries": counts.get(fleet_stats.RETRIES, 0),
-        "fallbacks": {
-            k.removeprefix("fallback_"): v for k, v in counts.items() if k.startswith("fallback_")
-        },
-        "cache_hits": counts.get(fleet_stats.CACHE_HITS, 0),
-        "rate_limited": counts.get(fleet_stats.RATE_LIMITED, 0),
-    }

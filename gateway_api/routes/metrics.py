@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gateway_api.routes.health import breaker_states, queue_depths
+from gateway_api.fleet_status import breaker_states, queue_depths
 from gateway_api.services import Services, current_services
 from shared import metrics
 from shared.errors import AuthenticationFailed
