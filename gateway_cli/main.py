@@ -1,7 +1,8 @@
 """``llm-gateway``: one entry point for every process of the stack.
 
 Imports are lazy: ``worker``, ``api`` and ``mock-provider`` let gevent patch the standard
-library before anything imports ssl, socket, redis or threading (DESIGN.md "Known traps").
+library before anything imports ssl, socket, redis or threading (docs/architecture.md
+"Known traps").
 For ``api`` the patch runs in the gunicorn master, which loads and validates the config (and
 so imports redis, hence ssl) before it forks: patched later, in each gevent worker, gevent
 warned "Monkey-patching ssl after ssl has already been imported" (it may lead to

@@ -1,9 +1,14 @@
 """The Celery app object and ``enqueue()``: the API publishes by task name, never importing
 worker code.
 
-Reliability settings (../shared/reference/reliability.md G2-G4): late acks, reject on worker
-lost, prefetch 1, no result backend (results live in the job record), a visibility timeout
-longer than the longest allowed job, endless broker reconnects.
+Reliability settings. Celery on Redis delivers at least once, never exactly once, so these
+settings make sure no message is lost and the job store (lease, compare-and-set result)
+absorbs the duplicates: late acks and reject on worker lost (a task whose worker dies goes
+back to the queue instead of being acked; Celery puts no cap on that, so the job counts its
+deliveries against ``queue.max_deliveries``), prefetch 1, no result backend (under gevent the
+Redis backend opened a connection per task; results live in the job record), a visibility
+timeout longer than the longest allowed job (a task running longer would be handed out again
+while it runs), and endless broker reconnects, at start-up and after a Redis restart.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The gateway's one error tree.
 
-Every error a client can see is a ``GatewayError`` and maps to one row of DESIGN.md's table::
+Every error a client can see is a ``GatewayError`` and maps to one row of the table in
+docs/architecture.md "Errors and what happens to them"::
 
     GatewayError (500 gateway_error)
     ├── InvalidRequest (400 invalid_request_error)

@@ -1,4 +1,5 @@
-"""One table from provider outcome to what the gateway does (DESIGN.md "Errors").
+"""One table from provider outcome to what the gateway does (docs/architecture.md
+"Errors and what happens to them").
 
 ``classify(err)`` answers: may the same provider be retried, may the job fall back to the
 next deployment, should the provider be marked unhealthy, and what the client sees.

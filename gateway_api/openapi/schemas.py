@@ -227,7 +227,7 @@ class ModelListSchema(Schema):
 
 
 class StatusSchema(Schema):
-    """Health pages: open-ended objects (see DESIGN.md)."""
+    """Health pages: open-ended objects (docs/architecture.md "Health and status")."""
 
     class Meta:
         unknown = INCLUDE

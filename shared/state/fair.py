@@ -1,4 +1,4 @@
-"""Fair share across API keys within a priority (DESIGN.md "Priorities and fair share").
+"""Fair share across API keys within a priority (docs/architecture.md "Priorities and fair share").
 
 Celery's queues are FIFO, so a key that queues 50,000 jobs at a priority would be served
 before another key's first. Instead each key has a window per priority: at most

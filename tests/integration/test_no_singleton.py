@@ -1,6 +1,6 @@
 """API + workers is a complete deployment: with no beat, parked retries resume on time, a
 lost worker's jobs are recovered, and when the worker running the sweeps dies another takes
-them over (DESIGN.md "Processes": no singleton)."""
+them over (docs/architecture.md "Processes": no singleton)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Retries, circuit breakers, health checks, routing and fallbacks, through real workers and
-mock providers over HTTP (DESIGN.md "Errors and what happens to them")."""
+mock providers over HTTP (docs/architecture.md "Errors and what happens to them")."""
 
 from __future__ import annotations
 

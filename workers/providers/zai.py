@@ -1,4 +1,5 @@
-"""Z.ai (GLM) chat completions (../shared/reference/wire-formats.md).
+"""Z.ai (GLM) chat completions: ``POST {base_url}/chat/completions`` with a bearer key, where
+the international platform's base URL is https://api.z.ai/api/paas/v4.
 
 Differences from OpenAI handled here: temperature in [0, 1] (<= 0 means do_sample=false),
 top_p in [0.01, 0.99], one stop word, only max_tokens, response_format text|json_object,

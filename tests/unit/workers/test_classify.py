@@ -1,4 +1,4 @@
-"""DESIGN.md's error table, row by row."""
+"""The error table (docs/architecture.md "Errors and what happens to them"), row by row."""
 
 from __future__ import annotations
 
