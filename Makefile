@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench bench-peers bench-batch clean
+.PHONY: install run test test-fast lint bench bench-peers bench-batch bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: $(STAMP)
 # interactive latency while it runs against idle (bench/bench_batch.py).
 bench-batch: $(STAMP)
 	$(BIN)/python bench/bench_batch.py
+
+# The status and poll paths on an empty Redis and on one holding two million more keys (ratios).
+bench-scale: $(STAMP)
+	$(BIN)/python bench/bench_scale.py
 
 # Portkey (npm) and a LiteLLM proxy (its own venv) are installed under var/peers on first use.
 bench-peers: $(STAMP)

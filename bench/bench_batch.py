@@ -107,7 +107,7 @@ def main() -> int:
         stack.start_worker(concurrency=args.concurrency)
         stack.start_api(workers=2)
         wait_for(
-            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["degraded"] is False,
+            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["fleet_ready"],
             30,
             "ready",
         )

@@ -110,7 +110,7 @@ def main() -> int:
         worker = stack.start_worker(concurrency=500)
         api = stack.start_api(workers=args.api_workers)
         wait_for(
-            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["degraded"] is False,
+            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["fleet_ready"],
             30,
             "ready",
         )

@@ -278,7 +278,7 @@ def run_gateway(
         worker = stack.start_worker(concurrency=500)
         api = stack.start_api(workers=2)
         wait_for(
-            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["degraded"] is False,
+            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["fleet_ready"],
             30,
             "gateway ready",
         )
@@ -348,7 +348,7 @@ def run_gateway_jobs(
         worker = stack.start_worker(concurrency=1000)
         stack.start_api(workers=2)
         wait_for(
-            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["degraded"] is False,
+            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["fleet_ready"],
             30,
             "gateway ready",
         )
@@ -431,7 +431,7 @@ def interleaved_sequential(
             stack.start_worker(concurrency=500)
             stack.start_api(workers=2)
             wait_for(
-                lambda: httpx.get(f"{stack.api_url}/health/ready").json()["degraded"] is False,
+                lambda: httpx.get(f"{stack.api_url}/health/ready").json()["fleet_ready"],
                 30,
                 "gateway ready",
             )

@@ -15,7 +15,7 @@ from gateway_api.auth import Principal
 from gateway_api.key_limits import take
 from gateway_api.parsing import Intake
 from gateway_api.services import Services
-from shared.errors import Conflict, InvalidRequest, Unprocessable
+from shared.errors import BACKEND_DOWN, Conflict, InvalidRequest, Unprocessable
 from shared.state.idempotency import MAX_KEY_LENGTH, body_digest
 from shared.state.job_record import Job
 
@@ -76,9 +76,15 @@ def admit(
             raise err
     try:
         return Admitted(create(job_id), False)
-    except Exception:  # nothing was accepted: the key must not stand for a job that is not
+    except Exception as exc:  # nothing was accepted: the key must not stand for a job that is not
+        # But with Redis unreachable mid-step, create.lua may have run and only its reply was
+        # lost: that job runs. The key is kept while the job exists (checked in the release's
+        # own step), so the client's retry is answered with it instead of running it again.
+        unless_created = isinstance(exc, BACKEND_DOWN)
         repair.soon(
-            lambda: services.stores.idempotency.release(principal.key_id, key, job_id),
+            lambda: services.stores.idempotency.release(
+                principal.key_id, key, job_id, unless_created
+            ),
             "releasing an Idempotency-Key",
             job_id,
         )

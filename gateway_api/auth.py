@@ -63,6 +63,17 @@ def authenticate(settings: Settings) -> Principal:
     return principal
 
 
+def authenticate_client_or_admin(settings: Settings) -> tuple[Principal, bool]:
+    """A route any key may call, that shows an admin key more (``/v1/health``): the caller, and
+    whether its key is an admin key."""
+    token = _bearer()
+    admin = match_key(token, settings.auth.admin_keys) if token else None
+    if admin is not None:
+        principal = g.principal = Principal(admin.id, admin)
+        return principal, True
+    return authenticate(settings), False
+
+
 def authenticate_admin(settings: Settings) -> Principal:
     """``/admin/*``: an admin key (``auth.admin_keys``); a client key gets 403. With no admin
     keys configured the admin API is closed to everyone."""

@@ -16,6 +16,8 @@ from shared.state.provider_stats import ProviderStats
 
 CHART_MINUTES = 30
 RECENT_FAILED = 20
+# What the recent failures show of each job (never its request or attempts).
+_FAILED_FIELDS = ("id", "owner", "model", "provider", "finished_at", "error")
 
 
 def snapshot(services: Services) -> dict[str, Any]:
@@ -71,7 +73,7 @@ def _per_minute(services: Services, now: float) -> list[dict[str, Any]]:
 def _recent_failed(services: Services) -> list[dict[str, Any]]:
     ids = [str(i) for i in services.redis.lrange(services.keys.recent_failed, 0, RECENT_FAILED - 1)]
     out = []
-    for job in services.stores.jobs.get_many(ids):
+    for job in services.stores.jobs.get_many(ids, _FAILED_FIELDS):
         if job is None:
             continue
         err = job.error or {}

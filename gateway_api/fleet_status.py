@@ -1,16 +1,19 @@
 """The fleet's state as the status routes, the metrics page and the dashboard show it: Redis and
 the broker reachable, the workers' heartbeats, each provider's breaker and health, the queue
-depths and the fleet-wide counts. Read from Redis on each call; nothing cached here."""
+depths and the fleet-wide counts. Read from Redis on each call (only the Redis's own settings
+are cached, for a few seconds: ``Services.redis_check``). Nothing here scans the keyspace: each
+call costs the same with 10 keys in Redis or 10 million."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from gateway_api.services import Services
 from shared.celery_app import QUEUES
+from shared.redis_checks import RedisCheck
 from shared.state import fleet_stats
 from shared.state.breaker import breaker_name
+from shared.state.worker_beats import heartbeat_ttl_s
 
 
 def redis_ok(services: Services) -> tuple[bool, str | None]:
@@ -33,24 +36,20 @@ def broker_ok(services: Services) -> tuple[bool, str | None]:
         return False, f"broker unreachable: {type(exc).__name__}"
 
 
+def redis_check(services: Services) -> RedisCheck:
+    """Could the Redis lose accepted jobs (``shared.redis_checks``; read every few seconds)?"""
+    return services.redis_check.get(services.redis)
+
+
 def workers(services: Services) -> list[dict[str, Any]]:
-    out = []
-    prefix = services.keys.worker_heartbeat("")
-    for key in services.redis.scan_iter(match=services.keys.worker_heartbeat_pattern, count=200):
-        raw = services.redis.get(key)
-        try:
-            beat = json.loads(str(raw)) if raw else None
-        except ValueError:
-            beat = None
-        if isinstance(beat, dict):
-            out.append(
-                {
-                    "id": str(key)[len(prefix) :],
-                    "last_seen": beat.get("ts"),
-                    "inflight": beat.get("inflight") or {},
-                }
-            )
-    return out
+    """Each live worker process (``id`` its ``host:pid``), from the heartbeat index."""
+    ttl = heartbeat_ttl_s(services.settings.worker.heartbeat_s)
+    return services.stores.beats.live(ttl)
+
+
+def worker_count(services: Services) -> int:
+    """How many workers beat lately: one command, whatever the fleet's size."""
+    return services.stores.beats.count(heartbeat_ttl_s(services.settings.worker.heartbeat_s))
 
 
 def breaker_states(services: Services) -> dict[str, str | dict[str, str]]:

@@ -78,14 +78,16 @@ def page_limit(default: int, most: int) -> int:
     return int(raw)
 
 
-def page(data: list[dict[str, Any]], has_more: bool) -> Response:
-    """OpenAI's cursor page of objects (each with an ``id``)."""
+def page(data: list[dict[str, Any]], has_more: bool, resume: str | None = None) -> Response:
+    """OpenAI's cursor page of objects (each with an ``id``). ``resume``: for a filtered list
+    whose bounded scan found nothing (``shared.state.paging.scan``), the id to pass as
+    ``after`` for the next page, sent as ``last_id``."""
     return jsonify(
         {
             "object": "list",
             "data": data,
             "has_more": has_more,
             "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else resume,
         }
     )

@@ -17,6 +17,7 @@ from shared.config.settings import Settings
 from shared.config.sources import ConfigSources
 from shared.config.watcher import ConfigWatcher
 from shared.keys import Keys
+from shared.redis_checks import CachedCheck
 from shared.redis_client import bytes_client, make_redis
 from shared.wire.task_message import same_redis
 from shared.wiring import Stores
@@ -45,6 +46,8 @@ class Services:
     inline_publish: bool = False
     watcher: ConfigWatcher | None = None  # live refresh (the served API; not in-process tests)
     listeners: list[Callable[[LoadedConfig], None]] = field(default_factory=list)
+    # Could the Redis lose accepted jobs (INFO, read every few seconds): the status routes.
+    redis_check: CachedCheck = field(default_factory=CachedCheck)
 
     @property
     def settings(self) -> Settings:

@@ -88,17 +88,23 @@ DOWN = _Down()
 
 
 def _poll(services: Services, job: Job, after: str, block_ms: int) -> Entries | Job | _Down:
-    """The entries after ``after`` (waiting up to ``block_ms``); if none, the job record as it
-    is now when it has ended (its last entries read once more); DOWN while Redis is away."""
+    """The entries after ``after`` (waiting up to ``block_ms``); if none, the job as it is now
+    when it has ended (its last entries read once more); DOWN while Redis is away. Each poll
+    reads the job's status; the rest of it (no request) is read once, when it has ended."""
     key = services.keys.stream(job.id)
+    jobs = services.stores.jobs
     try:
         entries = _read(services, key, after, max(1, block_ms))
         if entries:
             return entries
-        current = services.stores.jobs.get(job.id)
+        current = jobs.poll(job.id)
         if current is None or current.terminal:
             # The worker writes its last entries just after it records the end.
-            return _read(services, key, after, 100) or (current or job)
+            tail = _read(services, key, after, 100)
+            if tail:
+                return tail
+            ended = jobs.get_public(job.id) if current is not None else None
+            return ended or job
         return []
     except BACKEND_DOWN:
         time.sleep(DOWN_RETRY_S)
@@ -166,7 +172,7 @@ def relay(
                     continue
             elif isinstance(got, Job):
                 finished = True
-                yield from _ended_without_entries(got, job, last)
+                yield from _ended_without_entries(services, got, job, last)
                 return
             if time.time() >= wait_until:
                 finished = True
@@ -188,14 +194,26 @@ def relay(
             _client_left(services, job)
 
 
-def _ended_without_entries(current: Job, job: Job, last: str) -> Iterator[bytes]:
+def _ended_without_entries(
+    services: Services, current: Job, job: Job, last: str
+) -> Iterator[bytes]:
     """A job that ended with no closing entry after ``last``."""
     if current.status == SUCCEEDED and current.result is not None and last == START:
-        yield from replay(current.result, wants_usage(current.request or job.request))
+        yield from replay(current.result, _wants_usage(services, job))
     elif current.status == SUCCEEDED:
         yield sse("[DONE]")  # cancelled after its chunks, or a worker lost after finishing
     else:
         yield error_event(job_error(current), job.id)
+
+
+def _wants_usage(services: Services, job: Job) -> bool:
+    """Did the job's request ask for the usage chunk? A stored answer replayed as a stream
+    is the one answer that depends on the request: it is read then, if ``job`` came without."""
+    request: dict[str, Any] | None = job.request
+    if request is None:
+        with_request = services.stores.jobs.get_fields(job.id, ("id", "request"))
+        request = with_request.request if with_request is not None else None
+    return wants_usage(request)
 
 
 def _vanished() -> GatewayError:
@@ -258,7 +276,7 @@ def stream_response(services: Services, job: Job, after: str, wait_until: float)
         )
         return gateway_headers(event_stream(tail), ended)
     if ended.status == SUCCEEDED and ended.result is not None:
-        body = replay(ended.result, wants_usage(ended.request))
+        body = replay(ended.result, _wants_usage(services, job))
         return gateway_headers(event_stream(body), ended)
     return completion(ended)
 

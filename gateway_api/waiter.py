@@ -152,6 +152,23 @@ class CompletionHub:
                     self._watch(job_id)
             return waiter.wait(timeout, read, job_id)
 
+    def wait_then_read(
+        self,
+        job_id: str,
+        timeout: float,
+        poll: Callable[[str], Job | None],
+        read: Callable[[str], Job | None],
+        notify: str = "",
+    ) -> Job | None:
+        """``wait``, re-reading the job with ``poll`` (a lean read: enough to tell whether it
+        ended), then the job as ``read`` gives it, read once. None: the record is gone."""
+        if self.wait(job_id, timeout, lambda: poll(job_id), notify) is None:
+            return None
+        try:
+            return read(job_id)
+        except BACKEND_DOWN as exc:
+            raise _lost_redis(job_id) from exc
+
     def outcome(self, job_id: str) -> Job | None:
         """The job as its completion notice described it (no request, no attempts; the
         result as stored text in ``raw_result``), if a notice with an outcome came."""
@@ -206,10 +223,14 @@ class Waiter:
         try:
             return job if job is not None and not down else read()
         except BACKEND_DOWN as exc:
-            raise GatewayUnavailable(
-                "The gateway lost its Redis while waiting for the job; it may still finish: "
-                f"poll /v1/jobs/{job_id}."
-                if job_id
-                else "",
-                job_id=job_id,
-            ) from exc
+            raise _lost_redis(job_id) from exc
+
+
+def _lost_redis(job_id: str | None) -> GatewayUnavailable:
+    return GatewayUnavailable(
+        "The gateway lost its Redis while waiting for the job; it may still finish: "
+        f"poll /v1/jobs/{job_id}."
+        if job_id
+        else "",
+        job_id=job_id,
+    )

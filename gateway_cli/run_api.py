@@ -1,6 +1,6 @@
 """``llm-gateway api``: the Flask app on gunicorn with gevent workers.
 
-No ``--preload`` (DESIGN.md "Known traps"): each worker patches, then builds the app.
+No ``--preload`` (docs/architecture.md "Known traps"): each worker patches, then builds the app.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from gateway_cli.common import is_loopback, load_or_exit
+from gateway_cli.common import check_redis_or_exit, is_loopback, load_or_exit
 from shared.logs import setup_logging
 
 log = logging.getLogger("llm_gateway.api")
@@ -62,6 +62,7 @@ def run_api(config_path: str | None, host: str, port: int, workers: int) -> int:
         log.warning("AUTH DISABLED: no API keys configured; serving open on %s:%d", host, port)
         # Said once here, not again by each gunicorn worker (gateway_api/app.py).
         os.environ["GATEWAY_OPEN_WARNED"] = "1"  # gateway_api.app.OPEN_WARNED_ENV
+    check_redis_or_exit(s, "API")
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
         tempfile.gettempdir(), f"llm-gateway-metrics-api-{os.getpid()}"
     )

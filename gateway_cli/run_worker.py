@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import warnings
 
-from gateway_cli.common import load_or_exit
+from gateway_cli.common import check_redis_or_exit, load_or_exit
 from gateway_cli.lanes import LANE_METRICS_ENV, InteractiveLane, split
 from shared.celery_app import ALL_QUEUES
 from shared.logs import setup_logging
@@ -32,6 +32,7 @@ def run_worker(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = lane_metrics
     loaded = load_or_exit(config_path)
     setup_logging(loglevel)
+    check_redis_or_exit(loaded.settings, "worker")
 
     total = concurrency or loaded.settings.worker.concurrency
     lane: InteractiveLane | None = None

@@ -109,6 +109,22 @@ class Keys:
         the job's own priority's set, so a batch backlog never refuses interactive work."""
         return f"{self.prefix}:pending:{priority}"
 
+    @property
+    def taken(self) -> str:
+        """Sorted set: ids of queued jobs that a live worker holds while they wait for one of its
+        job slots (``workers/job_slots.py``), scored by when that claim lapses unless the worker
+        renews it; ``begin.lua`` removes an id as its job begins. The pending sweep leaves such
+        a job alone, and treats it as lost once the claim lapses (its worker died)."""
+        return f"{self.prefix}:taken"
+
+    @property
+    def pending_marks(self) -> str:
+        """Hash: priority -> the latest publish time (pending score) of a job of that priority
+        that began (``begin.lua``). Each broker queue hands its messages out in order, so a job
+        published well before the mark, still queued and held by no live worker, had its
+        message taken and lost: the pending sweep republishes it within seconds."""
+        return f"{self.prefix}:pending:marks"
+
     def pendings(self) -> list[str]:
         """The three pending sets in ``shared.state.job_record.PRIORITIES`` order, for the
         scripts that pick one by a job's priority."""
@@ -278,12 +294,16 @@ class Keys:
         return f"{self.prefix}:duty:{name}:fence"
 
     def worker_heartbeat(self, worker: str) -> str:
-        """String with TTL: a live worker process."""
+        """String with TTL: a live worker process (``host:pid``); its value the last beat (JSON:
+        ``ts``, calls in flight per provider). It exists exactly while the worker is alive."""
         return f"{self.prefix}:worker:{worker}"
 
     @property
-    def worker_heartbeat_pattern(self) -> str:
-        return f"{self.prefix}:worker:*"
+    def workers(self) -> str:
+        """Sorted set: the index of the heartbeats above, worker names scored by their last
+        beat (``worker_beat.lua``), so the status pages list workers without scanning the
+        keyspace. Entries older than a heartbeat's TTL are trimmed by every beat."""
+        return f"{self.prefix}:workers"
 
     @staticmethod
     def broker_queue(queue: str) -> str:

@@ -69,6 +69,10 @@ BREAKER_TRANSITIONS = Counter(
 LEASES_RECLAIMED = Counter(
     "gateway_leases_reclaimed_total", "Jobs republished after their worker vanished"
 )
+LOST_MESSAGES_REPUBLISHED = Counter(
+    "gateway_lost_messages_republished_total",
+    "Queued jobs republished because their broker message was lost (workers/reaper.py)",
+)
 RATE_LIMITED = Counter(
     "gateway_rate_limited_total", "Requests refused by an API key's limits, by limit", ["limit"]
 )

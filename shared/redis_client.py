@@ -2,7 +2,7 @@
 
 Under gevent hundreds of greenlets share a process; an unbounded pool would open a
 connection per concurrent caller. A ``BlockingConnectionPool`` makes callers wait for a free
-connection instead (DESIGN.md "Known traps").
+connection instead (docs/architecture.md "Known traps").
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ def make_redis(
         socket_keepalive=True,
         socket_connect_timeout=5,
         health_check_interval=30,
+        # Also makes redis-py send a command (a whole pipeline) once more on a new connection
+        # when the first fails, ConnectionError included: a reply lost after Redis ran the
+        # command runs it twice. So every script in shared/lua/ is safe to repeat, each
+        # saying how in its header's "Repeat:" line (tests/integration/test_script_repeats.py).
         retry_on_timeout=True,
     )
     if autopipeline:

@@ -32,10 +32,25 @@ import redis
 
 from shared import lua
 from shared.keys import Keys
+from shared.state import paging
 from shared.wire import fastjson
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 OUTBOX_TAKE = 100
+# A delivery record's fields, as ``Delivery.from_hash`` reads them.
+_FIELDS = (
+    "id",
+    "owner",
+    "event_id",
+    "type",
+    "url",
+    "status",
+    "payload",
+    "created_at",
+    "next_at",
+    "attempts",
+    "replays",
+)
 
 
 def signature(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
@@ -219,22 +234,26 @@ class WebhookStore:
 
     def page(
         self, owner: str, limit: int, after: str | None, status: str | None
-    ) -> tuple[list[Delivery], bool]:
-        """The owner's deliveries, newest first, after ``after``, of ``status`` if given."""
-        index = self.keys.owner_webhook_deliveries(owner)
-        raw: Any = self.r.zrevrange(index, 0, -1)
-        ids = [str(i) for i in raw]
-        if after is not None:
-            ids = ids[ids.index(after) + 1 :] if after in ids else []
-        out: list[Delivery] = []
-        for start in range(0, len(ids), 200):
+    ) -> tuple[list[Delivery], bool, str | None]:
+        """The owner's deliveries, newest first, after ``after``, of ``status`` if given:
+        (deliveries, whether more may follow, where the next page starts when none was found:
+        ``paging.scan``). Reads the index a page at a time and each candidate's status, then
+        the records of the page."""
+
+        def keep(ids: list[str]) -> list[bool]:
             pipe = self.r.pipeline(transaction=False)
-            for i in ids[start : start + 200]:
-                pipe.hgetall(self.keys.webhook_delivery(i))
-            for h in pipe.execute():
-                if not h or (status is not None and h.get("status") != status):
-                    continue
-                if len(out) == limit:
-                    return out, True
+            for i in ids:
+                pipe.hget(self.keys.webhook_delivery(i), "status")
+            return [s is not None and status in (None, s) for s in pipe.execute()]
+
+        index = self.keys.owner_webhook_deliveries(owner)
+        got = paging.scan(self.r, index, limit, after, keep)
+        pipe = self.r.pipeline(transaction=False)
+        for i in got.ids:
+            pipe.hmget(self.keys.webhook_delivery(i), _FIELDS)
+        out = []
+        for values in pipe.execute():
+            if values[0] is not None:  # not gone since
+                h = {k: v for k, v in zip(_FIELDS, values, strict=True) if v is not None}
                 out.append(Delivery.from_hash(h))
-        return out, False
+        return out, got.more, got.resume

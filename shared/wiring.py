@@ -29,6 +29,7 @@ from shared.state.provider_health import HealthStore
 from shared.state.provider_stats import ProviderStats
 from shared.state.quota import ProviderQuotas
 from shared.state.ratelimit import RateLimiter
+from shared.state.worker_beats import WorkerBeats
 from shared.webhooks import WebhookStore
 
 
@@ -49,6 +50,7 @@ class Stores:
     webhooks: WebhookStore
     budgets: BudgetStore
     spend: SpendStore
+    beats: WorkerBeats  # worker heartbeats and their index
 
     @classmethod
     def build(cls, client: Redis, raw: Redis, keys: Keys, s: Settings) -> Stores:
@@ -62,7 +64,7 @@ class Stores:
             limiter=RateLimiter(client, keys),
             quotas=ProviderQuotas(client, keys),
             fair=FairShare(client, keys),
-            idempotency=IdempotencyKeys(client, keys),
+            idempotency=IdempotencyKeys(client, keys, s.queue.result_ttl_s),
             stats=FleetStats(client, keys),
             provider_stats=ProviderStats(client, keys),
             files=file_store(s, keys, raw),
@@ -70,4 +72,5 @@ class Stores:
             webhooks=WebhookStore(client, keys),
             budgets=BudgetStore(client, keys),
             spend=SpendStore(client, keys),
+            beats=WorkerBeats(client, keys),
         )

@@ -20,7 +20,10 @@ from tests.support.stack import CLI, KEYS, LANE, Stack, StackFactory, port_open,
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
+    # AOF on and noeviction, as the gateway needs (docs/operations.md): a Redis that could lose
+    # accepted jobs makes /health/ready "degraded", and the deploy tests wait for a stack that
+    # is not. ``everysec``: no fsync per write, which would slow the whole suite.
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendfsync="everysec").start()
     yield server
     server.stop()
 

@@ -1,6 +1,7 @@
-"""The fleet's periodic duties, run inside every worker process: no singleton.
+"""The fleet's periodic duties, run inside every worker process: no singleton
+(docs/architecture.md "Processes").
 
-DESIGN.md "Processes": the due-retry mover, the lease reaper, the pending redelivery and the
+The due-retry mover, the lease reaper, the pending redelivery and the
 provider health checks run in the worker processes themselves, coordinated through Redis. Each
 duty has a fenced lease (``shared.state.duty_lease``); the worker process holding it runs the duty
 every interval, a keeper renews every held lease each ``RENEW_S`` (also while a sweep runs),

@@ -27,6 +27,7 @@ from workers.context import WorkerContext
 from workers.lease import STOPPING
 from workers.redis_wait import until_redis_answers
 from workers.runner import JobRunner
+from workers.waiting import WAITING
 
 log = logging.getLogger(__name__)
 FIRST_HEAD_START_S = 0.05
@@ -134,7 +135,7 @@ class _Soon:
 
 
 def run_one(ctx: WorkerContext, job_id: str, queue: str, runner: JobRunner | None = None) -> None:
-    with job_slots.SLOTS.slot():
+    with job_slots.SLOTS.slot(lambda: WAITING.hold(ctx, job_id)):
         try:
             (runner or JobRunner(ctx)).run(job_id)
         except Reject:  # this worker began to stop: the job goes back on its own message

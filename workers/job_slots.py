@@ -3,14 +3,16 @@
 A group message (``workers/group.py``) carries many jobs into one Celery pool slot, so the
 pool's limit no longer bounds the calls in flight. Every job, grouped or not, runs inside one
 of these slots; a job waiting for a slot has not begun (no lease), so it is still in the
-pending set, and a worker lost meanwhile costs it nothing but a redelivery.
+pending set. While it waits, this process claims it in Redis (``workers/waiting.py``), so the
+pending sweep leaves it alone; if the process dies, the claim lapses within ``worker.lease_s``
+and the sweep republishes the job for another worker.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 
 class JobSlots:
@@ -21,12 +23,21 @@ class JobSlots:
         self._wanted = 0  # jobs holding or waiting for a slot
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(
+        self, waiting: Callable[[], AbstractContextManager[object]] | None = None
+    ) -> Iterator[None]:
+        """Hold a slot while the body runs; ``waiting`` is entered only if the job must wait
+        for one (the claim that tells the fleet this process holds the job)."""
         with self._lock:
             self._wanted += 1
         try:
-            with self._sem:
+            if not self._sem.acquire(blocking=False):
+                with waiting() if waiting is not None else nullcontext():
+                    self._sem.acquire()
+            try:
                 yield
+            finally:
+                self._sem.release()
         finally:
             with self._lock:
                 self._wanted -= 1

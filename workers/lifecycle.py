@@ -1,14 +1,13 @@
 """Worker process lifecycle: heartbeat while alive; on shutdown, give running jobs back.
 
-DESIGN.md: a stopping worker stops consuming, lets in-flight calls finish for up to
-``worker.shutdown_grace_s``, then releases the leases of the rest so they run again elsewhere
-at once (not after the visibility timeout), and exits.
+docs/architecture.md "Recovery": a stopping worker stops consuming, lets in-flight calls
+finish for up to ``worker.shutdown_grace_s``, then releases the leases of the rest so they
+run again elsewhere at once (not after the visibility timeout), and exits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -17,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from shared.celery_app import enqueue
+from shared.state.worker_beats import heartbeat_ttl_s
 from workers.context import WorkerContext
 from workers.health_checks import check_all
 from workers.inflight import IN_FLIGHT
@@ -30,23 +30,23 @@ def worker_name() -> str:
 
 
 def start_heartbeat(ctx: WorkerContext) -> threading.Event:
+    """Beat every ``worker.heartbeat_s`` (the heartbeat and its index entry in one step:
+    ``shared.state.worker_beats``) until the returned event is set; then leave the index."""
     stop = threading.Event()
-    key = ctx.keys.worker_heartbeat(worker_name())
+    name = worker_name()
     interval = ctx.settings.worker.heartbeat_s
+    ttl = heartbeat_ttl_s(interval)
 
     def beat() -> None:
         while True:
             try:
-                beat_value = json.dumps(
-                    {"ts": round(time.time(), 3), "inflight": IN_FLIGHT.snapshot()}
-                )
-                ctx.redis.set(key, beat_value, ex=int(interval * 3) + 1)
+                ctx.stores.beats.beat(name, IN_FLIGHT.snapshot(), ttl)
             except Exception:
                 log.warning("heartbeat failed", exc_info=True)
             if stop.wait(interval):
                 break
         with contextlib.suppress(Exception):
-            ctx.redis.delete(key)
+            ctx.stores.beats.leave(name)
 
     threading.Thread(target=beat, name="heartbeat", daemon=True).start()
     return stop

@@ -3,8 +3,9 @@
 
 - ``sweep_leases``: republishes jobs whose worker vanished (SIGKILL, lost host): their lease
   expired while they were running.
-- ``sweep_pending``: republishes jobs still queued ``queue.redeliver_after_s`` after their
-  publish, in case the broker lost the message.
+- ``sweep_pending``: republishes queued jobs whose broker message was lost (a worker killed or
+  cut off between taking a message and beginning its job; an API process that died between
+  creating a job and publishing it), within seconds.
 - ``sweep_due``: republishes parked jobs (retry backoff, waiting for recovery) when due.
 
 Each job is claimed by one Lua script before it is republished, so two sweepers (a lease that
@@ -19,12 +20,18 @@ import time
 from collections.abc import Callable
 
 from shared import metrics
-from shared.celery_app import enqueue
+from shared.celery_app import QUEUES, enqueue
 from shared.state.job_record import PRIORITIES
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
 Held = Callable[[], bool]
+# A message between its pop and its job's begin, and the clock skew between the API hosts that
+# score the pending sets, are allowed this long before a job is taken for lost.
+LOST_GRACE_S = 5.0
+# A lapsed claim of a waiting job (``Keys.taken``) is swept with its job; one whose job ended
+# some other way (cancelled while waiting) is forgotten after this.
+TAKEN_KEPT_S = 3600.0
 
 
 def _always() -> bool:
@@ -73,18 +80,63 @@ def sweep_leases(ctx: WorkerContext, held: Held = _always) -> int:
 
 
 def sweep_pending(ctx: WorkerContext, held: Held = _always) -> int:
-    cutoff = time.time() - ctx.settings.queue.redeliver_after_s
+    """Republish queued jobs whose broker message was lost: taken by a worker that was killed or
+    cut off before it began them, or (a broker other than this Redis) never published by an API
+    process that died. Such a job is found within seconds, not after a long timeout:
+
+    - each broker queue hands its messages out in order, so once a job published after it
+      (by more than ``LOST_GRACE_S``, which covers clock skew between API hosts) has begun
+      (``Keys.pending_marks``), its message was taken;
+    - with the broker in this Redis, a queue with no message left has nothing more to hand
+      out, so a job still queued ``LOST_GRACE_S`` after its publish will never be;
+
+    and no live worker holds it while it waits for a slot (``workers/waiting.py``). A broker
+    elsewhere (RabbitMQ) gives no queue length here: a job that no later job passes is
+    republished after ``queue.redeliver_after_s``. A republish that was not needed costs one
+    message: ``begin.lua`` skips a job that is leased or already ended."""
+    now = time.time()
+    jobs = ctx.stores.jobs
+    marks = jobs.pending_marks()
+    empty: set[str] = set()
+    if ctx.inline_publish:
+        lengths = jobs.broker_lengths([QUEUES[p] for p in PRIORITIES])
+        empty = {p for p, n in zip(PRIORITIES, lengths, strict=True) if n == 0}
+    jobs.trim_taken(now - TAKEN_KEPT_S)
     count = 0
     for priority in PRIORITIES:
+        cutoff = lost_cutoff(
+            now,
+            marks.get(priority),
+            priority in empty,
+            None if ctx.inline_publish else ctx.settings.queue.redeliver_after_s,
+        )
+        if cutoff is None:
+            continue
         count += _republish(
             ctx,
-            ctx.stores.jobs.stale_pending(priority, cutoff),
-            lambda job_id, p=priority: ctx.stores.jobs.redeliver(p, job_id, cutoff),  # type: ignore[misc]
+            jobs.stale_pending(priority, cutoff),
+            lambda job_id, p=priority, c=cutoff: jobs.redeliver(p, job_id, c),  # type: ignore[misc]
             lambda job_id: None,  # re-scored already: retried after the delay
-            "queued job republished (its message was not consumed in time)",
+            "queued job republished (its broker message was lost)",
             held,
         )
+    metrics.LOST_MESSAGES_REPUBLISHED.inc(count)
     return count
+
+
+def lost_cutoff(
+    now: float, mark: float | None, queue_empty: bool, redeliver_after_s: float | None
+) -> float | None:
+    """The latest publish time at which a job still queued (and held by no live worker) is
+    taken for lost; None: none is."""
+    cutoffs = []
+    if queue_empty:
+        cutoffs.append(now - LOST_GRACE_S)
+    elif mark is not None:
+        cutoffs.append(min(now - LOST_GRACE_S, mark - LOST_GRACE_S))
+    if redeliver_after_s is not None:
+        cutoffs.append(now - redeliver_after_s)
+    return max(cutoffs) if cutoffs else None
 
 
 def sweep_due(ctx: WorkerContext, held: Held = _always) -> int:

@@ -21,12 +21,14 @@ from workers.context import get_context
 from workers.duties import run_once
 from workers.group import run_group
 from workers.runner import JobRunner
+from workers.waiting import WAITING
 
 
 @shared_task(name=TASK_RUN_JOB, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def run_job(job_id: str) -> None:
-    with job_slots.SLOTS.slot():
-        JobRunner(get_context()).run(job_id)
+    ctx = get_context()
+    with job_slots.SLOTS.slot(lambda: WAITING.hold(ctx, job_id)):
+        JobRunner(ctx).run(job_id)
 
 
 @shared_task(name=TASK_RUN_GROUP, ignore_result=True, acks_late=True, reject_on_worker_lost=True)

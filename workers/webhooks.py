@@ -79,7 +79,7 @@ def turn_outbox(ctx: WorkerContext) -> int:
         kind, _, ident = entry.partition(":")
         owner, event_type = "", ""
         if kind == "job":
-            job = ctx.stores.jobs.get(ident)
+            job = ctx.stores.jobs.get_fields(ident, ("id", "owner", "status"))
             if job is not None and job.status in TERMINAL:
                 owner, event_type = job.owner, f"job.{job.status}"
         elif kind == "batch":

@@ -65,8 +65,10 @@ def chat_completions() -> Response:
         job = admitted.job
         timeout = max(0.0, job.deadline_at - time.time()) + WAIT_GRACE_S
         if admitted.replayed:  # the same request again: the same job, the same answer
-            read = lambda: services.stores.jobs.get(job.id)  # noqa: E731
-            final = services.hub.wait(job.id, timeout, read, job.notify)
+            jobs = services.stores.jobs
+            final = services.hub.wait_then_read(
+                job.id, timeout, jobs.poll, jobs.get_public, job.notify
+            )
         else:
             final = waiter.wait(timeout, lambda: read_outcome(services, job_id), job_id)
     if final is None or not final.terminal:

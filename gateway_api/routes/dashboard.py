@@ -87,7 +87,7 @@ def job(job_id: str) -> Response:
     services = current_services()
     if not allowed(services):
         raise AuthenticationFailed("Sign in at /dashboard first.", code="missing_api_key")
-    found = services.stores.jobs.get(job_id) if job_id.startswith("job_") else None
+    found = services.stores.jobs.get_public(job_id) if job_id.startswith("job_") else None
     if found is None:
         raise NotFound(f"No job {job_id!r}.", code="job_not_found", param="id")
     return jsonify({**found.to_public(), "owner": found.owner})

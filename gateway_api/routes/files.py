@@ -134,11 +134,11 @@ def list_files() -> Response:
     order = request.args.get("order", "desc")
     if order not in ("asc", "desc"):
         raise InvalidRequest("order: must be 'asc' or 'desc'", param="order")
-    files, more = services.stores.files.page(
+    files, more, resume = services.stores.files.page(
         principal.key_id,
         limit,
         request.args.get("after"),
         order == "asc",
         request.args.get("purpose"),
     )
-    return page([f.to_public() for f in files], more)
+    return page([f.to_public() for f in files], more, resume)

@@ -1,19 +1,25 @@
-"""Liveness, readiness and the status page (DESIGN.md "HTTP API").
+"""Liveness, readiness and the status page (docs/architecture.md "Health and status").
 
 ``/health/ready`` answers 503 only when this process cannot accept work (Redis or the broker
 unreachable). No worker heartbeat, or no provider able to serve, keeps it 200 with
 ``"degraded": true`` and the reasons: a load balancer must keep the API in rotation so each
-request gets its own, precise 503.
+request gets its own, precise 503. A Redis that could lose accepted jobs (``shared.redis_checks``)
+is such a reason too. Readiness lists no workers: it counts recent beats (one command).
+
+``/v1/health`` shows any key the fleet's state; only an admin key also sees each worker's
+``host:pid`` and each provider's last error text (an upstream's words, about the operator's
+account, are not every tenant's business).
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
 from gateway_api import fleet_status
-from gateway_api.auth import authenticate
+from gateway_api.auth import authenticate_client_or_admin
 from gateway_api.services import current_services
 
 bp = Blueprint("health", __name__)
@@ -36,11 +42,11 @@ def ready() -> Response:
             reasons.append(why or "check failed")
     degraded: list[str] = []
     if ok:
-        workers = fleet_status.workers(services)
-        if not workers:
+        if not fleet_status.worker_count(services):
             degraded.append("no live worker heartbeat")
-        if not fleet_status.serving(fleet_status.providers(services, workers)):
+        if not fleet_status.serving(fleet_status.providers(services, [])):
             degraded.append("no healthy provider (every provider unhealthy or its circuit open)")
+        degraded += fleet_status.redis_check(services).risks
     body = {
         "status": "ready" if ok else "unavailable",
         # The fleet can take work: this process is ready and a worker heartbeats.
@@ -57,11 +63,12 @@ def ready() -> Response:
 @bp.get("/v1/health")
 def status() -> Response:
     services = current_services()
-    authenticate(services.settings)
+    _, admin = authenticate_client_or_admin(services.settings)
     redis_ok, why = fleet_status.redis_ok(services)
     workers = fleet_status.workers(services) if redis_ok else []
     providers = fleet_status.providers(services, workers) if redis_ok else {}
     serving = fleet_status.serving(providers)
+    warnings = fleet_status.redis_check(services).warnings if redis_ok else []
     if not redis_ok:
         overall = "unhealthy"
     elif workers and serving:
@@ -72,10 +79,23 @@ def status() -> Response:
         "status": overall,
         "uptime_s": round(time.time() - services.started_at, 1),
         "config_version": services.settings.version,
-        "gateway": {"redis": "ok" if redis_ok else why, "waiters": services.hub.waiting},
-        "workers": {"count": len(workers), "processes": workers},
+        "gateway": {
+            "redis": "ok" if redis_ok else why,
+            "waiters": services.hub.waiting,
+            "warnings": warnings,
+        },
+        "workers": {
+            "count": len(workers),
+            "processes": workers if admin else [_without(w, "id") for w in workers],
+        },
         "queues": fleet_status.queue_depths(services) if redis_ok else {},
-        "providers": providers,
+        "providers": (
+            providers if admin else {n: _without(p, "last_error") for n, p in providers.items()}
+        ),
         "metrics": fleet_status.metric_summary(services.stores.stats.read()) if redis_ok else {},
     }
     return jsonify(body)
+
+
+def _without(entry: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != name}

@@ -25,7 +25,8 @@ STREAM_WAIT_GRACE_S = 2.0
 
 
 def _own_job(services: Services, principal: Principal, job_id: str) -> Job:
-    job = services.stores.jobs.get(job_id) if job_id.startswith("job_") else None
+    """The caller's job as its job object shows it (no request)."""
+    job = services.stores.jobs.get_public(job_id) if job_id.startswith("job_") else None
     if job is None or job.owner != principal.key_id:
         raise NotFound(f"No job {job_id!r}.", code="job_not_found", param="id")
     return job
@@ -80,8 +81,10 @@ def get_job(job_id: str) -> Response:
     wait = _number("wait", 0, 0, MAX_WAIT_S)
     job = _own_job(services, principal, job_id)
     if wait > 0 and not job.terminal:
-        read = lambda: services.stores.jobs.get(job_id)  # noqa: E731
-        job = services.hub.wait(job_id, wait, read, job.notify) or job
+        jobs = services.stores.jobs
+        # Polls read the status only; the job object is read once, when the wait is over.
+        waited = services.hub.wait_then_read(job_id, wait, jobs.poll, jobs.get_public, job.notify)
+        job = waited or job
     return gateway_headers(jsonify(job.to_public()), job)
 
 
@@ -101,7 +104,7 @@ def cancel_job(job_id: str) -> Response:
             code="job_already_finished",
         )
         raise err
-    job = services.stores.jobs.get(job_id) or job
+    job = services.stores.jobs.get_public(job_id) or job
     resp = jsonify(job.to_public())
     resp.status_code = 202 if outcome == "ok" else 200
     return gateway_headers(resp, job)

@@ -34,10 +34,10 @@ def list_deliveries() -> Response:
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"status: must be one of {', '.join(STATUSES)}", param="status")
-    got, more = services.stores.webhooks.page(
+    got, more, resume = services.stores.webhooks.page(
         principal.key_id, limit, request.args.get("after"), status
     )
-    return page([d.to_public() for d in got], more)
+    return page([d.to_public() for d in got], more, resume)
 
 
 @bp.get("/v1/webhook_deliveries/<delivery_id>")

@@ -9,10 +9,11 @@ from typing import IO, Any, Protocol
 
 import redis
 
+from shared import lua
 from shared.keys import Keys
 
 CHUNK_BYTES = 1 << 20
-WRITE_BATCH = 8  # chunks per pipeline while writing (8 MiB in flight at most)
+WRITE_BATCH = 8  # chunks per step while writing (8 MiB in flight at most)
 
 
 class TooManyLines(Exception):
@@ -64,19 +65,20 @@ class RedisContent:
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.r, self.keys = client, keys
+        self._append = client.register_script(lua.source("file_append"))
 
     def write(self, file_id: str, reader: CountingReader, expire_s: int) -> None:
+        """WRITE_BATCH chunks per step, each step placed after the chunks already stored
+        (``file_append.lua``): a step sent twice (its reply lost) stores its chunks once."""
         key = self.keys.file_chunks(file_id)
-        pipe = self.r.pipeline(transaction=False)
-        n = 0
+        stored, batch = 0, []
         while chunk := reader.read(CHUNK_BYTES):
-            pipe.rpush(key, chunk)
-            n += 1
-            if n == 1:
-                pipe.expire(key, expire_s)
-            if n % WRITE_BATCH == 0:
-                pipe.execute()
-        pipe.execute()
+            batch.append(chunk)
+            if len(batch) == WRITE_BATCH:
+                stored = int(self._append(keys=[key], args=[stored, expire_s, *batch]))
+                batch = []
+        if batch:
+            self._append(keys=[key], args=[stored, expire_s, *batch])
 
     def read(self, file_id: str, start: int = 0) -> Iterator[bytes]:
         """From byte ``start`` on (every chunk but the last holds CHUNK_BYTES)."""

@@ -24,11 +24,13 @@ from shared import lua
 from shared.batch.file_content import Content, CountingReader, RedisContent, TooManyLines
 from shared.config.settings import Settings
 from shared.keys import Keys
+from shared.state import paging
 
 __all__ = ["FileStore", "StoreFull", "StoredFile", "TooManyLines", "UploadTooSlow"]
 ABANDONED_S = 3600.0  # an upload not complete after this is given up
 UNBOUNDED = 2**62
-PAGE_READ = 200  # records per pipeline while listing
+# A file record's fields, as ``StoredFile.from_hash`` reads them.
+_FIELDS = ("id", "owner", "bytes", "created_at", "filename", "purpose", "lines")
 
 
 def file_store(s: Settings, keys: Keys, client: redis.Redis) -> FileStore:
@@ -185,25 +187,34 @@ class FileStore:
 
     def page(
         self, owner: str, limit: int, after: str | None, ascending: bool, purpose: str | None
-    ) -> tuple[list[StoredFile], bool]:
-        """A page of the owner's files by creation time, after the file ``after``."""
-        index = self.keys.owner_files(owner)
-        ids = [_text(i) for i in self.r.zrange(index, 0, -1, desc=not ascending)]
-        if after is not None:
-            ids = ids[ids.index(after) + 1 :] if after in ids else []
-        out: list[StoredFile] = []
-        for start in range(0, len(ids), PAGE_READ):  # records read a pipeline at a time
+    ) -> tuple[list[StoredFile], bool, str | None]:
+        """A page of the owner's files by creation time, after the file ``after``, of
+        ``purpose`` if given: (files, whether more may follow, where the next page starts when
+        none was found: ``paging.scan``). Reads the index a page at a time and each
+        candidate's owner and purpose, then the records of the page."""
+
+        def keep(ids: list[str]) -> list[bool]:
             pipe = self.r.pipeline(transaction=False)
-            for file_id in ids[start : start + PAGE_READ]:
-                pipe.hgetall(self.keys.file(file_id))
-            for raw in pipe.execute():
-                f = _owned(raw, owner)
-                if f is None or (purpose is not None and f.purpose != purpose):
-                    continue
-                if len(out) == limit:
-                    return out, True
+            for file_id in ids:
+                pipe.hmget(self.keys.file(file_id), ("owner", "purpose"))
+            return [
+                o is not None
+                and _text(o) == owner
+                and purpose in (None, _text(p) if p is not None else "")
+                for o, p in pipe.execute()
+            ]
+
+        index = self.keys.owner_files(owner)
+        got = paging.scan(self.r, index, limit, after, keep, ascending)
+        pipe = self.r.pipeline(transaction=False)
+        for file_id in got.ids:
+            pipe.hmget(self.keys.file(file_id), _FIELDS)
+        out = []
+        for values in pipe.execute():
+            f = _owned({k: v for k, v in zip(_FIELDS, values, strict=True) if v is not None}, owner)
+            if f is not None:  # not gone since
                 out.append(f)
-        return out, False
+        return out, got.more, got.resume
 
     def delete(self, owner: str, file_id: str) -> bool:
         if not file_id.startswith("file-"):

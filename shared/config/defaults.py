@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "files": section_defaults(FilesSettings),
     "batches": section_defaults(BatchesSettings),
     "webhooks": section_defaults(WebhooksSettings),
-    "redis": {"url": DEFAULT_REDIS_URL, "prefix": "gw"},
+    "redis": {"url": DEFAULT_REDIS_URL, "prefix": "gw", "allow_eviction": False},
     "broker": {"url": None},  # none: the Redis above
 }
 

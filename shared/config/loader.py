@@ -171,6 +171,7 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
         cors=CorsSettings(allowed_origins=tuple(doc["cors"]["allowed_origins"])),
         redis_url=redis_url,
         redis_prefix=doc["redis"]["prefix"],
+        redis_allow_eviction=doc["redis"]["allow_eviction"],
         broker_url=doc["broker"].get("url") or redis_url,
         version=config_version(doc),
     )

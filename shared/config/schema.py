@@ -1,4 +1,4 @@
-"""Marshmallow schema of the whole configuration document (DESIGN.md "Configuration")."""
+"""Marshmallow schema of the whole configuration document (docs/architecture.md "Configuration")."""
 
 from __future__ import annotations
 
@@ -221,13 +221,37 @@ class QueueSchema(_Strict):
     max_depth = fields.Int(required=True, validate=_POSITIVE)
     max_age_s = fields.Float(required=True, validate=validate.Range(min=1))
     max_deliveries = fields.Int(required=True, validate=validate.Range(min=1, max=100))
-    redeliver_after_s = fields.Float(required=True, validate=validate.Range(min=1))
+    # Below deadline_s (validated), so below 1 s only where deadlines are that short (tests).
+    redeliver_after_s = fields.Float(required=True, validate=validate.Range(min=0.1))
     fair_window = fields.Int(required=True, validate=validate.Range(min=0, max=100_000))
 
     @validates_schema
     def _deadline_within_max(self, data: dict[str, Any], **_: Any) -> None:
         if data["deadline_s"] > data["max_deadline_s"]:
             raise ValidationError("must not exceed max_deadline_s", "deadline_s")
+
+    @validates_schema
+    def _times_agree(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        redeliver = data["redeliver_after_s"]
+        # A job whose broker message was lost waits redeliver_after_s to be published again.
+        if redeliver >= data["max_age_s"]:
+            errors.setdefault("redeliver_after_s", []).append(
+                f"must be below max_age_s ({data['max_age_s']:g}): until a job whose broker "
+                "message was lost is published again, its priority's queue answers 503 queue_full"
+            )
+        if redeliver >= data["deadline_s"]:
+            errors.setdefault("redeliver_after_s", []).append(
+                f"must be below deadline_s ({data['deadline_s']:g}): a job whose broker message "
+                "was lost would expire before it is published again"
+            )
+        if data["result_ttl_s"] < data["max_deadline_s"]:
+            errors["result_ttl_s"] = [
+                f"must be at least max_deadline_s ({data['max_deadline_s']:g}): a queued job's "
+                "record would expire before the job may run"
+            ]
+        if errors:
+            raise ValidationError(errors)
 
 
 class WorkerSchema(_Strict):
@@ -311,13 +335,31 @@ class WebhooksSchema(_Strict):
     keep_s = fields.Int(required=True, validate=validate.Range(min=60, max=90 * 86400))
 
 
+def _not_sentinel(url: str | None) -> None:
+    """redis-py cannot open a ``sentinel://`` URL (``from_url`` raises ValueError)."""
+    if url and url.lower().startswith("sentinel://"):
+        raise ValidationError(
+            "a sentinel:// URL is not a Redis URL: Redis Sentinel is configured with "
+            "REDIS_SENTINELS (host:port,host:port,...) and REDIS_SENTINEL_MASTER (the master's "
+            "name), not with a URL"
+        )
+
+
+def _redis_url(url: str) -> None:
+    _not_sentinel(url)
+    if not url.lower().startswith(("redis://", "rediss://", "unix://")):
+        raise ValidationError("must be a redis://, rediss:// or unix:// URL")
+
+
 class RedisSchema(_Strict):
-    url = fields.Str(required=True, validate=validate.Regexp(r"^(redis|rediss|unix|sentinel)://"))
+    url = fields.Str(required=True, validate=_redis_url)
     prefix = fields.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$"))
+    # Start on a Redis whose maxmemory-policy evicts keys (shared/redis_checks.py).
+    allow_eviction = fields.Bool(required=True)
 
 
 class BrokerSchema(_Strict):
-    url = fields.Str(allow_none=True)
+    url = fields.Str(allow_none=True, validate=_not_sentinel)
 
 
 class ConfigSchema(_Strict):

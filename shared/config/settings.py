@@ -115,7 +115,9 @@ class QueueSettings:
     max_deliveries: int = 5
     # A job still queued this long after its publish is published again (the broker may have
     # lost the message); duplicates are harmless: the lease and the terminal check skip them.
-    redeliver_after_s: float = 900
+    # Below max_age_s (a lost message would otherwise hold its priority's queue full) and
+    # deadline_s (the job would expire first): validated (shared/config/schema.py).
+    redeliver_after_s: float = 120
     # Fair share: an API key's jobs of one priority in the broker at once, x its weight
     # (shared/state/fair.py); 0 turns fair share off.
     fair_window: int = 64
@@ -277,6 +279,9 @@ class Settings:
     cors: CorsSettings
     redis_url: str
     redis_prefix: str
+    # Run on a Redis whose maxmemory-policy evicts keys (it may drop accepted jobs); without
+    # it, the API and the worker refuse to start on one (shared/redis_checks.py).
+    redis_allow_eviction: bool
     broker_url: str
     version: str
 

@@ -1,5 +1,10 @@
 """The Lua sources in this folder: a script's text, or a script as a function of (KEYS,
-ARGV) to run inside another (one step that does both, with one source for the shared part)."""
+ARGV) to run inside another (one step that does both, with one source for the shared part).
+
+A script may run twice with the same KEYS and ARGV: redis-py sends a call again when its reply
+was lost (``shared/redis_client.py``). Each script's header says what a second run does, in a
+"Repeat:" line: safe (idempotent), guarded (it finds its own first run and changes nothing,
+answering as that run did), or an over-count by one that is accepted, and why."""
 
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+-- Repeat: safe (compare-and-set: a second run finds the cursor moved and answers 0, as to a rival).
 -- batch_expand.lua: the next lines of a running batch become jobs, held in its owner's
 -- fair-share backlog at batch priority (shared/state/fair.py releases them), and the expansion
 -- cursor moves past them, in one step: a line becomes a job once, whoever expands it and

@@ -1,3 +1,4 @@
+-- Repeat: guarded (a second run finds the new status with its fields, changes nothing, answers ok).
 -- batch_move.lua: a batch's status changes, only from the one it is expected to have
 -- (compare-and-set: two workers stepping the same batch never both move it).
 -- KEYS[1] batch hash   KEYS[2] active batches zset   KEYS[3] the batch's results list
@@ -8,7 +9,19 @@
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'no', ''} end
 local from = ',' .. ARGV[2] .. ','
-if not string.find(from, ',' .. status .. ',', 1, true) then return {'no', status} end
+if not string.find(from, ',' .. status .. ',', 1, true) then
+  -- Already in the new status with this call's fields (a finalize's new file ids, a time): a
+  -- second run of the same call, whose first reply was lost. It moved the batch, as it says
+  -- again (a mover told "no" would delete the files the batch now names). Two callers making
+  -- the very same move, fields and all, both hear "ok": either one's move stands.
+  if status == ARGV[3] and #ARGV > 4 then
+    for i = 5, #ARGV, 2 do
+      if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then return {'no', status} end
+    end
+    return {'ok', status}
+  end
+  return {'no', status}
+end
 redis.call('HSET', KEYS[1], 'status', ARGV[3])
 if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
 local new = ARGV[3]

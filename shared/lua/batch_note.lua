@@ -1,3 +1,4 @@
+-- Repeat: runs only inside finish.lua and terminate.lua, whose terminal check stops a second run.
 -- batch_note.lua (a function run inside finish.lua and terminate.lua): a batch line's job just
 -- became terminal, so its output line is written and its batch's counts move, in the same
 -- step: a line is answered once, however often its job was delivered.

@@ -1,3 +1,4 @@
+-- Repeat: guarded (a second run finds the probe lease holding its token and answers probe again).
 -- breaker_allow.lua: may a call go to this deployment now?
 -- KEYS[1] breaker hash (state, open_until, ...)   KEYS[2] probe lease string
 -- KEYS[3] the provider's health hash
@@ -19,4 +20,8 @@ end
 if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then
   return {'probe', before, state}
 end
+-- The lease holds this call's own token: a second run of the same call, whose first reply was
+-- lost. It is the probe (refused, no call would be made and the breaker would wait for the
+-- unused lease to lapse).
+if redis.call('GET', KEYS[2]) == ARGV[3] then return {'probe', before, state} end
 return {'open', before, state}

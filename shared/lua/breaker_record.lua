@@ -1,3 +1,4 @@
+-- Repeat: over-counts by one (a call's outcome twice), accepted: opens one failure early at most.
 -- breaker_record.lua: record a call's outcome and make the transitions it causes.
 -- KEYS[1] breaker hash   KEYS[2] probe lease string   KEYS[3] window hash (per-second buckets)
 -- ARGV[1] now (s)   ARGV[2] "1" success / "0" failure   ARGV[3] probe token ("" if not a probe)

@@ -1,3 +1,4 @@
+-- Repeat: a library; its callers guard it (create.lua, charge.lua, finish.lua and terminate.lua).
 -- budget_hold.lua (a library: local functions with no KEYS or ARGV of their own, loaded ahead of
 -- create.lua, charge.lua and job_ended.lua): a job's budget reservation, the one owner of its
 -- format. The job hash's ``budget`` field is "<the key's budget hash>\n<micro-USD still held>";

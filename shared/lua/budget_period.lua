@@ -1,3 +1,4 @@
+-- Repeat: safe (idempotent: a second run finds its period current and writes nothing).
 -- budget_period.lua (a function run inside create.lua, charge.lua and budget_read.lua, after
 -- spend_clock.lua's): an API key's budget hash as of now. The hash holds ``period`` (the
 -- period its ``spent`` belongs to), ``spent`` and ``reserved`` (integer micro-USD). A new

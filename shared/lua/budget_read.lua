@@ -1,3 +1,4 @@
+-- Repeat: safe (reads only).
 -- budget_read.lua: an API key's budget as of now, without writing (for headers and the usage
 -- API). KEYS[1] the key's budget hash   ARGV[1] day | month | total
 -- Returns {spent, reserved, reset (s; 0 for total)} in micro-USD.

@@ -1,3 +1,4 @@
+-- Repeat: safe (idempotent: a second run replaces the entry it stored, its size counted once).
 -- cache_put.lua: store an answer in the response cache, bounded in entries and bytes so it can
 -- never fill a noeviction Redis (which would block enqueue).
 -- KEYS[1] entry (string)   KEYS[2] index (zset: entry key -> time stored)

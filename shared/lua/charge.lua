@@ -1,3 +1,4 @@
+-- Repeat: guarded by the job's charged:<token> (its record expired: counted twice, rare, accepted).
 -- charge.lua: what a provider billed for one delivery's call, counted once: into the job's
 -- cost, the key's budget (spent) and its usage for today (UTC, Redis's clock). Run whatever
 -- became of the job (cancelled, expired, its lease lost meanwhile): the provider billed it.

@@ -1,3 +1,4 @@
+-- Repeat: guarded (a second run finds its own record current and answers ok with its version).
 -- config_put.lua: make a new version of the Redis config layer current, if nobody else did
 -- since the caller read the layer (compare-and-set on the current version number).
 -- KEYS[1] version counter   KEYS[2] versions hash   KEYS[3] current version string
@@ -5,7 +6,14 @@
 -- ARGV[3] how many versions to keep   ARGV[4] change channel
 -- Returns {"ok", version} | {"conflict", current version}.
 local current = redis.call('GET', KEYS[3]) or '0'
-if current ~= ARGV[1] then return {'conflict', current} end
+if current ~= ARGV[1] then
+  -- The current version is this very record (its time, actor and note): a second run of the
+  -- same call, whose first reply was lost. It was stored; that is the answer again.
+  if current ~= '0' and redis.call('HGET', KEYS[2], current) == ARGV[2] then
+    return {'ok', current}
+  end
+  return {'conflict', current}
+end
 local version = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[2], version, ARGV[2])
 redis.call('SET', KEYS[3], version)

@@ -1,3 +1,4 @@
+-- Repeat: guarded (a second run finds the job hash and answers as the first did, taking nothing).
 -- create.lua: admit and create a job in one step (so queue.max_depth is exact however many
 -- API processes submit at once).
 -- KEYS[1] job hash   KEYS[2] owner index zset   KEYS[3] pending zset   KEYS[4] fleet stats hash
@@ -24,6 +25,21 @@
 -- publish time} | {"budget", spent, reserved, reset (s; 0: never)}; budget left is -1 with no
 -- budget.
 local created = tonumber(ARGV[2])
+-- The job exists: this is a second run of the same call (redis-py sent it again after losing
+-- the first run's reply; job ids are never reused). Nothing is taken, pushed or counted
+-- again; the answer is the first run's: held (a queued job outside its key's window) or ok,
+-- with what the budget has left now.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local again = -1
+  if ARGV[6] == '1' and ARGV[11] ~= '' then
+    local b = budget_period({KEYS[12]}, {ARGV[12], '0'})
+    again = tonumber(ARGV[11]) - b[1] - b[2]
+  end
+  if ARGV[6] == '1' and tonumber(ARGV[9]) > 0 and not redis.call('ZSCORE', KEYS[8], ARGV[1]) then
+    return {'held', 0, again}
+  end
+  return {'ok', 0, again}
+end
 if ARGV[6] == '1' then
   local depth = redis.call('ZCARD', KEYS[3]) + tonumber(redis.call('GET', KEYS[11]) or '0')
   if depth >= tonumber(ARGV[4]) then return {'full_depth', tostring(depth)} end

@@ -1,3 +1,4 @@
+-- Repeat: safe for state; a second run answers "" (claimed): the pending sweep republishes the job.
 -- due_claim.lua: the due sweep claims one parked job whose time has come.
 -- KEYS[1] job hash   KEYS[2] due zset   KEYS[3..5] the pending zsets (interactive, normal, batch)
 -- ARGV[1] job id   ARGV[2] now (s)

@@ -1,3 +1,4 @@
+-- Repeat: safe (idempotent: a second run finds the lease its own and renews it, same fence).
 -- duty_acquire.lua: take or renew a duty's fenced lease (one holder across the fleet).
 -- KEYS[1] the lease (string "token:fence", PX)   KEYS[2] the duty's fence counter
 -- ARGV[1] token   ARGV[2] ttl (ms)   ARGV[3] "1": may take a free lease; "0": renew only

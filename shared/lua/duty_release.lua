@@ -1,3 +1,4 @@
+-- Repeat: safe (a second run finds the lease gone and answers 0).
 -- duty_release.lua: give a duty's lease up, only if this holder still has it.
 -- KEYS[1] the lease (string "token:fence")
 -- ARGV[1] token   ARGV[2] fence

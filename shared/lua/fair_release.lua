@@ -1,3 +1,4 @@
+-- Repeat: safe for state (the room is taken); ids it never answered wait for the pending sweep.
 -- fair_release.lua: release an API key's held jobs of one priority into the broker, as many
 -- as its window has room for (fair share, shared/state/fair.py).
 -- KEYS[1] the key's window zset   KEYS[2] its backlog list   KEYS[3] the priority's set of

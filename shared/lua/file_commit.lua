@@ -1,3 +1,4 @@
+-- Repeat: safe (idempotent: the same fields, index entry and expiry again).
 -- file_commit.lua: an upload's chunks are all written: the file exists from now on.
 -- KEYS[1] file hash   KEYS[2] chunk list   KEYS[3] owner's file index   KEYS[4] usage hash
 -- KEYS[5] uploading zset

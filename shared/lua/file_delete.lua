@@ -1,3 +1,4 @@
+-- Repeat: safe (a second run finds nothing left to give back; a delete then answers 0, not found).
 -- file_delete.lua: delete a file (its owner's) or give back an upload's reservation.
 -- KEYS[1] file hash   KEYS[2] chunk list   KEYS[3] owner's file index   KEYS[4] usage hash
 -- KEYS[5] uploading zset

@@ -1,3 +1,4 @@
+-- Repeat: guarded (a second run finds the file's usage field and reserves nothing).
 -- file_reserve.lua: reserve room for an upload's content in Redis, within the store's bound.
 -- KEYS[1] usage hash (bytes per file id, '#total')   KEYS[2] uploading zset (the chunk lists
 -- of abandoned uploads expire by themselves)
@@ -5,6 +6,11 @@
 -- ARGV[5] abandoned after (s)
 -- Returns {1, total} reserved | {0, total} it would not fit. Reservations of uploads that
 -- never completed (their API process died) are given back first, a few per call.
+-- The file already holds its reservation: a second run of the same call (redis-py sent it again
+-- after losing the first run's reply; file ids are never reused) reserves nothing more.
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  return {1, tonumber(redis.call('HGET', KEYS[1], '#total') or '0')}
+end
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]), 'LIMIT', 0, 20)
 for _, id in ipairs(stale) do
   local held = tonumber(redis.call('HGET', KEYS[1], id) or '0')

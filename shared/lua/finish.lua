@@ -11,13 +11,18 @@
 -- (the job id, then its outcome: shared/state/notice.py), then field, value pairs
 -- A batch line's output line is written in the same step (batch_note.lua).
 -- Returns 1 written | 0 lease not ours (another worker owns the job) | -1 already terminal
--- (cancelled while running: the late result is discarded).
+-- (cancelled while running: the late result is discarded), or the record is gone (its keeping
+-- time ran out, e.g. a batch line shortened by batch_note.lua): a late finish must not
+-- recreate a record with no id or owner.
+-- Repeat: guarded. A second run finds the job ended with its own status and finished_at and
+-- answers 1 again (so the worker still closes the client's stream), writing nothing.
 local lease = redis.call('GET', KEYS[2])
 if lease and lease ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
 local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'succeeded' or status == 'failed' or status == 'cancelled' or status == 'expired' then
+if not status or status == 'succeeded' or status == 'failed' or status == 'cancelled' or status == 'expired' then
+  if status == ARGV[3] and redis.call('HGET', KEYS[1], 'finished_at') == ARGV[4] then return 1 end
   return -1
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[4])

@@ -1,3 +1,4 @@
+-- Repeat: a library; see each script that loads it (ratelimit, ratelimit_adjust, quota_acquire).
 -- gcra.lua (functions loaded ahead of the scripts that limit a rate; shared/lua/__init__.py
 -- with_library): GCRA, the generic cell rate algorithm, written once for every per-minute
 -- limit (an API key's requests and tokens per minute in ratelimit.lua and its correction in

@@ -1,3 +1,4 @@
+-- Repeat: safe (idempotent: the same fields written again).
 -- hset_json.lua (a function run inside batch_expand.lua and webhook_emit.lua): write one JSON
 -- object of string fields to a hash. KEYS[1] the hash   ARGV[1] the JSON object
 -- Returns the decoded object.

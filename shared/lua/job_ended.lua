@@ -1,3 +1,4 @@
+-- Repeat: runs only inside finish.lua and terminate.lua, whose terminal check stops a second run.
 -- job_ended.lua (a function run inside finish.lua and terminate.lua, after batch_note.lua's):
 -- what follows a job's becoming terminal, the same whichever script made it so: the record's
 -- keeping time, the fleet's counts (all time and this minute's), the recent failures list, a

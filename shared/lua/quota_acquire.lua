@@ -1,3 +1,4 @@
+-- Repeat: guarded by the call's slot (max concurrent); rpm alone: one 60/rpm s step more, accepted.
 -- quota_acquire.lua: take one call from a provider's fleet-wide quota: requests per minute
 -- (GCRA: gcra.lua, loaded ahead of this script) and calls in flight. All or nothing.
 -- KEYS[1] rpm TAT (string, ms)   KEYS[2] calls in flight (zset: member -> slot expiry, ms)
@@ -6,6 +7,9 @@
 -- Returns {1, 'ok', 0} or {0, 'rpm'|'concurrent', retry_ms}.
 local now = gcra_now()
 local rpm, max_conc = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- The call already has its slot: a second run of the same call (a member is a delivery's own),
+-- whose first reply was lost. It was granted, as this answer says again.
+if max_conc > 0 and redis.call('ZSCORE', KEYS[2], ARGV[3]) then return {1, 'ok', 0} end
 if max_conc > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   if redis.call('ZCARD', KEYS[2]) >= max_conc then return {0, 'concurrent', 250} end

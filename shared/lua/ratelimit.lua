@@ -1,3 +1,4 @@
+-- Repeat: guarded by the job's slot (max concurrent); else one GCRA step more, accepted: bounded.
 -- ratelimit.lua: an API key's requests/min and tokens/min (GCRA) and concurrent jobs, checked
 -- and taken together: all or nothing, so any number of API processes act as one limiter.
 -- KEYS[1] rpm TAT (string)   KEYS[2] tpm TAT (string)   KEYS[3] concurrent jobs (zset)
@@ -14,6 +15,11 @@ local now = gcra_now()
 local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tokens, max_conc = tonumber(ARGV[3]), tonumber(ARGV[4])
 local consume = ARGV[8] == '1'
+-- The job already has its slot: a second run of the same call (job ids are never reused), whose
+-- first reply was lost. It was admitted: answered again, taking nothing more.
+if consume and max_conc > 0 and ARGV[5] ~= '' and redis.call('ZSCORE', KEYS[3], ARGV[5]) then
+  consume = false
+end
 
 local reason, retry = 'ok', 0
 local rpm_tat, tpm_tat

@@ -2,6 +2,8 @@
 -- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset
 -- KEYS[4..6] the pending zsets (interactive, normal, batch)
 -- ARGV[1] job id   ARGV[2] now (s)
+-- Repeat: safe for state. A second run answers "" (no longer in flight); if the first answer was
+-- lost, the job is queued and pending, so the pending sweep republishes it.
 -- Returns the job's priority when claimed (the caller republishes it), "" when there is
 -- nothing to do (lease still held, job terminal or gone: dropped from the inflight set).
 if redis.call('EXISTS', KEYS[2]) == 1 then return '' end

@@ -1,3 +1,4 @@
+-- Repeat: safe for state; a second run answers 0 (lease gone): the pending sweep republishes it.
 -- release.lua: give a job back (worker shutdown) so another worker runs it at once.
 -- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset
 -- KEYS[4..6] the pending zsets (interactive, normal, batch)

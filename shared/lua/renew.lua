@@ -1,3 +1,4 @@
+-- Repeat: safe (idempotent: the lease is its own; its expiry and inflight score are set again).
 -- renew.lua: extend a lease the caller still holds, or take it back if it lapsed while the
 -- job still runs here (a Redis outage longer than the lease: its expiry passed while Redis
 -- was down) and no other worker has begun or reclaimed the job since.

@@ -1,3 +1,4 @@
+-- Repeat: safe (reads the clock only).
 -- spend_clock.lua (a function run inside the spend scripts): the UTC calendar on Redis's clock,
 -- one clock for the whole fleet. Returns {now (s), day "YYYYMMDD", month "YYYYMM", the next
 -- day's start (s), the next month's start (s)}. Civil dates from days since the epoch:

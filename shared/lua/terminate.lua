@@ -1,3 +1,4 @@
+-- Repeat: safe (a second run finds the job terminal and writes nothing).
 -- terminate.lua: make a job terminal without a lease (cancel; a failed publish).
 -- KEYS[1] job hash   KEYS[2..4] the pending zsets (interactive, normal, batch)   KEYS[5] fleet stats hash
 -- KEYS[6] the webhook outbox (a job that asked for webhooks is pushed there: job events)

@@ -1,3 +1,4 @@
+-- Repeat: safe (idempotent).
 -- watch.lua: a process other than the job's creator is about to wait for it: from now on its
 -- completion notice goes to every API process (the fleet's done channel), not just the
 -- creator's. The caller reads the job after this step, so a job that finished before it is

@@ -1,3 +1,4 @@
+-- Repeat: safe for state; a second run answers {} (claimed): it is sent once the claim lapses.
 -- webhook_claim.lua: a sender takes a due delivery for one attempt: re-scored past the
 -- attempt's timeout, so no other sender takes it meanwhile, and a lost sender's delivery is
 -- due again once that passes.

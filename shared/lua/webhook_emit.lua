@@ -1,3 +1,4 @@
+-- Repeat: guarded (EXISTS per delivery: a second run finds them all and answers 0 new).
 -- webhook_emit.lua: an event's deliveries exist and are due, once: a delivery whose id is
 -- already known is left as it is (the outbox entry was turned into deliveries before, by a
 -- worker lost before it could say so).

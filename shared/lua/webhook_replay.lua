@@ -1,3 +1,4 @@
+-- Repeat: safe (a second run finds the delivery pending and answers 0).
 -- webhook_replay.lua: deliver an event again (a failed delivery, or a receiver that lost it):
 -- due now, its attempts kept. A delivery still pending is left as it is.
 -- KEYS[1] the due zset   KEYS[2] the delivery hash

@@ -1,8 +1,13 @@
-"""``Idempotency-Key``: the same key and body give the same job, per API key, for 24 h.
+"""``Idempotency-Key``: the same key and body give the same job, per API key, for as long as the
+job's record is kept (``queue.result_ttl_s``, 24 h by default).
 
 The first request claims the key atomically (``idem_claim.lua``) and creates the job; a
 repeat gets that job; the same key with a different body is refused (422), as in the IETF
 httpapi idempotency draft and Stripe's API. Concurrent duplicates create exactly one job.
+
+A claim lives ``queue.result_ttl_s`` from the moment it is made, and the job's record at least as
+long from its creation (and again from its end): a claim never outlives the record. One that
+did would make a replay after the record's expiry find a claim naming a job that is gone.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from redis import Redis
 from shared import lua
 from shared.keys import Keys
 
-TTL_S = 86400
 MAX_KEY_LENGTH = 255
 # A claim this old whose job record does not exist was left by a request that died between
 # the claim and the job's creation: a repeat may take the key over.
@@ -44,8 +48,9 @@ def body_digest(route: str, body: Any) -> str:
 
 
 class IdempotencyKeys:
-    def __init__(self, client: Redis, keys: Keys) -> None:
-        self.r, self.keys = client, keys
+    def __init__(self, client: Redis, keys: Keys, ttl_s: int) -> None:
+        """``ttl_s``: a claim's lifetime, the job record's (``queue.result_ttl_s``)."""
+        self.r, self.keys, self.ttl_s = client, keys, int(ttl_s)
         self._claim = client.register_script(lua.source("idem_claim"))
         self._take_over = client.register_script(lua.source("idem_take_over"))
         self._release = client.register_script(lua.source("idem_release"))
@@ -69,7 +74,9 @@ class IdempotencyKeys:
         )
 
     def claim(self, owner: str, key: str, digest: str, job_id: str) -> Claim:
-        held = self._claim(keys=[self._key(owner, key)], args=[self._record(job_id, digest), TTL_S])
+        held = self._claim(
+            keys=[self._key(owner, key)], args=[self._record(job_id, digest), self.ttl_s]
+        )
         if not held:
             return Claim(job_id, first=True)
         return self._held(str(held), digest)
@@ -79,12 +86,17 @@ class IdempotencyKeys:
         digest = json.loads(stale.record)["body_sha256"]
         held = self._take_over(
             keys=[self._key(owner, key)],
-            args=[stale.record, self._record(job_id, digest), TTL_S],
+            args=[stale.record, self._record(job_id, digest), self.ttl_s],
         )
         if not held:
             return Claim(job_id, first=True)
         return self._held(str(held), digest)
 
-    def release(self, owner: str, key: str, job_id: str) -> None:
-        """Forget a claim whose job was never accepted (queue full, publish failed)."""
-        self._release(keys=[self._key(owner, key)], args=[job_id])
+    def release(self, owner: str, key: str, job_id: str, unless_created: bool = False) -> None:
+        """Forget a claim whose job was never accepted (queue full, publish failed).
+        ``unless_created``: not while the job's record exists (whether it was created is not
+        known: Redis went away during the step that creates it)."""
+        keys = [self._key(owner, key)]
+        if unless_created:
+            keys.append(self.keys.job(job_id))
+        self._release(keys=keys, args=[job_id])

@@ -99,7 +99,7 @@ class Job:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def to_public(self) -> dict[str, Any]:
-        """The job object of DESIGN.md (no owner, no request body)."""
+        """The job object (docs/architecture.md "The job object"): no owner, no request body."""
         return {
             "id": self.id,
             "object": "job",

@@ -3,14 +3,15 @@
 
 A job is one Redis hash (``Keys.job``). State changes that race (a worker taking the job,
 finishing it, a client cancelling it, the reaper reclaiming it) are each one Lua script in
-``shared/lua``; plain reads are ``HGETALL``.
+``shared/lua``. Reads take only the fields their caller needs (``get_fields``: a poll reads
+the status, a job object everything but the request); ``get`` (``HGETALL``) is the workers'.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -45,6 +46,45 @@ _OUTCOME_FIELDS = (
     "cost_micro",
     "cost_unknown",
 )
+
+# What a job object (``Job.to_public``) and its answer's headers are made of, with the record's
+# owner (who may read it) and notice channel (who waits for it): every field but the request
+# (up to the body limit) and the workers' bookkeeping. "id" first, as ``get_fields`` needs.
+PUBLIC_FIELDS = (
+    "id",
+    "owner",
+    "status",
+    "priority",
+    "model",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "deadline_at",
+    "config_version",
+    "provider",
+    "cache",
+    "degraded",
+    "attempts",
+    "result",
+    "error",
+    "metadata",
+    "cost_micro",
+    "cost_unknown",
+    "notify",
+)
+# Where a job stands, all a poll needs to know whether it has ended.
+STATUS_FIELDS = ("id", "status")
+# What ``Job`` cannot be built without, for a read that does not take them.
+_UNREAD = {"owner": "", "status": "", "priority": "", "model": ""}
+
+
+def _job_of(fields: Sequence[str], values: Sequence[Any]) -> Job | None:
+    """The job as ``fields`` ("id" first) of its record hold them (HMGET's ``values``); the
+    fields not read keep their defaults. None: no record."""
+    if values[0] is None:
+        return None
+    h = {k: v for k, v in zip(fields, values, strict=True) if v is not None}
+    return Job.from_hash({**_UNREAD, **h})
 
 
 # One write of another store riding in a finish's pipeline (see JobStore.finish_with).
@@ -253,19 +293,34 @@ class JobStore:
         job.raw_result = raw
         return job
 
-    def get_many(self, job_ids: Iterable[str]) -> list[Job | None]:
+    def get_fields(self, job_id: str, fields: Sequence[str]) -> Job | None:
+        """The job as only ``fields`` of its record ("id" first) describe it, e.g.
+        ``STATUS_FIELDS`` for a poll, ``PUBLIC_FIELDS`` for a job object."""
+        values: Any = self.r.hmget(self.keys.job(job_id), fields)
+        return _job_of(fields, values)
+
+    def poll(self, job_id: str) -> Job | None:
+        """Where the job stands (its id and status only), for a loop waiting for its end."""
+        return self.get_fields(job_id, STATUS_FIELDS)
+
+    def get_public(self, job_id: str) -> Job | None:
+        """The job as its job object shows it (with owner and notice channel; no request)."""
+        return self.get_fields(job_id, PUBLIC_FIELDS)
+
+    def get_many(self, job_ids: Iterable[str], fields: Sequence[str]) -> list[Job | None]:
+        """``get_fields`` of each job, in one round trip."""
         pipe = self.r.pipeline(transaction=False)
-        ids = list(job_ids)
-        for job_id in ids:
-            pipe.hgetall(self.keys.job(job_id))
-        return [Job.from_hash(h) if h else None for h in pipe.execute()]
+        for job_id in job_ids:
+            pipe.hmget(self.keys.job(job_id), fields)
+        return [_job_of(fields, values) for values in pipe.execute()]
 
     def list_for_owner(
         self, owner: str, limit: int, after: str | None = None
     ) -> tuple[list[Job], bool]:
-        """The owner's jobs, newest first; ``after`` is the last id of the previous page."""
+        """The owner's jobs (``PUBLIC_FIELDS``), newest first; ``after`` is the last id of the
+        previous page. Reads one page of the owner's index."""
         ids, more = newest_first(self.r, self.keys.owner_jobs(owner), limit, after)
-        return [j for j in self.get_many(ids) if j is not None], more
+        return [j for j in self.get_many(ids, PUBLIC_FIELDS) if j is not None], more
 
     def terminate(self, job_id: str, status: str, error: GatewayError) -> tuple[str, str | None]:
         """Make a job terminal without a lease. Returns (outcome, previous terminal status)."""
@@ -304,6 +359,8 @@ class JobStore:
             self.keys.lease(job_id),
             self.keys.inflight,
             *self.keys.pendings(),
+            self.keys.taken,
+            self.keys.pending_marks,
         ]
         args: list[Any] = [token, int(lease_s * 1000), time.time(), max_deliveries, job_id]
         if group is not None:
@@ -472,13 +529,36 @@ class JobStore:
         key = self.keys.pending(priority)
         return list(self.r.zrangebyscore(key, "-inf", cutoff, start=0, num=limit))  # type: ignore[arg-type]
 
+    def pending_marks(self) -> dict[str, float]:
+        """Per priority, the latest publish time of a job that began (``begin.lua``)."""
+        raw: Any = self.r.hgetall(self.keys.pending_marks)
+        return {str(k): float(v) for k, v in raw.items()}
+
     def redeliver(self, priority: str, job_id: str, cutoff: float) -> str | None:
-        """Claim a stale queued job for republishing; returns its priority or None."""
+        """Claim a stale queued job for republishing (not one a live worker holds for a slot,
+        ``hold_waiting``); returns its priority or None."""
         res = self._redeliver(
-            keys=[self.keys.job(job_id), self.keys.pending(priority)],
+            keys=[self.keys.job(job_id), self.keys.pending(priority), self.keys.taken],
             args=[job_id, cutoff, time.time()],
         )
         return str(res) or None
+
+    def broker_lengths(self, queues: list[str]) -> list[int]:
+        """Messages waiting in each broker queue (the broker being this Redis database)."""
+        pipe = self.r.pipeline(transaction=False)
+        for queue in queues:
+            pipe.llen(self.keys.broker_queue(queue))
+        return [int(n) for n in pipe.execute()]
+
+    def hold_waiting(self, job_ids: list[str], until: float) -> None:
+        """Claim (or renew the claim on) jobs this worker holds while they wait for a slot, until
+        ``until``; ``begin.lua`` drops the claim as each begins."""
+        if job_ids:
+            self.r.zadd(self.keys.taken, dict.fromkeys(job_ids, until))
+
+    def trim_taken(self, before: float) -> int:
+        """Forget claims that lapsed before ``before`` (their jobs were swept already)."""
+        return int(self.r.zremrangebyscore(self.keys.taken, "-inf", before))
 
     def track(self, job_id: str, due: float) -> None:
         """Put a job (back) in the inflight set, e.g. when its republish failed."""

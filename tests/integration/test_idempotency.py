@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import redis
 
+from gateway_api.services import Services
 from tests.support import web
+from tests.support.api import make_app
 from tests.support.clients import CLIENT_KEY, OTHER_KEY
 from tests.support.stack import Stack
 
@@ -90,3 +94,20 @@ def test_an_overlong_key_is_400(stack: Stack) -> None:
     )
     assert resp.status_code == 400
     assert resp.json()["error"]["param"] == "Idempotency-Key"
+
+
+def test_a_claim_never_outlives_its_job_record(redis_db: str, unique: str) -> None:
+    # A replay after the record expired must not find a claim naming a job that is gone.
+    client = redis.Redis.from_url(redis_db, decode_responses=True)
+    app = make_app(client=client, queue={"result_ttl_s": 3600, "max_deadline_s": 3600})
+    services: Services = app.extensions["gateway"]
+    resp = app.test_client().post(
+        "/v1/jobs",
+        json={"request": {"model": "m", "messages": [{"role": "user", "content": unique}]}},
+        headers={**H, "Idempotency-Key": unique},
+    )
+    assert resp.status_code == 202, resp.get_json()
+    claim = services.keys.idempotency("team-a", hashlib.sha256(unique.encode()).hexdigest())
+    record = services.keys.job(resp.get_json()["id"])
+    assert 0 < client.ttl(claim) <= client.ttl(record) <= 3600
+    client.close()

@@ -49,9 +49,7 @@ def interactive(stack: Stack, tag: str) -> float:
 
 
 def worker_pids(stack: Stack) -> set[int]:
-    return {
-        int(k.rsplit(":", 1)[1]) for k in stack.redis.scan_iter(match=KEYS.worker_heartbeat_pattern)
-    }
+    return {int(name.rsplit(":", 1)[1]) for name in stack.redis.zrange(KEYS.workers, 0, -1)}
 
 
 def test_batch_backlog_does_not_delay_interactive_jobs(pstack: Stack, unique: str) -> None:

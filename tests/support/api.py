@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import fakeredis
+import redis
 from flask import Flask
 
 from gateway_api.app import create_app
@@ -25,9 +26,11 @@ class Published(list[tuple[str, str]]):
         self.append((job_id, priority))
 
 
-def make_app(publish: Publish | None = None, **overrides: Any) -> Flask:
-    """The app on a fresh fakeredis, with a mock provider ``p`` serving model ``m`` and the
-    test keys; ``overrides`` replace whole config sections."""
+def make_app(
+    publish: Publish | None = None, client: redis.Redis | None = None, **overrides: Any
+) -> Flask:
+    """The app on a fresh fakeredis (or ``client``: a real Redis), with a mock provider ``p``
+    serving model ``m`` and the test keys; ``overrides`` replace whole config sections."""
     doc = {
         "providers": {"p": {"type": "mock", "base_url": "http://127.0.0.1:9/v1"}},
         "models": {"m": [{"provider": "p", "model": "x"}]},
@@ -38,7 +41,7 @@ def make_app(publish: Publish | None = None, **overrides: Any) -> Flask:
     loaded = load_config(env={"GATEWAY_CONFIG": json.dumps(doc)})
     services = Services.build(
         loaded,
-        client=fakeredis.FakeRedis(decode_responses=True),
+        client=client if client is not None else fakeredis.FakeRedis(decode_responses=True),
         publish=Published() if publish is None else publish,
     )
     return create_app(services=services)

@@ -1,6 +1,7 @@
 """Real processes for integration, end-to-end and chaos tests: a redis-server, the mock
 provider, Celery workers and the gunicorn API, each a subprocess of ``llm-gateway``, deployed
-as DESIGN.md deploys them: API + workers, no beat (the workers run every sweep themselves)."""
+as docs/architecture.md "Processes" deploys them: API + workers, no beat (the workers run
+every sweep themselves)."""
 
 from __future__ import annotations
 

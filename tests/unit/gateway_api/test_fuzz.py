@@ -98,7 +98,7 @@ def value_app(redis_server: EmbeddedRedis) -> Iterator[tuple[FlaskClient, str]]:
         "providers": {"p": {"type": "mock", "base_url": "http://127.0.0.1:9/v1"}},
         "models": {"m": [{"provider": "p", "model": "x"}]},
         "auth": AUTH,
-        "queue": {"deadline_s": 1, "max_deadline_s": 2},
+        "queue": {"deadline_s": 1, "max_deadline_s": 2, "redeliver_after_s": 0.5},
         "streaming": {"keepalive_s": 0.2},
     }
     url = f"redis://127.0.0.1:{redis_server.port}/0"  # db 0: no stack uses it (conftest)

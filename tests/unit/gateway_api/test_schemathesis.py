@@ -25,7 +25,7 @@ from tests.support.api import H, make_app
 # lasts until its deadline (then 504, as documented).
 APP = make_app(
     models={"glm-4.6": [{"provider": "p", "model": "x"}]},
-    queue={"deadline_s": 1, "max_deadline_s": 2},
+    queue={"deadline_s": 1, "max_deadline_s": 2, "redeliver_after_s": 0.5},
     streaming={"keepalive_s": 0.5},
 )
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)

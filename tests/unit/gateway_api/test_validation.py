@@ -306,7 +306,7 @@ def test_queue_full_by_depth_answers_503_with_retry_after(
 
 
 def test_queue_full_by_age_of_the_oldest_job(enqueued: Published) -> None:
-    app = make_app(enqueued, queue={"max_age_s": 60})
+    app = make_app(enqueued, queue={"max_age_s": 60, "redeliver_after_s": 30})
     services = app.extensions["gateway"]
     services.redis.zadd(KEYS.pending("normal"), {"job_old": 1000.0})  # queued long ago, never begun
     resp = app.test_client().post("/v1/jobs", json={"request": OK}, headers=H)

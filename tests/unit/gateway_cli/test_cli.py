@@ -56,7 +56,7 @@ def test_config_show_redacts_and_names_sources(
     monkeypatch.setenv("ZAI_API_KEY", "zk-super-secret")
     monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("queue: {deadline_s: 12}\n")
+    cfg.write_text("queue: {deadline_s: 212}\n")
     assert main(["config", "show", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "zk-super-secret" not in out

@@ -140,7 +140,7 @@ def test_a_bad_secret_key_is_reported_clearly() -> None:
 # -- precedence --------------------------------------------------------------------------------
 def test_redis_then_http_override_the_static_layers() -> None:
     served = {
-        "queue": {"deadline_s": 90},
+        "queue": {"deadline_s": 190},
         "models": {"from-http": [{"provider": "p", "model": "h"}]},
     }
     seen: list[str] = []
@@ -158,11 +158,11 @@ def test_redis_then_http_override_the_static_layers() -> None:
     }
     sources = sources_for(doc, http=config_api)
     sources.write(
-        lambda layer: merge_patch(layer, {"queue": {"deadline_s": 60, "max_age_s": 30}}), "t", "x"
+        lambda layer: merge_patch(layer, {"queue": {"deadline_s": 160, "max_age_s": 130}}), "t", "x"
     )
     loaded = sources.load()
-    assert loaded.settings.queue.deadline_s == 90  # http over redis
-    assert loaded.settings.queue.max_age_s == 30  # redis over the static layers
+    assert loaded.settings.queue.deadline_s == 190  # http over redis
+    assert loaded.settings.queue.max_age_s == 130  # redis over the static layers
     assert loaded.sources["queue.deadline_s"] == "http"
     assert loaded.sources["queue.max_age_s"] == "redis"
     assert set(loaded.settings.models) == {"m", "from-http"}  # maps merge deeply
@@ -202,9 +202,9 @@ def test_the_watcher_applies_valid_changes_and_refuses_bad_ones() -> None:
     )
     assert watcher.refresh() == "unchanged"
 
-    sources.write(lambda layer: merge_patch(layer, {"queue": {"deadline_s": 42}}), "t", "ok")
+    sources.write(lambda layer: merge_patch(layer, {"queue": {"deadline_s": 420}}), "t", "ok")
     assert watcher.refresh() == "applied"
-    assert watcher.current.settings.queue.deadline_s == 42
+    assert watcher.current.settings.queue.deadline_s == 420
     good = watcher.current.settings.version
     assert applied == [good]
 
@@ -223,7 +223,7 @@ def test_the_watcher_applies_valid_changes_and_refuses_bad_ones() -> None:
 
 def test_a_failing_http_source_keeps_its_last_answer_on_refresh() -> None:
     answers: list[httpx.Response | Exception] = [
-        httpx.Response(200, json={"queue": {"deadline_s": 77}})
+        httpx.Response(200, json={"queue": {"deadline_s": 177}})
     ]
 
     def config_api(request: httpx.Request) -> httpx.Response:
@@ -235,13 +235,13 @@ def test_a_failing_http_source_keeps_its_last_answer_on_refresh() -> None:
     doc = {**BASE, "refresh": {"interval_s": 10, "http_source": {"url": "http://cfg/layer"}}}
     sources = sources_for(doc, http=config_api)
     watcher = ConfigWatcher(sources, sources.load(), lambda new: None)
-    assert watcher.current.settings.queue.deadline_s == 77
+    assert watcher.current.settings.queue.deadline_s == 177
     answers.append(httpx.ConnectError("down"))
     assert watcher.refresh() == "unchanged"
-    assert watcher.current.settings.queue.deadline_s == 77
-    answers.append(httpx.Response(200, json={"queue": {"deadline_s": 66}}))
+    assert watcher.current.settings.queue.deadline_s == 177
+    answers.append(httpx.Response(200, json={"queue": {"deadline_s": 166}}))
     assert watcher.refresh() == "applied"
-    assert watcher.current.settings.queue.deadline_s == 66
+    assert watcher.current.settings.queue.deadline_s == 166
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -254,13 +254,13 @@ def test_concurrent_writers_lose_no_change() -> None:
         nonlocal raced
         if not raced:  # b writes between a's read and a's write
             raced = True
-            b.write(lambda lb: merge_patch(lb, {"queue": {"max_age_s": 31}}), "b", "b")
-        return merge_patch(layer, {"queue": {"deadline_s": 41}})
+            b.write(lambda lb: merge_patch(lb, {"queue": {"max_age_s": 310}}), "b", "b")
+        return merge_patch(layer, {"queue": {"deadline_s": 410}})
 
     version = a.write(change_a, "a", "a")
     assert version == 2
     q = a.load().settings.queue
-    assert (q.deadline_s, q.max_age_s) == (41, 31)
+    assert (q.deadline_s, q.max_age_s) == (410, 310)
 
 
 def test_versions_are_bounded() -> None:
@@ -328,7 +328,7 @@ def test_patch_adds_a_model_then_rollback_removes_it(admin_app: FlaskClient) -> 
     assert chat(admin_app, "new-alias") == 404
     patch = {
         "models": {"new-alias": [{"provider": "p", "model": "y"}]},
-        "queue": {"deadline_s": 45},
+        "queue": {"deadline_s": 450},
     }
     resp = admin_app.patch(
         "/admin/config",
@@ -352,7 +352,7 @@ def test_patch_adds_a_model_then_rollback_removes_it(admin_app: FlaskClient) -> 
     assert versions["current"] == 2
     assert [v["version"] for v in versions["data"]] == [2, 1]
     assert versions["data"][0]["actor"] == "admin:ops" and versions["data"][0]["current"]
-    assert versions["data"][1]["layer"]["queue"] == {"deadline_s": 45}
+    assert versions["data"][1]["layer"]["queue"] == {"deadline_s": 450}
 
     back = admin_app.post("/admin/config/rollback", json={"version": 0}, headers=ADMIN)
     assert back.status_code == 200 and back.get_json()["redis_version"] == 3
@@ -362,7 +362,7 @@ def test_patch_adds_a_model_then_rollback_removes_it(admin_app: FlaskClient) -> 
     assert chat(admin_app, "new-alias") == 202
     assert (
         admin_app.get("/admin/config", headers=ADMIN).get_json()["config"]["queue"]["deadline_s"]
-        == 45
+        == 450
     )
 
 
@@ -404,19 +404,21 @@ def test_file_edits_apply_live_but_moving_redis_needs_a_restart(
 ) -> None:
     path = tmp_path / "gateway.yaml"
     base = {k: v for k, v in BASE.items() if k != "auth"}
-    path.write_text(json.dumps({**base, "queue": {"deadline_s": 30}}))
+    path.write_text(json.dumps({**base, "queue": {"deadline_s": 130}}))
     sources = ConfigSources(path, env={}, client=fakeredis.FakeRedis(decode_responses=True))
     watcher = ConfigWatcher(sources, sources.load(), lambda new: None)
 
-    path.write_text(json.dumps({**base, "queue": {"deadline_s": 31}, "worker": {"concurrency": 9}}))
+    path.write_text(
+        json.dumps({**base, "queue": {"deadline_s": 131}, "worker": {"concurrency": 9}})
+    )
     assert watcher.refresh() == "applied"
-    assert watcher.current.settings.queue.deadline_s == 31
+    assert watcher.current.settings.queue.deadline_s == 131
     assert "worker.concurrency changed; takes effect on restart" in caplog.text
 
     path.write_text(json.dumps({**base, "redis": {"prefix": "elsewhere"}}))
     assert watcher.refresh() == "refused"
     assert watcher.last_error == {"redis": ["changing this needs a restart"]}
-    assert watcher.current.settings.queue.deadline_s == 31
+    assert watcher.current.settings.queue.deadline_s == 131
 
 
 def test_unknown_fields_are_refused_from_the_redis_layer_and_the_http_source() -> None:

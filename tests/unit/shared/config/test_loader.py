@@ -36,17 +36,17 @@ def test_file_formats(tmp_path: Path, suffix: str) -> None:
     doc = {
         "providers": {"m": MOCK},
         "models": {"x": [{"provider": "m", "model": "y"}]},
-        "queue": {"deadline_s": 42},
+        "queue": {"deadline_s": 420},
     }
     if suffix == "toml":
         text = (
             '[providers.m]\ntype = "mock"\nbase_url = "http://127.0.0.1:9/v1"\n'
-            '[[models.x]]\nprovider = "m"\nmodel = "y"\n[queue]\ndeadline_s = 42\n'
+            '[[models.x]]\nprovider = "m"\nmodel = "y"\n[queue]\ndeadline_s = 420\n'
         )
     else:
         text = json.dumps(doc)
     s = load_config(write(tmp_path, f"c.{suffix}", text), env={}).settings
-    assert s.queue.deadline_s == 42
+    assert s.queue.deadline_s == 420
     assert s.models["x"][0].model == "y"
     assert s.queue.max_deadline_s == 3600  # deep merge keeps the rest of the section
 
@@ -62,18 +62,18 @@ def test_env_substitution_with_defaults() -> None:
 
 def test_layer_precedence(tmp_path: Path) -> None:
     f = write(
-        tmp_path, "c.yaml", "queue: {deadline_s: 10, max_age_s: 11}\nworker: {concurrency: 7}\n"
+        tmp_path, "c.yaml", "queue: {deadline_s: 130, max_age_s: 131}\nworker: {concurrency: 7}\n"
     )
     env = {
-        "GATEWAY__QUEUE__DEADLINE_S": "20",
+        "GATEWAY__QUEUE__DEADLINE_S": "200",
         "GATEWAY__WORKER__CONCURRENCY": "8",
         "GATEWAY_CONFIG": json.dumps({"worker": {"concurrency": 9}}),
         "REDIS_URL": "redis://10.0.0.1:6380/2",
     }
     loaded = load_config(f, env=env)
     s = loaded.settings
-    assert s.queue.deadline_s == 20  # GATEWAY__ beats the file
-    assert s.queue.max_age_s == 11  # untouched file value survives the merge
+    assert s.queue.deadline_s == 200  # GATEWAY__ beats the file
+    assert s.queue.max_age_s == 131  # untouched file value survives the merge
     assert s.worker.concurrency == 9  # GATEWAY_CONFIG beats GATEWAY__
     assert s.redis_url == "redis://10.0.0.1:6380/2"
     assert loaded.sources["queue.deadline_s"] == "env:GATEWAY__"
@@ -172,7 +172,7 @@ def test_redact_hides_secrets_and_url_passwords() -> None:
 
 def test_version_changes_with_content() -> None:
     a = load_config(env={}).settings.version
-    b = load_config(env={"GATEWAY__QUEUE__DEADLINE_S": "99"}).settings.version
+    b = load_config(env={"GATEWAY__QUEUE__DEADLINE_S": "299"}).settings.version
     assert a != b and len(a) == 12
 
 
