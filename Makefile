@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench bench-peers bench-batch bench-scale clean
+.PHONY: install run test test-fast lint bench bench-peers bench-batch bench-scale bench-memory clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench-batch: $(STAMP)
 # The status and poll paths on an empty Redis and on one holding two million more keys (ratios).
 bench-scale: $(STAMP)
 	$(BIN)/python bench/bench_scale.py
+
+# Bytes of Redis per finished job, by kind (sync, streamed, async, batch line) and prompt size.
+bench-memory: $(STAMP)
+	$(BIN)/python bench/bench_memory.py
 
 # Portkey (npm) and a LiteLLM proxy (its own venv) are installed under var/peers on first use.
 bench-peers: $(STAMP)

@@ -41,6 +41,20 @@ def redis_check(services: Services) -> RedisCheck:
     return services.redis_check.get(services.redis)
 
 
+def redis_memory(check: RedisCheck) -> dict[str, Any] | None:
+    """Redis memory against its limit, and when it fills at the current growth."""
+    f = check.facts
+    if f is None:
+        return None
+    return {
+        "used_bytes": f.used_memory,
+        "maxmemory_bytes": f.maxmemory,  # 0: no limit set
+        "limit_bytes": f.memory_limit,  # maxmemory, else the machine's memory
+        "growth_bytes_per_s": None if check.growth is None else round(check.growth, 1),
+        "fills_in_s": None if check.fills_in_s is None else round(check.fills_in_s),
+    }
+
+
 def workers(services: Services) -> list[dict[str, Any]]:
     """Each live worker process (``id`` its ``host:pid``), from the heartbeat index."""
     ttl = heartbeat_ttl_s(services.settings.worker.heartbeat_s)

@@ -68,7 +68,8 @@ def status() -> Response:
     workers = fleet_status.workers(services) if redis_ok else []
     providers = fleet_status.providers(services, workers) if redis_ok else {}
     serving = fleet_status.serving(providers)
-    warnings = fleet_status.redis_check(services).warnings if redis_ok else []
+    check = fleet_status.redis_check(services) if redis_ok else None
+    warnings = check.warnings if check else []
     if not redis_ok:
         overall = "unhealthy"
     elif workers and serving:
@@ -83,6 +84,7 @@ def status() -> Response:
             "redis": "ok" if redis_ok else why,
             "waiters": services.hub.waiting,
             "warnings": warnings,
+            "redis_memory": fleet_status.redis_memory(check) if check else None,
         },
         "workers": {
             "count": len(workers),

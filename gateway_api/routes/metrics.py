@@ -9,10 +9,11 @@ from flask import Blueprint, Response, request
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gateway_api.fleet_status import breaker_states, queue_depths
+from gateway_api.fleet_status import breaker_states, queue_depths, redis_check
 from gateway_api.services import Services, current_services
 from shared import metrics
 from shared.errors import AuthenticationFailed
+from shared.redis_checks import RedisCheck
 from shared.state.breaker import CLOSED, HALF_OPEN, OPEN
 
 bp = Blueprint("metrics", __name__)
@@ -36,7 +37,11 @@ class ScrapedState(Collector):
       the broker is not this Redis);
     - ``gateway_breaker_state{provider, model, state}``: 1 for each breaker's current state
       (``closed``, ``open``, ``half_open``) and 0 for the others; ``model`` is empty unless the
-      provider has ``breaker_per_model``.
+      provider has ``breaker_per_model``;
+    - ``gateway_redis_used_memory_bytes``, ``gateway_redis_memory_limit_bytes`` (``maxmemory``,
+      else the machine's memory) and ``gateway_redis_memory_growth_bytes_per_second`` (once
+      this process has readings over five minutes): under ``noeviction`` a full Redis stops
+      enqueue for the whole fleet, so alert on the first reaching the second.
     """
 
     def __init__(self, services: Services) -> None:
@@ -61,3 +66,24 @@ class ScrapedState(Collector):
                 for each in (CLOSED, OPEN, HALF_OPEN):
                     breaker.add_metric([provider, model, each], 1.0 if current == each else 0.0)
         yield breaker
+        yield from _redis_memory(redis_check(self.services))
+
+
+def _redis_memory(check: RedisCheck) -> Iterable[Metric]:
+    f = check.facts
+    if f is None:
+        return
+    yield GaugeMetricFamily(
+        "gateway_redis_used_memory_bytes", "Redis used_memory (INFO)", value=f.used_memory
+    )
+    yield GaugeMetricFamily(
+        "gateway_redis_memory_limit_bytes",
+        "What Redis may grow to: maxmemory, else the machine's memory (0: unknown)",
+        value=f.memory_limit,
+    )
+    if check.growth is not None:
+        yield GaugeMetricFamily(
+            "gateway_redis_memory_growth_bytes_per_second",
+            "How fast Redis used_memory grew over the last readings (up to an hour)",
+            value=check.growth,
+        )

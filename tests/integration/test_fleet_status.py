@@ -173,3 +173,18 @@ def test_v1_health_still_needs_a_key() -> None:
     assert app.get("/v1/health").status_code == 401
     wrong = {"Authorization": "Bearer sk-not-a-key-" + "z" * 24}
     assert app.get("/v1/health", headers=wrong).status_code == 401
+
+
+def test_redis_memory_is_shown_on_metrics_and_v1_health(
+    api: tuple[FlaskClient, redis.Redis],
+) -> None:
+    http, r = api
+    used = int(r.info("memory")["used_memory"])
+    scraped = http.get("/metrics").get_data(as_text=True)
+    line = next(x for x in scraped.splitlines() if x.startswith("gateway_redis_used_memory_bytes"))
+    assert float(line.split()[-1]) == pytest.approx(used, rel=0.5)
+    assert "gateway_redis_memory_limit_bytes" in scraped
+    memory = http.get("/v1/health", headers=CLIENT).get_json()["gateway"]["redis_memory"]
+    assert memory["used_bytes"] == pytest.approx(used, rel=0.5)
+    assert memory["limit_bytes"] > memory["used_bytes"]  # maxmemory unset: the machine's
+    assert memory["growth_bytes_per_s"] is None  # no five minutes of readings yet

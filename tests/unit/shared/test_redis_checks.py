@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from redis.exceptions import ResponseError
 
-from shared.redis_checks import RedisCheck, RedisFacts, read_check
+from shared.redis_checks import CachedCheck, RedisCheck, RedisFacts, read_check
 
 SAFE: dict[str, Any] = {
     "redis_version": "7.2.4",
@@ -75,3 +75,53 @@ def test_an_evicting_redis_is_refused_unless_allowed() -> None:
     assert refusal is not None and "redis.allow_eviction" in refusal
     assert "maxmemory-policy" in refusal
     assert evicting.refusal(allow_eviction=True) is None
+
+
+class GrowingRedis:
+    """INFO answers of a Redis whose used_memory the test sets."""
+
+    def __init__(self, **info: Any) -> None:
+        self.info_now: dict[str, Any] = {**SAFE, **info}
+
+    def pipeline(self, transaction: bool = True) -> GrowingRedis:
+        return self
+
+    def info(self, section: str) -> None:
+        pass
+
+    def execute(self) -> list[Any]:
+        return [dict(self.info_now)]
+
+
+def test_a_redis_that_fills_within_a_day_at_its_growth_is_a_warning() -> None:
+    now = [0.0]
+    redis = GrowingRedis(used_memory=1_000_000_000, maxmemory=4_000_000_000)
+    cached = CachedCheck(max_age_s=10, clock=lambda: now[0])
+    first = cached.get(redis)  # type: ignore[arg-type]
+    assert first.growth is None and first.memory_warning() is None
+    # 100 kB/s for ten minutes: 3 GB left fill in ~8.3 h.
+    for _ in range(60):
+        now[0] += 10
+        redis.info_now["used_memory"] += 1_000_000
+    check = cached.get(redis)  # type: ignore[arg-type]
+    assert check.growth == pytest.approx(100_000)
+    assert check.fills_in_s == pytest.approx((4_000_000_000 - 1_060_000_000) / 100_000)
+    warning = check.memory_warning()
+    assert warning is not None and "maxmemory" in warning and "8.2 h" in warning
+    assert warning in check.warnings and warning not in check.risks
+
+
+def test_a_slow_growth_or_no_limit_known_is_no_warning() -> None:
+    now = [0.0]
+    redis = GrowingRedis(used_memory=1_000_000, maxmemory=0, total_system_memory=0)
+    cached = CachedCheck(max_age_s=10, clock=lambda: now[0])
+    for _ in range(60):
+        now[0] += 10
+        redis.info_now["used_memory"] += 1_000_000
+        check = cached.get(redis)  # type: ignore[arg-type]
+    assert check.fills_in_s is None and check.memory_warning() is None  # no limit known
+    redis.info_now["total_system_memory"] = 10**13  # years away at this rate
+    now[0] += 10
+    check = cached.get(redis)  # type: ignore[arg-type]
+    assert check.fills_in_s is not None and check.fills_in_s > 86400
+    assert check.memory_warning() is None
