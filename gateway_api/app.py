@@ -39,6 +39,9 @@ from shared.logs import request_id_var
 log = logging.getLogger(__name__)
 # Set by `llm-gateway api` once its master has warned that auth is off.
 OPEN_WARNED_ENV = "GATEWAY_OPEN_WARNED"
+# "1" when ``llm-gateway api`` binds a loopback address, the only bind where it may serve
+# without client keys unless auth.open (gateway_cli/run_api.py).
+LOOPBACK_BIND_ENV = "GATEWAY_LOOPBACK_BIND"
 CORS_REQUEST_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -53,6 +56,7 @@ CORS_EXPOSED_HEADERS = [
     "X-Gateway-Provider",
     "X-Gateway-Cache",
     "X-Gateway-Degraded",
+    "X-Gateway-Degraded-Params",
     COST_HEADER,
     budget.REMAINING_HEADER,
     "Location",
@@ -85,6 +89,10 @@ def create_app(
     if live:
         sources = ConfigSources()
         services = Services.build(sources.load_at_start(), sources=sources)
+        # A gunicorn worker (re)started later loads the config of that moment: it may serve
+        # without keys only where the start-up guard would have allowed it.
+        loopback = os.environ.get(LOOPBACK_BIND_ENV) == "1"
+        services.open_at_start = services.open_at_start and loopback
         services.watcher = ConfigWatcher(sources, services.loaded, services.apply)
     loaded = services.loaded if services else _as_loaded(config)
     app = Flask(__name__)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from flask import g, request
 
+from gateway_api.services import current_services
 from shared.config.settings import ApiKey, Settings
 from shared.errors import AuthenticationFailed, PermissionDenied
 
@@ -53,6 +54,14 @@ def _required_bearer(what: str) -> str:
 
 def authenticate(settings: Settings) -> Principal:
     if not settings.auth.keys:
+        # Open only as the operator set it up: auth.open, or a process that started without
+        # keys on loopback. Every live change that would drop the last key is refused; were
+        # one to get through anyway, requests would be refused here, not let in.
+        if not (settings.auth.open or current_services().open_at_start):
+            raise AuthenticationFailed(
+                "No client keys are configured: configure auth.keys (or auth.open: true).",
+                code="no_api_keys",
+            )
         principal = g.principal = Principal(ANONYMOUS, None)
         return principal
     token = _required_bearer("key")

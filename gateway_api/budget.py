@@ -69,9 +69,9 @@ def refusal(budget: Budget, state: BudgetState, hold: BudgetHold) -> BudgetExcee
 
 
 def refuse_when_spent(services: Services, owner: str) -> None:
-    """A batch of a key whose budget is spent is refused as a whole. Its lines are charged
-    like any job as they run; they reserve nothing ahead (a batch's lines are not admitted
-    one by one), so a running batch can take a key past its budget by what is in flight."""
+    """A batch of a key whose budget is spent is refused as a whole. Once it runs, each line
+    reserves its cost bound as it becomes a job (``batch_expand.lua``, as ``create.lua`` does
+    for a request), so a running batch never takes its key past the budget."""
     key_budget = budget_of(services, owner)
     if key_budget is None:
         return

@@ -18,6 +18,7 @@ from shared.errors import InvalidRequest, ModelNotFound
 from shared.state import fleet_stats
 from shared.state.cache import Entry, policy
 from shared.state.ratelimit import estimate_tokens
+from shared.wire import capabilities
 
 _CHAT = ChatCompletionSchema()
 
@@ -68,6 +69,17 @@ def parse_chat(services: Services, body: Any, param_prefix: str = "") -> ChatReq
         raise ModelNotFound(f"The model `{model}` does not exist.", param="model")
     forwarded = {k: v for k, v in body.items() if k != "gateway"}
     forwarded["model"] = model
+    # No deployment of the model could honour it: refused here, before a job is made (the
+    # worker checks again before each call, for a config changed in between).
+    refused = capabilities.refusal(s, model, forwarded)
+    if refused is not None:
+        param, message = refused
+        full = f"{param_prefix}.{param}" if param_prefix else param
+        raise InvalidRequest(
+            f"{param_prefix}.{message}" if param_prefix else message,
+            code="unsupported_parameter",
+            param=full,
+        )
     return ChatRequest(body=forwarded, model=model, ext=valid.get("gateway") or {})
 
 

@@ -11,6 +11,7 @@ from shared.errors import Conflict, GatewayError, GatewayTimeout, InvalidRequest
 from shared.spend.budget import usd_text
 from shared.state.cache import Entry
 from shared.state.job_record import CANCELLED, EXPIRED, SUCCEEDED, Job
+from shared.wire.capabilities import DEGRADED_HEADER
 
 COST_HEADER = "X-Gateway-Cost-USD"
 
@@ -22,6 +23,8 @@ def gateway_headers(resp: Response, job: Job) -> Response:
     resp.headers["X-Gateway-Cache"] = job.cache or "miss"
     if job.degraded:
         resp.headers["X-Gateway-Degraded"] = "true"
+    if job.degraded_params:  # fields its provider served in a lesser form
+        resp.headers[DEGRADED_HEADER] = job.degraded_params
     if job.terminal:  # what the job's provider calls billed; 0 for cache hits and fallbacks
         cost = job.cost_usd
         resp.headers[COST_HEADER] = "unknown" if cost is None else usd_text(job.cost_micro)

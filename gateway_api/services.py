@@ -48,6 +48,9 @@ class Services:
     listeners: list[Callable[[LoadedConfig], None]] = field(default_factory=list)
     # Could the Redis lose accepted jobs (INFO, read every few seconds): the status routes.
     redis_check: CachedCheck = field(default_factory=CachedCheck)
+    # Started without client keys and without auth.open (``llm-gateway api`` allows that on
+    # loopback only): only such a process, or auth.open, lets requests in without a key.
+    open_at_start: bool = False
 
     @property
     def settings(self) -> Settings:
@@ -98,6 +101,7 @@ class Services:
             sources=sources,
             publish=publish,
             inline_publish=not given and same_redis(s.broker_url, s.redis_url),
+            open_at_start=not s.auth.keys and not s.auth.open,
         )
 
 

@@ -48,6 +48,7 @@ from shared.errors import (
 )
 from shared.state.cache import Entry
 from shared.state.job_record import CANCELLED, SUCCEEDED, Job
+from shared.wire.capabilities import DEGRADED_HEADER
 from shared.wire.chunks import from_completion, wants_usage
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,11 @@ def stream_response(services: Services, job: Job, after: str, wait_until: float)
     window = min(wait_until, time.time() + services.settings.streaming.keepalive_s)
     opening = open_stream(services, job, after, window)
     if opening.entries:
-        return gateway_headers(event_stream(relay(services, job, opening.entries, wait_until)), job)
+        resp = event_stream(relay(services, job, opening.entries, wait_until))
+        degraded = opening.entries[0][1].get("p") if after == START else None
+        if degraded:  # the worker marks the answer's first chunk (workers/stream_writer.py)
+            resp.headers[DEGRADED_HEADER] = degraded
+        return gateway_headers(resp, job)
     ended = opening.ended
     if ended is None:
         if time.time() < wait_until:  # still waiting: commit, and keep the line alive

@@ -51,6 +51,9 @@ def run_api(config_path: str | None, host: str, port: int, workers: int) -> int:
     setup_logging()
     loaded = load_or_exit(config_path)
     s = loaded.settings
+    # The gunicorn workers serve without client keys only on a loopback bind (or with
+    # auth.open), whatever config a worker loads when it is (re)started.
+    os.environ["GATEWAY_LOOPBACK_BIND"] = "1" if is_loopback(host) else "0"  # app.LOOPBACK_BIND_ENV
     if not s.auth.keys:
         if not is_loopback(host) and not s.auth.open:
             print(

@@ -18,6 +18,16 @@ Directives ride in the request body as ``"mock": {...}`` (the OpenAI SDK's ``ext
 - ``stream_cut_after``: a stream that stops after N content chunks (no finish_reason, no
   ``[DONE]``): a connection lost mid-answer.
 - ``stream_error_after``: a stream that sends N content chunks, then an ``error`` event.
+- ``reject_stream_options``: a body carrying ``stream_options`` is answered 400 naming it, as
+  endpoints that do not take the field answer (older Azure api-versions).
+- ``echo_request``: the answer text is the request body as received (without ``mock``), as
+  compact JSON: what the gateway sent upstream.
+
+On the OpenAI path ``logprobs: true`` (with ``top_logprobs``) is honoured: each word's token
+logprob, in the answer or in each stream chunk, as OpenAI sends them. The Z.ai path answers
+400 (code 1210) to what Z.ai does not take (``n`` > 1, ``logprobs``, ``top_logprobs``, more
+than one stop word, a ``json_schema`` response_format), so a test sees the gateway never
+sends them there.
 """
 
 from __future__ import annotations
@@ -88,7 +98,55 @@ def _error_body(zai: bool, status: int, code: Any, message: str) -> dict[str, An
     return {"error": {"message": message, "type": "mock_error", "param": None, "code": code}}
 
 
-def _completion(zai: bool, model: str, content: str, prompt: str, finish: str) -> dict[str, Any]:
+def _token_logprob(text: str, top: int) -> dict[str, Any]:
+    """One token's logprob entry, as OpenAI sends it (``top`` alternatives, the token first)."""
+    alternatives = [text] + [f"alt{k}" for k in range(1, top)]
+    return {
+        "token": text,
+        "logprob": -0.5,
+        "bytes": list(text.encode()),
+        "top_logprobs": [
+            {"token": t, "logprob": -0.5 - k, "bytes": list(t.encode())}
+            for k, t in enumerate(alternatives[:top])
+        ],
+    }
+
+
+def _logprobs(pieces: list[str], top: int | None) -> dict[str, Any] | None:
+    """``choices[].logprobs`` for these text pieces, or None when not asked (``top`` None)."""
+    if top is None:
+        return None
+    return {"content": [_token_logprob(p, top) for p in pieces], "refusal": None}
+
+
+def _pieces(content: str) -> list[str]:
+    """The answer as the stream sends it: word by word, each after the first with its space."""
+    return [w if i == 0 else " " + w for i, w in enumerate(content.split(" "))]
+
+
+def _zai_refuses(body: dict[str, Any]) -> str | None:
+    """The field Z.ai does not take, if the request has one."""
+    n, stop, fmt = body.get("n"), body.get("stop"), body.get("response_format")
+    if isinstance(n, int) and n > 1:
+        return "n"
+    for name in ("logprobs", "top_logprobs"):
+        if name in body:
+            return name
+    if isinstance(stop, list) and len(stop) > 1:
+        return "stop"
+    if isinstance(fmt, dict) and fmt.get("type") not in ("text", "json_object"):
+        return "response_format"
+    return None
+
+
+def _completion(
+    zai: bool,
+    model: str,
+    content: str,
+    prompt: str,
+    finish: str,
+    logprobs: int | None = None,
+) -> dict[str, Any]:
     prompt_tokens = max(1, len(prompt.split()))
     completion_tokens = max(1, len(content.split()))
     body: dict[str, Any] = {
@@ -113,6 +171,7 @@ def _completion(zai: bool, model: str, content: str, prompt: str, finish: str) -
     else:
         body["object"] = "chat.completion"
         body["system_fingerprint"] = "mock"
+        body["choices"][0]["logprobs"] = _logprobs(_pieces(content), logprobs)
     return body
 
 
@@ -126,16 +185,20 @@ def _stream(
     cut_after: int | None = None,
     error_after: int | None = None,
     prompt: str = "",
+    logprobs: int | None = None,
 ) -> Iterable[bytes]:
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     words = content.split(" ")
 
     def chunk(delta: dict[str, Any], finish_reason: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        if not zai and delta.get("content"):
+            choice["logprobs"] = _logprobs([delta["content"]], logprobs)
         body: dict[str, Any] = {
             "id": cid,
             "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            "choices": [choice],
         }
         if not zai:
             body["object"] = "chat.completion.chunk"
@@ -223,14 +286,26 @@ def make_app(state: MockState) -> Callable[[dict[str, Any], StartResponse], Iter
                 _error_body(zai, code, directive.get("code"), message),
                 headers,
             )
+        if directive.get("reject_stream_options") and "stream_options" in body:
+            message = "Unrecognized request argument supplied: stream_options"
+            return _json(start, 400, _error_body(zai, 400, None, message))
         if directive.get("malformed"):
             data = b"<html>upstream proxy error</html>"
             start("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(data)))])
             return [data]
+        refused = _zai_refuses(body) if zai else None
+        if refused is not None:
+            message = f"mock Z.ai: {refused} is not supported"
+            return _json(start, 400, _error_body(zai, 400, "1210", message))
         model = str(body.get("model") or "mock-model")
         prompt = _last_user_text(body.get("messages"))
         content = str(directive.get("content") or f"mock answer to: {prompt[:200]}")
+        if directive.get("echo_request"):
+            sent = {k: v for k, v in body.items() if k != "mock"}
+            content = json.dumps(sent, separators=(",", ":"), sort_keys=True)
         finish = str(directive.get("finish_reason") or "stop")
+        top = body.get("top_logprobs")
+        logprobs = (int(top) if isinstance(top, int) else 0) if body.get("logprobs") else None
         if body.get("stream"):
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
             delay = float(directive.get("chunk_delay_ms", 0)) / 1000
@@ -246,8 +321,9 @@ def make_app(state: MockState) -> Callable[[dict[str, Any], StartResponse], Iter
                 int(cut) if cut is not None else None,
                 int(err) if err is not None else None,
                 prompt,
+                logprobs,
             )
-        return _json(start, 200, _completion(zai, model, content, prompt, finish))
+        return _json(start, 200, _completion(zai, model, content, prompt, finish, logprobs))
 
     return app
 

@@ -37,7 +37,9 @@ class Keys:
     @property
     def files_usage(self) -> str:
         """Hash: bytes held per file id (an upload's reservation included) and ``#total``, the
-        sum that ``files.redis_max_bytes`` bounds."""
+        sum that ``files.redis_max_bytes`` bounds; per file ``<id>:owner`` (its API key) and
+        per key ``#owner:<key id>``, the sum that ``files.max_bytes_per_key`` bounds
+        (file_reserve.lua, file_delete.lua)."""
         return f"{self.prefix}:files:usage"
 
     @property
@@ -118,6 +120,14 @@ class Keys:
         return f"{self.prefix}:taken"
 
     @property
+    def slim_due(self) -> str:
+        """Sorted set: finished synchronous jobs scored by when their full record is due to be
+        slimmed (``job_ended.lua`` adds them, ``slim.lua`` takes them: ``workers/slimming.py``).
+        ``slim.lua`` finds each record at ``job("")`` + id and its stream at ``stream("")`` +
+        id."""
+        return f"{self.prefix}:slim:due"
+
+    @property
     def pending_marks(self) -> str:
         """Hash: priority -> the latest publish time (pending score) of a job of that priority
         that began (``begin.lua``). Each broker queue hands its messages out in order, so a job
@@ -165,9 +175,27 @@ class Keys:
 
     @property
     def batches_active(self) -> str:
-        """Sorted set: batches not yet ended, scored by creation time (the batch duty's
-        worklist)."""
+        """Sorted set: batches not yet ended, every key's, scored by creation time (what the
+        dashboard lists; the batch duty serves them through ``batch_turns``)."""
+        return f"{self.prefix}:batches:live"
+
+    @property
+    def batches_active_before_turns(self) -> str:
+        """Sorted set: the batch duty's worklist as gateways before per-key turns wrote it
+        (batches not yet ended, scored by creation time). Nothing writes it now; the batch
+        duty moves what it holds into the per-key turns (batch_adopt.lua) until it is empty."""
         return f"{self.prefix}:batches:active"
+
+    def owner_active_batches(self, owner: str) -> str:
+        """Sorted set: an API key's batches not yet ended (``batches.max_active_per_key``
+        bounds it), scored by when the batch duty last stepped each: least recently first."""
+        return f"{self.prefix}:owner:{owner}:batches:active"
+
+    @property
+    def batch_turns(self) -> str:
+        """Sorted set: the API keys with a batch not yet ended, scored by when the batch duty
+        last served each: it serves the keys in this order, one batch of each in turn."""
+        return f"{self.prefix}:batches:turns"
 
     @property
     def done_channel(self) -> str:

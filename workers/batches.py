@@ -8,14 +8,28 @@ mid-step, loses no line and answers none twice: the next step starts from what R
 - ``in_progress``: lines become jobs a step at a time, at most ``batches.expand_ahead``
   unfinished at once (so Redis holds a bounded number of line jobs, however long the file),
   held in the owner's fair-share backlog at batch priority and released by shared/state/fair.py.
-  Each line job writes its output line as it ends (``batch_note.lua``).
+  Each line job writes its output line as it ends (``batch_note.lua``). Expansion leaves room:
+  batch lines take at most ``BATCH_DEPTH_SHARE`` of ``queue.max_depth`` at batch priority (the
+  rest stays for API jobs at that priority), and one key's backlog at most
+  ``batches.expand_ahead`` lines, whatever its number of batches. A key with a budget reserves
+  each line's cost bound as the line becomes a job (as the API does for a request): a line that
+  would fit once the key's requests in flight settle waits; one that would not fit even then
+  is answered at once with 429 ``budget_exceeded`` and counted failed.
+- An input file deleted (or unreadable) while the batch runs: no more lines start; the batch
+  ends ``failed``, naming why, once its lines in flight have ended.
 - Past its window the batch's unfinished lines end ``expired``; a cancel ends them
-  ``cancelled``; then the output and error files are written and the batch ends.
+  ``cancelled``; then the output and error files are written and the batch ends. A batch is
+  ``cancelling`` until every line job it made has ended (each one, up to the cursor's line,
+  blank lines in the input or not), so its counts and files are final once it is ``cancelled``.
+- The output and error files are written by ``workers/batch_output.py``.
+
+Each round serves the API keys with batches in turn, the key served longest ago first, one
+batch of each key per pass (the one stepped longest ago), until every batch had a step or the
+round's time is up: a key with many batches takes one turn per pass, like a key with one.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from gateway_api.parsing import ChatRequest
 from shared.batch.batch_store import (
     CANCELLED,
     CANCELLING,
@@ -33,13 +48,17 @@ from shared.batch.batch_store import (
     IN_PROGRESS,
     VALIDATING,
     Batch,
+    ExpandLine,
     line_job_id,
 )
-from shared.batch.input_lines import lines_from, parse_cursor
-from shared.errors import GatewayError
+from shared.batch.input_lines import RawLine, lines_from, parse_cursor
+from shared.config.settings import Settings
+from shared.errors import BudgetExceeded, GatewayError, InvalidRequest
 from shared.routing import breaker_hint
+from shared.spend.cost import output_bound, prompt_bound, reservation_micro
 from shared.state.job_record import QUEUED, TERMINAL, encode_fields, fair_hint
 from workers import fair_release
+from workers.batch_output import finalize, finalize_due
 from workers.batch_parse import Line, LineError, custom_id_of, parse_line
 from workers.context import WorkerContext
 from workers.runner import WORKER_LOOKUP
@@ -48,6 +67,11 @@ log = logging.getLogger(__name__)
 BATCH_STEP_INTERVAL_S = 0.25
 EXPAND_STEP = 500  # lines per expansion step (one Lua call)
 STEP_BUDGET_S = 0.5  # one batch's expansion yields to the next batch after this
+ROUND_BUDGET_S = 2.0  # a round yields after this; the next starts with the keys it did not serve
+PER_KEY_ROUND = 10  # batches of one key stepped at most per round
+# Batch lines queued (pending and held, every key's) stay within this share of
+# queue.max_depth at batch priority, so API jobs at batch priority always find the rest.
+BATCH_DEPTH_SHARE = 0.5
 NO_LISTENER = "batch-lines"  # line jobs' notices go to a channel no API process waits on
 Held = Callable[[], bool]
 
@@ -57,40 +81,55 @@ def _always() -> bool:
 
 
 def step_batches(ctx: WorkerContext, held: Held = _always) -> int:
-    """Step every batch not yet ended; returns how many were stepped."""
+    """One round: the keys with batches in turn, one batch of each per pass, until every batch
+    listed had a step or ``ROUND_BUDGET_S`` is up; returns how many were stepped."""
+    store = ctx.stores.batches
+    store.adopt_old()
+    started = time.monotonic()
+    owners = store.turns()
+    queues = store.queues(owners, PER_KEY_ROUND)
     n = 0
-    for batch_id in ctx.stores.batches.active():
-        if not held():
-            break
-        try:
-            step(ctx, batch_id, held)
-        except Exception:  # one batch's trouble is not the others': retried next interval
-            log.exception("batch step failed", extra={"batch_id": batch_id})
-        n += 1
+    while any(queues.values()):
+        for owner in owners:
+            if not queues[owner]:
+                continue
+            if not held() or time.monotonic() - started >= ROUND_BUDGET_S:
+                return n
+            batch_id = queues[owner].pop(0)
+            try:
+                step(ctx, batch_id, held, owner)
+            except Exception:  # one batch's trouble is not the others': retried next round
+                log.exception("batch step failed", extra={"batch_id": batch_id})
+            store.served(owner, batch_id)
+            n += 1
     return n
 
 
-def step(ctx: WorkerContext, batch_id: str, held: Held = _always) -> None:
+def step(ctx: WorkerContext, batch_id: str, held: Held = _always, owner: str = "") -> None:
     b = ctx.stores.batches.get(batch_id)
-    if b is None:  # its record expired: nothing left to do
-        ctx.redis.zrem(ctx.keys.batches_active, batch_id)
+    if b is None:  # its record is gone: nothing left to do
+        ctx.stores.batches.forget(owner, batch_id)
         return
     if b.status == VALIDATING:
         validate(ctx, b)
     elif b.status == IN_PROGRESS:
         if time.time() >= b.expires_at:
-            end_lines(ctx, b, EXPIRED)
-            finalize(ctx, b, EXPIRED, (IN_PROGRESS,))
+            if finalize_due(b):
+                end_lines(ctx, b, EXPIRED)
+                finalize(ctx, b, EXPIRED, (IN_PROGRESS,))
+        elif b.errors is not None:  # its input was lost: it ends once no line is in flight
+            if b.ended >= b.expanded:
+                finalize(ctx, b, FAILED, (IN_PROGRESS,))
         elif b.total and b.expanded >= b.total and b.ended >= b.total:
             if ctx.stores.batches.move(
-                b.id, (IN_PROGRESS,), FINALIZING, finalizing_at=int(time.time())
+                b, (IN_PROGRESS,), FINALIZING, finalizing_at=int(time.time())
             ):
                 finalize(ctx, b, COMPLETED, (FINALIZING,))
         else:
             expand(ctx, b, held)
     elif b.status == FINALIZING:  # a finalize that did not end (its worker was lost)
         finalize(ctx, b, COMPLETED, (FINALIZING,))
-    elif b.status == CANCELLING:
+    elif b.status == CANCELLING and finalize_due(b):
         end_lines(ctx, b, CANCELLED)
         finalize(ctx, b, CANCELLED, (CANCELLING,))
 
@@ -105,15 +144,18 @@ def validate(ctx: WorkerContext, b: Batch) -> None:
     f = ctx.stores.files.get_any(b.input_file_id)
     if f is None or f.owner != b.owner:
         err = LineError(0, "invalid_file", f"The input file {b.input_file_id} no longer exists.")
-        ctx.stores.batches.move(b.id, (VALIDATING,), FAILED, failed_at=now, errors=_errors([err]))
+        ctx.stores.batches.move(b, (VALIDATING,), FAILED, failed_at=now, errors=_errors([err]))
         return
     errors: list[LineError] = []
     seen: set[str] = set()
     total = 0
+    budgeted = _budget(s, b.owner) is not None
     for raw in _lines(ctx, b):
         if not raw.data.strip():
             continue
         got = parse_line(s, b.endpoint, raw.number, raw.data)
+        if isinstance(got, Line) and budgeted and _reservation(s, got.chat) is None:
+            got = LineError(raw.number, "invalid_value", _UNBOUNDED, "body.max_tokens")
         if isinstance(got, Line) and got.custom_id in seen:
             got = LineError(
                 raw.number,
@@ -130,10 +172,10 @@ def validate(ctx: WorkerContext, b: Batch) -> None:
     if not errors and not total:
         errors.append(LineError(0, "empty_file", "The input file holds no request lines."))
     if errors:
-        ctx.stores.batches.move(b.id, (VALIDATING,), FAILED, failed_at=now, errors=_errors(errors))
+        ctx.stores.batches.move(b, (VALIDATING,), FAILED, failed_at=now, errors=_errors(errors))
         log.info("batch failed validation", extra={"batch_id": b.id, "errors": len(errors)})
         return
-    ctx.stores.batches.move(b.id, (VALIDATING,), IN_PROGRESS, in_progress_at=now, total=total)
+    ctx.stores.batches.move(b, (VALIDATING,), IN_PROGRESS, in_progress_at=now, total=total)
     log.info("batch validated", extra={"batch_id": b.id, "lines": total})
 
 
@@ -142,36 +184,153 @@ def _errors(errors: list[LineError]) -> dict[str, Any]:
 
 
 def expand(ctx: WorkerContext, b: Batch, held: Held) -> None:
-    """Make the batch's next lines jobs, keeping at most ``batches.expand_ahead`` unfinished."""
-    s = ctx.settings
+    """Take the batch's next lines (``batch_expand.lua``), keeping at most
+    ``batches.expand_ahead`` unfinished, within the room the batch priority and the key's
+    backlog have (module docstring), until the step's time is up or a line must wait."""
+    s, store = ctx.settings, ctx.stores.batches
     started = time.monotonic()
+    budget = _budget(s, b.owner)
+    max_queued = int(s.queue.max_depth * BATCH_DEPTH_SHARE)
+    max_backlog = s.batches.expand_ahead
     while held() and time.monotonic() - started < STEP_BUDGET_S:
-        room = min(s.batches.expand_ahead - (b.expanded - b.ended), EXPAND_STEP)
-        if room <= 0 or b.expanded >= b.total:
+        if b.expanded >= b.total:
+            break
+        queued, backlog = store.room(b.owner)
+        room = min(
+            s.batches.expand_ahead - (b.expanded - b.ended),
+            EXPAND_STEP,
+            max_queued - queued,
+            max_backlog - backlog,
+        )
+        if room <= 0:
             break
         offset, number = parse_cursor(b.cursor)
-        jobs: list[dict[str, str]] = []
+        lines: list[ExpandLine] = []
         end = offset
-        for raw in _lines(ctx, b, offset, number):
-            end, number = raw.end, raw.number
-            if not raw.data.strip():
-                continue
-            got = parse_line(s, b.endpoint, raw.number, raw.data)
-            # Validated already: an error now means the config changed since.
-            line = got if isinstance(got, Line) else None
-            jobs.append(_line_job(ctx, b, raw.number, line, raw.data))
-            if len(jobs) >= room:
-                break
-        done = ctx.stores.batches.expand(
-            b, jobs, f"{end}:{number}", b.expanded + len(jobs), _ttl(ctx, b)
+        try:
+            for raw in _lines(ctx, b, offset, number):
+                end, number = raw.end, raw.number
+                if raw.data.strip():
+                    lines.append(_expand_line(ctx, b, raw, budget))
+                    if len(lines) >= room:
+                        break
+        except Exception:
+            if not _input_lost(ctx, b, read_failed=True):
+                raise  # the store failed to answer, the file is there: tried again next round
+            return
+        if not lines:  # the file ends before its last line: deleted, or its content is gone
+            _input_lost(ctx, b)
+            return
+        done = store.expand(
+            b, lines, f"{end}:{number}", _ttl(ctx, b), max_queued, max_backlog, budget
         )
-        if done != 1:
+        if done.taken:
+            fair_release.release(ctx, "batch", b.owner)
+        if done.why != "ok":  # no room, a line waits for budget, or another step moved on
             break
-        fair_release.release(ctx, "batch", b.owner)
-        fresh = ctx.stores.batches.get(b.id)
+        fresh = store.get(b.id)
         if fresh is None or fresh.status != IN_PROGRESS:
             break
         b = fresh
+
+
+def _input_lost(ctx: WorkerContext, b: Batch, read_failed: bool = False) -> bool:
+    """The batch's input file gave no line although some are still to run (``read_failed``:
+    reading it raised): no more lines start, and the batch ends failed, naming why, once those
+    in flight have ended. False when reading raised but the file is there (its store did not
+    answer: tried again next round)."""
+    f = ctx.stores.files.get_any(b.input_file_id)
+    if f is None or f.owner != b.owner:
+        code, why = "input_file_deleted", "was deleted"
+    elif read_failed:
+        return False
+    else:
+        code, why = "input_file_unreadable", "ended early"
+    message = (
+        f"The input file {b.input_file_id} {why} while the batch ran: {b.expanded} of its "
+        f"{b.total} requests had started, and no more could be read. The results of those "
+        "are in the output and error files."
+    )
+    error = {"code": code, "message": message, "param": "input_file_id", "line": None}
+    errors = {"object": "list", "data": [error]}
+    if ctx.stores.batches.move(b, (IN_PROGRESS,), IN_PROGRESS, errors=errors):
+        log.warning("batch input lost", extra={"batch_id": b.id, "code": code})
+    return True
+
+
+def _budget(s: Settings, owner: str) -> tuple[int, str] | None:
+    """The key's budget (micro-USD, period), or None."""
+    key = s.key(owner)
+    if key is None or key.budget is None:
+        return None
+    return key.budget.micro, key.budget.period
+
+
+def _reservation(s: Settings, chat: ChatRequest) -> int | None:
+    """What a line reserves of its key's budget: its cost's upper bound, as the API reserves
+    for a request (None: not bounded, so a key with a budget cannot run it)."""
+    deployments = s.models.get(chat.model, ())
+    output = output_bound(chat.body, deployments)
+    if output is None:
+        return None
+    return reservation_micro(prompt_bound(chat.body), output, deployments)
+
+
+_UNBOUNDED = (
+    "This API key has a budget, so each request's cost must be bounded: set max_tokens (the "
+    "model's maximum output is not known; an operator can set models.<name>[].max_output_tokens)."
+)
+_PERIOD = {"day": "a day (UTC)", "month": "a month (UTC)", "total": "in all"}
+
+
+def _expand_line(
+    ctx: WorkerContext, b: Batch, raw: RawLine, budget: tuple[int, str] | None
+) -> ExpandLine:
+    """A line as ``batch_expand.lua`` takes it: a job (with its reservation, and the answer
+    if the budget can never hold it), or an answer at once (no longer valid)."""
+    s = ctx.settings
+    job_id = line_job_id(b.id, raw.number)
+    cursor = f"{raw.end}:{raw.number}"
+    custom_id = custom_id_of(raw.data) or ""
+    got = parse_line(s, b.endpoint, raw.number, raw.data)
+    if isinstance(got, LineError):  # valid when the batch was validated: the config changed
+        err = InvalidRequest(got.message, code=got.code, param=got.param)
+        return ExpandLine(job_id, None, 0, cursor, _answer(job_id, custom_id, err))
+    hold, refusal = 0, b""
+    if budget is not None:
+        bound = _reservation(s, got.chat)
+        if bound is None:
+            err = InvalidRequest(_UNBOUNDED, param="max_tokens")
+            return ExpandLine(job_id, None, 0, cursor, _answer(job_id, custom_id, err))
+        micro, period = budget
+        hold = bound
+        refusal = _answer(
+            job_id,
+            custom_id,
+            BudgetExceeded(
+                f"Budget exceeded: the budget of this API key is ${micro / 1e6:g} "
+                f"{_PERIOD.get(period, period)}, and too little of it is left for this "
+                f"request, which may cost up to ${bound / 1e6:.6g}."
+            ),
+        )
+    return ExpandLine(job_id, _line_job(ctx, b, raw.number, got, raw.data), hold, cursor, refusal)
+
+
+def _answer(job_id: str, custom_id: str, err: GatewayError) -> bytes:
+    """The output line of a request answered without running: the error the API would have
+    answered it with, in OpenAI's batch output format (as ``batch_note.lua`` writes one)."""
+    return orjson.dumps(
+        {
+            "id": "batch_req_" + job_id.removeprefix("job_"),
+            "custom_id": custom_id,
+            "response": {
+                "status_code": err.status,
+                "request_id": job_id,
+                "body": {"error": err.to_error_object()},
+            },
+            "error": None,
+        }
+    )
 
 
 def _ttl(ctx: WorkerContext, b: Batch) -> int:
@@ -179,9 +338,7 @@ def _ttl(ctx: WorkerContext, b: Batch) -> int:
     return int(max(0, b.expires_at - time.time()) + ctx.settings.queue.result_ttl_s)
 
 
-def _line_job(
-    ctx: WorkerContext, b: Batch, number: int, line: Line | None, data: bytes
-) -> dict[str, str]:
+def _line_job(ctx: WorkerContext, b: Batch, number: int, line: Line, data: bytes) -> dict[str, str]:
     """A line's job record (the fields ``create.lua`` would write), queued at batch priority
     with its batch's window as its deadline."""
     s, k, now = ctx.settings, ctx.keys, time.time()
@@ -205,24 +362,21 @@ def _line_job(
         "fair": fair_hint(k, "batch", b.owner),
         "batch": f"{k.batch(b.id)}\n{k.batch_results(b.id)}",
         "custom_id": custom_id_of(data) or "",
+        "model": line.chat.model,
+        "request": line.chat.body,
+        "options": {**line.chat.ext, WORKER_LOOKUP: True},
+        "breaker_hint": breaker_hint(
+            s, k, line.chat.model, line.chat.ext.get("preferred_provider")
+        ),
     }
-    if line is None:  # no longer valid: the job ends failed at once, naming why
-        fields.update(model="", request={}, options={})
-        fields["invalid"] = "1"
-    else:
-        chat = line.chat
-        fields.update(
-            model=chat.model,
-            request=chat.body,
-            options={**chat.ext, WORKER_LOOKUP: True},
-            breaker_hint=breaker_hint(s, k, chat.model, chat.ext.get("preferred_provider")),
-        )
     return encode_fields(fields)
 
 
 def end_lines(ctx: WorkerContext, b: Batch, status: str) -> int:
     """End every line job of the batch not yet terminal (queued, held, running: a running
-    call's late result is discarded by finish.lua); returns how many."""
+    call's late result is discarded by finish.lua); returns how many. A line's job is named by
+    its line's number in the file, blank lines counted, so every line up to the cursor's is
+    looked at (a blank line, or a line answered at once, has no job)."""
     k = ctx.keys
     err = GatewayError(
         "The batch's completion window expired."
@@ -231,8 +385,9 @@ def end_lines(ctx: WorkerContext, b: Batch, status: str) -> int:
         code="batch_expired" if status == EXPIRED else "batch_cancelled",
     )
     ended, page = 0, 1000
-    for start in range(1, b.expanded + 1, page):
-        ids = [line_job_id(b.id, n) for n in range(start, min(start + page, b.expanded + 1))]
+    _, read = parse_cursor(b.cursor)
+    for start in range(1, read + 1, page):
+        ids = [line_job_id(b.id, n) for n in range(start, min(start + page, read + 1))]
         pipe = ctx.redis.pipeline(transaction=False)
         for job_id in ids:
             pipe.hget(k.job(job_id), "status")
@@ -241,69 +396,3 @@ def end_lines(ctx: WorkerContext, b: Batch, status: str) -> int:
                 outcome, _ = ctx.stores.jobs.terminate(job_id, status, err)
                 ended += outcome == "ok"
     return ended
-
-
-def finalize(ctx: WorkerContext, b: Batch, ending: str, from_: tuple[str, ...]) -> None:
-    """Write the output and error files from the lines answered (and, for a batch that did
-    not complete, an error line for each request that never ran), then end the batch."""
-    out: list[bytes] = []
-    errs: list[bytes] = []
-    answered: set[str] = set()
-    for raw in ctx.stores.batches.results(b.id):
-        line = orjson.loads(raw)
-        answered.add(line.get("custom_id"))
-        ok = line.get("error") is None and (line.get("response") or {}).get("status_code") == 200
-        (out if ok else errs).append(raw)
-    if ending != COMPLETED:
-        code = f"batch_{ending}"
-        message = (
-            "This request could not be executed before the completion window expired."
-            if ending == EXPIRED
-            else "The batch was cancelled before this request ran."
-        )
-        for raw_line in _lines(ctx, b):
-            if not raw_line.data.strip():
-                continue
-            custom_id = custom_id_of(raw_line.data)
-            if custom_id is None or custom_id in answered:
-                continue
-            answered.add(custom_id)
-            job_id = line_job_id(b.id, raw_line.number)
-            errs.append(
-                orjson.dumps(
-                    {
-                        "id": "batch_req_" + job_id.removeprefix("job_"),
-                        "custom_id": custom_id,
-                        "response": None,
-                        "error": {"code": code, "message": message},
-                    }
-                )
-            )
-    output_id = _write(ctx, b, out, "output")
-    error_id = _write(ctx, b, errs, "error")
-    now = int(time.time())
-    stamps = {f"{ending}_at": now}
-    if ending != COMPLETED and b.finalizing_at is None:
-        stamps["finalizing_at"] = now
-    moved = ctx.stores.batches.move(
-        b.id, from_, ending, output_file_id=output_id or "", error_file_id=error_id or "", **stamps
-    )
-    if not moved:  # another step ended it first: its files stand, ours go
-        for file_id in (output_id, error_id):
-            if file_id:
-                ctx.stores.files.delete(b.owner, file_id)
-        return
-    log.info(
-        "batch ended",
-        extra={"batch_id": b.id, "status": ending, "output": len(out), "errors": len(errs)},
-    )
-
-
-def _write(ctx: WorkerContext, b: Batch, lines: list[bytes], kind: str) -> str | None:
-    if not lines:
-        return None
-    data = b"\n".join(lines) + b"\n"
-    stored = ctx.stores.files.put(
-        b.owner, f"{b.id}_{kind}.jsonl", "batch_output", io.BytesIO(data), len(data)
-    )
-    return stored.id

@@ -134,9 +134,10 @@ def _finish(ctx: WorkerContext, job: Job, token: str, outcome: Outcome) -> int:
         )
     charge = outcome.charge
     if charge is not None:  # counted whatever the finish finds (cancelled, lease lost)
-        # The job's total as the finish writes it (and its notice tells a waiting sync
-        # request): what earlier deliveries were charged, and this one's. charge.lua adds
-        # the same to the record first; the finish is written only under this lease.
+        # The job's total as its notice tells a waiting sync request: what earlier
+        # deliveries were charged by this delivery's begin, and this one's. The record's
+        # cost is charge.lua's alone (the finish does not write it: JobStore._finish_call),
+        # so a lapsed delivery's late charge stays counted there.
         outcome.fields["cost_micro"] = job.cost_micro + (charge.micro or 0)
         if charge.micro is None or job.cost_unknown:
             outcome.fields["cost_unknown"] = True

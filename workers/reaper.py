@@ -29,6 +29,11 @@ Held = Callable[[], bool]
 # A message between its pop and its job's begin, and the clock skew between the API hosts that
 # score the pending sets, are allowed this long before a job is taken for lost.
 LOST_GRACE_S = 5.0
+# The lease reaper reads the inflight set this many entries at a time, oldest first, and at
+# most this many pages in one sweep (live leases it meets are re-scored past the sweep's time
+# by reclaim.lua, so the next page reaches the entries behind them).
+LEASE_PAGE = 500
+LEASE_PAGES = 20
 # A lapsed claim of a waiting job (``Keys.taken``) is swept with its job; one whose job ended
 # some other way (cancelled while waiting) is forgotten after this.
 TAKEN_KEPT_S = 3600.0
@@ -66,15 +71,26 @@ def _republish(
 
 
 def sweep_leases(ctx: WorkerContext, held: Held = _always) -> int:
+    """Republish the jobs whose lease expired. More than a page of entries that look expired
+    but whose lease is live (a worker whose clock runs behind) does not hide the lost ones:
+    the sweep reads on past them. An entry met again (its republish failed) ends the sweep."""
     now = time.time()
-    n = _republish(
-        ctx,
-        ctx.stores.jobs.expired_leases(now),
-        ctx.stores.jobs.reclaim,
-        lambda job_id: ctx.stores.jobs.track(job_id, now),
-        "job reclaimed from a lost worker",
-        held,
-    )
+    n = 0
+    seen: set[str] = set()
+    for _ in range(LEASE_PAGES):
+        page = ctx.stores.jobs.expired_leases(now, LEASE_PAGE)
+        fresh = [job_id for job_id in page if job_id not in seen]
+        seen.update(fresh)
+        n += _republish(
+            ctx,
+            fresh,
+            ctx.stores.jobs.reclaim,
+            lambda job_id: ctx.stores.jobs.track(job_id, now),
+            "job reclaimed from a lost worker",
+            held,
+        )
+        if len(page) < LEASE_PAGE or len(fresh) < len(page) or not held():
+            break
     metrics.LEASES_RECLAIMED.inc(n)
     return n
 

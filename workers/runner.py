@@ -4,9 +4,11 @@ Delivery is at-least-once; the lease (``shared/lua/begin.lua``) makes sure one w
 job at a time and the compare-and-set in ``finish.lua`` makes the result exactly-once.
 
 A delivery walks the model's deployments in order (a preferred provider first), skipping
-those that are unhealthy, whose circuit breaker refuses the call, or that the job is done
-with. A retryable error parks the job in the due-time set (``defer.lua``) for its backoff, so
-no worker slot waits it out; a later delivery calls the same deployment again. When every
+those that cannot honour the request (``shared.wire.capabilities``: no call, nothing counted
+against the provider; when none can, the job fails with a 400 naming the field), that are
+unhealthy, whose circuit breaker refuses the call, or that the job is done with. A retryable
+error parks the job in the due-time set (``defer.lua``) for its backoff, so no worker slot
+waits it out; a later delivery calls the same deployment again. When every
 deployment failed, the fallbacks in ``fallbacks.order`` follow: the last good answer (stale),
 then the degraded answer.
 """
@@ -26,6 +28,7 @@ from shared.celery_app import enqueue
 from shared.config.settings import Deployment
 from shared.errors import (
     GatewayError,
+    InvalidRequest,
     ProviderFailed,
 )
 from shared.logs import request_id_var
@@ -37,6 +40,7 @@ from shared.state.breaker import Admission, breaker_name
 from shared.state.cache import policy
 from shared.state.job_record import QUEUED, RETRYING, SUCCEEDED, Job
 from shared.state.jobs import Begin, GroupTake
+from shared.wire import capabilities
 from workers import fair_release
 from workers.backoff import decide
 from workers.classify import CONTEXT, ErrorClass, classify, client_error
@@ -174,6 +178,12 @@ class JobRunner:
                 return outcome
             if walk.stop:
                 break
+        if deployments and len(walk.cannot) == len(deployments):
+            # The API refuses such a request before making a job; the config changed since.
+            refused = capabilities.refusal(s, job.model, job.request)
+            param, message = refused or (walk.cannot[0], f"{walk.cannot[0]}: not supported")
+            error = InvalidRequest(message, code="unsupported_parameter", param=param)
+            return with_attempts(failed(error), walk.attempts)
         if walk.over_quota:  # delayed, not failed: the job runs when a quota frees, or expires
             due = time.time() + min(walk.over_quota)
             if due >= job.deadline_at:
@@ -187,7 +197,15 @@ class JobRunner:
         s, job = self.ctx.settings, walk.job
         adapter = self.ctx.adapters.get(dep.provider)
         provider = s.providers.get(dep.provider)
-        if _key(dep) in walk.exhausted or adapter is None or provider is None:
+        if adapter is None or provider is None:
+            return None
+        # Before anything is counted: a request this provider cannot honour is not its fault.
+        param = capabilities.unhonoured(adapter.capabilities, job.request)
+        if param is not None:
+            walk.cannot.append(param)
+            walk.unavailable.append(f"{_key(dep)}: cannot honour `{param}`")
+            return None
+        if _key(dep) in walk.exhausted:
             return None
         if len(walk.attempts) >= s.retry.max_total_attempts:
             walk.stop = True
@@ -212,6 +230,9 @@ class JobRunner:
         started = time.time()
         if self.calling is not None:
             self.calling.set()
+        degraded = ",".join(capabilities.degraded(adapter.capabilities, job.request))
+        if self.relay is not None:
+            self.relay.degraded_params = degraded
         try:
             result = self._call(job, dep, adapter, min(provider.timeout_s, time_left))
         except ProviderCallError as err:
@@ -234,11 +255,15 @@ class JobRunner:
         self.ctx.stores.quotas.release(provider, grant, called=True)
         metrics.PROVIDER_CALLS.labels(dep.provider, "success").inc()
         metrics.PROVIDER_LATENCY.labels(dep.provider).observe(duration)
+        fields = {"result": result, "provider": dep.provider, **walk.progress()}
+        if degraded:
+            fields["degraded_params"] = degraded
         return Outcome(
             SUCCEEDED,
-            {"result": result, "provider": dep.provider, **walk.progress()},
+            fields,
             breaker_success=(bname, admission.probe_token),
-            remember=self._cacheable(job),
+            # A degraded answer never serves a later request (a provider may honour it all).
+            remember=self._cacheable(job) and not degraded,
             charge=charge,
         )
 
@@ -413,6 +438,7 @@ class _Walk:
         self.exhausted: list[str] = list(job.exhausted or [])
         self.last_error: GatewayError | None = None
         self.unavailable: list[str] = []
+        self.cannot: list[str] = []  # per deployment that cannot honour the request: the field
         self.over_quota: list[float] = []  # waits until a skipped deployment's quota frees
         self.stop = False  # no later deployment is to be tried
 

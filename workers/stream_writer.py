@@ -2,7 +2,9 @@
 Redis Stream as it arrives, for any API process to relay (``gateway_api.stream_relay``).
 
 Entries are ``{"k": kind, "d": JSON}``: ``chunk`` (a ``chat.completion.chunk``), then
-``done``, or ``error`` (the stored error) when the stream broke after chunks were sent.
+``done``, or ``error`` (the stored error) when the stream broke after chunks were sent. The
+first chunk of an answer served in a lesser form also carries ``"p"``: the fields degraded
+(``X-Gateway-Degraded-Params``, sent with the stream's headers).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 from typing import Any
 
 from redis import Redis
+from redis.typing import EncodableT, FieldT
 
 from shared.keys import Keys
 from shared.wire.chunks import usage_chunk, wants_usage
@@ -25,6 +28,8 @@ class StreamRelay:
         self.emitted = 0  # chunks the client may have seen: after one, no retry is invisible
         self.usage: dict[str, Any] | None = None
         self._template: dict[str, Any] | None = None
+        # Set before the call: the request's fields this provider serves in a lesser form.
+        self.degraded_params = ""
 
     def count_earlier(self) -> int:
         """Entries an earlier delivery of the job (a worker lost mid-stream) already sent:
@@ -43,8 +48,10 @@ class StreamRelay:
         out = {k: v for k, v in chunk.items() if k != "usage"}
         if self.include_usage:
             out["usage"] = None
+        first = self._template is None
         self._template = self._template or out
-        self._add(CHUNK, out)
+        extra = {"p": self.degraded_params} if first and self.degraded_params else None
+        self._add(CHUNK, out, extra)
         self.emitted += 1
 
     def finish(self) -> None:
@@ -55,8 +62,10 @@ class StreamRelay:
     def fail(self, stored_error: Any) -> None:
         self._add(ERROR, stored_error)
 
-    def _add(self, kind: str, data: Any) -> None:
+    def _add(self, kind: str, data: Any, extra: dict[str, str] | None = None) -> None:
         pipe = self.r.pipeline(transaction=False)
-        pipe.xadd(self.key, {"k": kind, "d": json.dumps(data, separators=(",", ":"))})
+        entry: dict[FieldT, EncodableT] = {"k": kind, "d": json.dumps(data, separators=(",", ":"))}
+        entry.update(extra or {})
+        pipe.xadd(self.key, entry)
         pipe.expire(self.key, self.ttl)
         pipe.execute()

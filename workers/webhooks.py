@@ -20,7 +20,7 @@ from shared.webhooks import FAILED, SUCCEEDED, Delivery, signature
 from shared.wire.tls import shared_ssl_context
 from workers.context import WorkerContext
 from workers.lifecycle import spawn
-from workers.webhook_target import Refused, check
+from workers.webhook_target import Refused, pinned_client, send
 
 log = logging.getLogger(__name__)
 WEBHOOK_INTERVAL_S = 0.2
@@ -29,20 +29,18 @@ USER_AGENT = "llm-gateway-webhooks/1"
 Held = Callable[[], bool]
 
 _sending = threading.BoundedSemaphore(MAX_SENDING)
-_client: httpx.Client | None = None
+_clients: dict[bool, httpx.Client] = {}  # by webhooks.allow_private (a live setting)
 _client_lock = threading.Lock()
 
 
-def _http() -> httpx.Client:
-    global _client
+def _http(allow_private: bool) -> httpx.Client:
+    """The process's client for webhook sends: each connection checks the address it dials
+    (``workers.webhook_target``); none follows a redirect (a 3xx is a failed attempt)."""
     with _client_lock:
-        if _client is None:
-            # Never follows a redirect: a 3xx is a failed attempt (a redirect could lead past
-            # the address check).
-            _client = httpx.Client(
-                follow_redirects=False, trust_env=False, verify=shared_ssl_context()
-            )
-        return _client
+        client = _clients.get(allow_private)
+        if client is None:
+            client = _clients[allow_private] = pinned_client(allow_private, shared_ssl_context())
+        return client
 
 
 def _always() -> bool:
@@ -124,26 +122,21 @@ def _attempt(ctx: WorkerContext, d: Delivery) -> None:
         outcome = FAILED
     else:
         try:
-            check(d.url, w.allow_private)
             ts = int(time.time())
             body = d.payload.encode()
-            resp = _http().post(
-                d.url,
-                content=body,
-                timeout=w.timeout_s,
-                headers={
-                    "content-type": "application/json",
-                    "user-agent": USER_AGENT,
-                    "webhook-id": d.event_id,
-                    "webhook-timestamp": str(ts),
-                    "webhook-signature": signature(
-                        (endpoint.secret, *endpoint.previous_secrets), d.event_id, ts, body
-                    ),
-                },
-            )
-            attempt["status_code"] = resp.status_code
-            outcome = SUCCEEDED if 200 <= resp.status_code < 300 else "retry"
-            retry_after = _retry_after(resp.headers.get("retry-after"))
+            headers = {
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+                "webhook-id": d.event_id,
+                "webhook-timestamp": str(ts),
+                "webhook-signature": signature(
+                    (endpoint.secret, *endpoint.previous_secrets), d.event_id, ts, body
+                ),
+            }
+            status, retry_header = send(_http(w.allow_private), d.url, body, headers, w.timeout_s)
+            attempt["status_code"] = status
+            outcome = SUCCEEDED if 200 <= status < 300 else "retry"
+            retry_after = _retry_after(retry_header)
         except Refused as exc:
             attempt["error"] = f"refused: {exc}"
             outcome = FAILED

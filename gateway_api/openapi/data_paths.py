@@ -90,7 +90,7 @@ def batch_paths() -> dict[str, dict[str, Any]]:
                 },
                 "responses": {
                     "200": answer("Batch", "The batch, validating"),
-                    **errors("400", "401", "404", "413", "503"),
+                    **errors("400", "401", "404", "413", "429", "503"),
                 },
             },
             "get": {

@@ -10,9 +10,11 @@ _ERRORS = {
     "403": "Not an admin key (admin paths), or the admin API has no keys configured",
     "404": "Unknown model or job",
     "409": "Conflict (a job that already ended; an Idempotency-Key still being accepted)",
-    "413": "Body over `limits.max_body_bytes`; a file over `files.max_bytes`",
+    "413": "Body over `limits.max_body_bytes`; a file over `files.max_bytes`, or over what is "
+    "left of the key's `files.max_bytes_per_key`",
     "422": "An Idempotency-Key reused with another body",
-    "429": "Over this key's limits (`Retry-After`), or the provider's quota was exhausted",
+    "429": "Over this key's limits (`Retry-After`) or budget, the key's batches not yet ended "
+    "at `batches.max_active_per_key`, or the provider's quota was exhausted",
     "502": "The provider failed",
     "503": "Queue full (`Retry-After`), no healthy provider, or the broker unreachable",
     "507": "The file store is full (`files.redis_max_bytes`)",
@@ -42,6 +44,11 @@ GATEWAY_HEADERS = {
     "X-Gateway-Job-Id": {"schema": {"type": "string"}, "description": "the job's id"},
     "X-Gateway-Provider": {"schema": {"type": "string"}, "description": "who answered"},
     "X-Gateway-Cache": {"schema": {"type": "string", "enum": ["hit", "stale", "miss"]}},
+    "X-Gateway-Degraded-Params": {
+        "schema": {"type": "string"},
+        "description": "request fields the provider served in a lesser form (response_format: "
+        "a json_schema sent as json_object with the schema in the system prompt)",
+    },
     "x-ratelimit-remaining-requests": {"schema": {"type": "string"}},
     "X-Gateway-Cost-USD": {
         "schema": {"type": "string"},

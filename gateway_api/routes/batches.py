@@ -22,8 +22,9 @@ from shared.batch.batch_store import (
     VALIDATING,
     WINDOWS,
     Batch,
+    TooManyActive,
 )
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.errors import Conflict, InvalidRequest, NotFound, RateLimited
 
 bp = Blueprint("batches", __name__)
 _CREATE = BatchCreateSchema()
@@ -59,15 +60,33 @@ def create() -> Response:
     budget.refuse_when_spent(services, principal.key_id)
     s = services.settings
     window = s.batches.window_s or WINDOWS[valid["completion_window"]]
-    batch = services.stores.batches.create(
-        principal.key_id,
-        file_id,
-        valid["endpoint"],
-        valid["completion_window"],
-        window,
-        valid.get("metadata"),
-    )
+    try:
+        batch = services.stores.batches.create(
+            principal.key_id,
+            file_id,
+            valid["endpoint"],
+            valid["completion_window"],
+            window,
+            valid.get("metadata"),
+            s.batches.max_active_per_key,
+        )
+    except TooManyActive as exc:
+        raise _too_many(exc) from exc
     return jsonify(batch.to_public())
+
+
+def _too_many(exc: TooManyActive) -> RateLimited:
+    """429 ``too_many_active_batches``: the key's batches not yet ended are at
+    ``batches.max_active_per_key``. Room comes back as one ends, not with time, so the client's
+    own retries are told not to (``x-should-retry: false``)."""
+    err = RateLimited(
+        f"This API key has {exc.active} batches not yet ended, the most it may have "
+        f"(batches.max_active_per_key is {exc.bound}). Create this batch once one of them "
+        "has ended, or cancel one.",
+        code="too_many_active_batches",
+    )
+    err.should_retry = False
+    return err
 
 
 def _own(batch_id: str) -> Batch:
@@ -92,7 +111,7 @@ def cancel(batch_id: str) -> Response:
     if batch.status in (CANCELLING, CANCELLED):
         return jsonify(batch.to_public())
     if not services.stores.batches.move(
-        batch.id, (VALIDATING, IN_PROGRESS), CANCELLING, cancelling_at=int(time.time())
+        batch, (VALIDATING, IN_PROGRESS), CANCELLING, cancelling_at=int(time.time())
     ):
         fresh = services.stores.batches.get(batch.id) or batch
         if fresh.status in (CANCELLING, CANCELLED):

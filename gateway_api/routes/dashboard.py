@@ -1,13 +1,16 @@
 """``/dashboard``: a live status page for operators (HTML, no CDN, works offline) and the JSON
 it polls. Who may look: an admin key as ``Authorization: Bearer`` like every admin route; a
 browser login (an admin key posted once to ``/dashboard/login``, then a session cookie whose
-hash is kept in Redis, so any API process honours it); or anyone on loopback while the
-gateway runs open (no client keys)."""
+hash is kept in Redis, so any API process honours it, for as long as that admin key is
+configured); or anyone on loopback while the gateway has no keys at all (no client keys, no
+admin keys). Behind a reverse proxy on the same host every peer is loopback: configure an
+admin key and the page asks for it."""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import secrets
 from importlib import resources
 
@@ -39,13 +42,33 @@ def _session_key(services: Services, token: str) -> str:
     return services.keys.dashboard_session(hashlib.sha256(token.encode()).hexdigest())
 
 
+def _session_holds(services: Services, token: str) -> bool:
+    """Is the admin key this session was opened with still configured (same id, same key)?
+    Revoking or replacing a key ends its sessions at once, on every API process."""
+    key = _session_key(services, token)
+    raw = services.redis.get(key)
+    if not raw:
+        return False
+    try:
+        held = json.loads(str(raw))
+    except ValueError:
+        held = None
+    if isinstance(held, dict) and any(
+        k.id == held.get("id") and k.key_sha256 == held.get("key_sha256")
+        for k in services.settings.auth.admin_keys
+    ):
+        return True
+    services.redis.delete(key)
+    return False
+
+
 def allowed(services: Services) -> bool:
     """May this request see the dashboard?"""
     s = services.settings
-    if not s.auth.keys and _loopback():
+    if not s.auth.keys and not s.auth.admin_keys and _loopback():
         return True
     token = request.cookies.get(COOKIE)
-    if token and services.redis.get(_session_key(services, token)):
+    if token and _session_holds(services, token):
         return True
     if request.headers.get("Authorization"):
         authenticate_admin(s)  # raises 401/403 on a wrong key
@@ -105,7 +128,8 @@ def login() -> BaseResponse:
             mimetype="text/html",
         )
     token = secrets.token_urlsafe(32)
-    services.redis.set(_session_key(services, token), admin.id, ex=SESSION_S)
+    session = json.dumps({"id": admin.id, "key_sha256": admin.key_sha256})
+    services.redis.set(_session_key(services, token), session, ex=SESSION_S)
     out = redirect("/dashboard", code=303)
     out.set_cookie(
         COOKIE,

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from typing import IO
+from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from gateway_api.auth import authenticate
 from gateway_api.responses import page, page_limit
 from gateway_api.services import current_services
-from shared.batch.file_store import StoredFile, StoreFull, TooManyLines, UploadTooSlow
+from shared.batch.file_store import KeyFull, StoredFile, StoreFull, TooManyLines, UploadTooSlow
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge, StorageFull
 
 bp = Blueprint("files", __name__)
@@ -31,6 +33,19 @@ def _not_found(file_id: str) -> NotFound:
 def _filename(raw: str | None) -> str:
     """The client's file name, safe to echo in a header (no quotes, controls; 255 at most)."""
     return re.sub(r'[\x00-\x1f\x7f"\\]', "_", raw or "upload")[:255] or "upload"
+
+
+def _disposition(filename: str) -> str:
+    """``Content-Disposition`` for a download (RFC 6266): the name as UTF-8 in ``filename*``
+    (RFC 5987), and an ASCII stand-in in ``filename`` for clients that read only that one
+    (accents dropped, other characters ``_``). A header value must be Latin-1, and gunicorn
+    refuses anything else, so the raw name never goes into the header."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
+        for c in unicodedata.normalize("NFKD", filename)
+        if not unicodedata.combining(c)
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _size(stream: IO[bytes]) -> int:
@@ -83,6 +98,14 @@ def upload() -> Response:
             code="too_many_lines",
             param="file",
         ) from exc
+    except KeyFull as exc:  # the key's own bound: 413, as an upload over files.max_bytes is
+        raise PayloadTooLarge(
+            f"file: {size} bytes do not fit in this API key's file storage: its files hold "
+            f"{exc.used} bytes of the {exc.bound} it may hold (files.max_bytes_per_key); "
+            "delete files to make room.",
+            code="files_quota_exceeded",
+            param="file",
+        ) from exc
     except StoreFull as exc:
         raise StorageFull(
             f"The file store is full ({exc.used} of {exc.bound} bytes in use); delete files "
@@ -113,7 +136,7 @@ def content(file_id: str) -> Response:
     chunks = current_services().stores.files.content(stored.id)
     resp = Response(stream_with_context(chunks), mimetype="application/octet-stream")
     resp.headers["Content-Length"] = str(stored.bytes)
-    resp.headers["Content-Disposition"] = f'attachment; filename="{stored.filename}"'
+    resp.headers["Content-Disposition"] = _disposition(stored.filename)
     return resp
 
 

@@ -5,7 +5,7 @@ Redis either way (``shared/batch/file_store.py``)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -22,11 +22,46 @@ class TooManyLines(Exception):
         self.limit = limit
 
 
+class Source(Protocol):
+    """What a file's content is read from: an upload's stream, or ``LineReader``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class ContentChanged(Exception):
+    """Lines read for a file came to other than the bytes reserved for it."""
+
+
+class LineReader:
+    """The bytes of ``lines`` (each followed by a newline), made as they are read: a file
+    written from lines produced one at a time (a batch's output) is never held whole. Raises
+    ContentChanged if they come to other than ``size`` bytes (what was reserved)."""
+
+    def __init__(self, lines: Iterator[bytes], size: int) -> None:
+        self._lines, self._size = lines, size
+        self._buf, self._done = bytearray(), 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        while size < 0 or len(self._buf) < size:
+            line = next(self._lines, None)
+            if line is None:
+                break
+            self._buf += line
+            self._buf += b"\n"
+        n = len(self._buf) if size < 0 else min(size, len(self._buf))
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        self._done += n
+        if self._done > self._size or (not out and self._done != self._size):
+            raise ContentChanged(f"{self._done} bytes read of {self._size} reserved")
+        return out
+
+
 class CountingReader:
     """Reads ``stream`` through, counting lines (a last line without a newline counts) and
     raising TooManyLines as soon as there are more than ``max_lines``."""
 
-    def __init__(self, stream: IO[bytes], max_lines: int | None) -> None:
+    def __init__(self, stream: Source, max_lines: int | None) -> None:
         self._stream, self._max = stream, max_lines
         self._newlines, self._last = 0, b"\n"
 

@@ -3,8 +3,9 @@
 A file is a record in Redis (``Keys.file``: the File object's fields and its owner) and its
 content, in Redis as a list of chunks (``shared/batch/file_content.py``) or in an S3-compatible
 store (``shared/batch/file_content_s3.py``), by ``files.store``. An upload first reserves its size
-(``file_reserve.lua``); contents in Redis are bounded by ``files.redis_max_bytes`` and an upload
-that would not fit is refused. The content is written next, then ``file_commit.lua`` makes the
+(``file_reserve.lua``); contents in Redis are bounded by ``files.redis_max_bytes``, every API
+key's files (uploads and batch outputs, in either store) by ``files.max_bytes_per_key``, and a
+file that would not fit is refused. The content is written next, then ``file_commit.lua`` makes the
 file exist. An upload whose API process dies leaves a reservation that the next reservation
 gives back after ``ABANDONED_S`` (and chunks in Redis that expire by then). Redis by hand for
 the records: no well-kept library keeps such records in Redis.
@@ -16,17 +17,17 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import IO, Any
+from typing import Any
 
 import redis
 
 from shared import lua
-from shared.batch.file_content import Content, CountingReader, RedisContent, TooManyLines
+from shared.batch.file_content import Content, CountingReader, RedisContent, Source, TooManyLines
 from shared.config.settings import Settings
 from shared.keys import Keys
 from shared.state import paging
 
-__all__ = ["FileStore", "StoreFull", "StoredFile", "TooManyLines", "UploadTooSlow"]
+__all__ = ["FileStore", "KeyFull", "StoreFull", "StoredFile", "TooManyLines", "UploadTooSlow"]
 ABANDONED_S = 3600.0  # an upload not complete after this is given up
 UNBOUNDED = 2**62
 # A file record's fields, as ``StoredFile.from_hash`` reads them.
@@ -40,7 +41,7 @@ def file_store(s: Settings, keys: Keys, client: redis.Redis) -> FileStore:
         from shared.batch.file_content_s3 import S3Content
 
         content = S3Content(s.files.s3)
-    return FileStore(client, keys, s.files.redis_max_bytes, content)
+    return FileStore(client, keys, s.files.redis_max_bytes, content, s.files.max_bytes_per_key)
 
 
 def new_file_id() -> str:
@@ -92,6 +93,11 @@ class StoreFull(Exception):
         self.used, self.bound = used, bound
 
 
+class KeyFull(StoreFull):
+    """The file does not fit in its API key's ``files.max_bytes_per_key``: ``used`` is what the
+    key's files hold already."""
+
+
 class UploadTooSlow(Exception):
     """The reservation was given back before the upload completed."""
 
@@ -108,7 +114,7 @@ def _owned(raw: Any, owner: str) -> StoredFile | None:
 
 class FileStore:
     """``client`` answers in bytes (``make_redis(..., decode=False)``); ``content`` defaults to
-    chunks in that Redis, bounded by ``bound_bytes``."""
+    chunks in that Redis, bounded by ``bound_bytes``; each key's files by ``key_bound_bytes``."""
 
     def __init__(
         self,
@@ -116,8 +122,10 @@ class FileStore:
         keys: Keys,
         bound_bytes: int,
         content: Content | None = None,
+        key_bound_bytes: int = UNBOUNDED,
     ) -> None:
         self.r, self.keys, self.bound = client, keys, bound_bytes
+        self.key_bound = key_bound_bytes
         self.contents: Content = content or RedisContent(client, keys)
         self._reserve = client.register_script(lua.source("file_reserve"))
         self._commit = client.register_script(lua.source("file_commit"))
@@ -138,18 +146,22 @@ class FileStore:
         owner: str,
         filename: str,
         purpose: str,
-        stream: IO[bytes],
+        stream: Source,
         size: int,
         max_lines: int | None = None,
     ) -> StoredFile:
-        """Store ``size`` bytes read from ``stream``. Raises StoreFull, TooManyLines (when
-        ``max_lines`` is given), UploadTooSlow; nothing is left behind on any error."""
+        """Store ``size`` bytes read from ``stream`` (a chunk at a time: ``stream`` may produce
+        its bytes as they are read). Raises KeyFull, StoreFull, TooManyLines (when
+        ``max_lines`` is given), UploadTooSlow, or what ``stream`` raises; nothing is left
+        behind on any error."""
         file_id, now = new_file_id(), time.time()
         bound = self.bound if self.contents.bounded else UNBOUNDED
         ok, used = self._reserve(
             keys=[self.keys.files_usage, self.keys.files_uploading],
-            args=[file_id, size, bound, now, ABANDONED_S],
+            args=[file_id, size, bound, now, ABANDONED_S, owner, self.key_bound],
         )
+        if int(ok) < 0:
+            raise KeyFull(int(used), self.key_bound)
         if not int(ok):
             raise StoreFull(int(used), self.bound)
         try:

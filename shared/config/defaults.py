@@ -10,6 +10,7 @@ from shared.config.settings import (
     BatchesSettings,
     BreakerSettings,
     CacheSettings,
+    ConfigSettings,
     CorsSettings,
     FallbackSettings,
     FilesSettings,
@@ -49,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "files": section_defaults(FilesSettings),
     "batches": section_defaults(BatchesSettings),
     "webhooks": section_defaults(WebhooksSettings),
+    "config": section_defaults(ConfigSettings),
     "redis": {"url": DEFAULT_REDIS_URL, "prefix": "gw", "allow_eviction": False},
     "broker": {"url": None},  # none: the Redis above
 }

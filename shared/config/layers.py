@@ -4,6 +4,7 @@ and their deep merge; each dotted path remembers the layer that set it."""
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -18,6 +19,10 @@ from shared.config.defaults import DEFAULTS, ENV_MODELS, ENV_PROVIDERS
 from shared.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# The only fields where the Redis layer and the HTTP source may name an environment variable.
+# They are never shown (shared.config.redact), so what they resolve to cannot be read back.
+ENV_SECRET_FIELDS = frozenset({"api_key", "token", "secret"})
+_DYNAMIC = {"redis": "the Redis layer", "http": "the HTTP source"}
 
 
 def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,6 +47,57 @@ def substitute_env(value: Any, env: Mapping[str, str]) -> Any:
     if whole and whole.group(2) is None and not env.get(whole.group(1)):
         return None
     return _VAR.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), value)
+
+
+def env_allow_of(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """``config.env_allow`` of a merged document; none when it is malformed (the schema names
+    the field)."""
+    section = doc.get("config")
+    value = section.get("env_allow") if isinstance(section, Mapping) else None
+    if isinstance(value, list) and all(isinstance(p, str) for p in value):
+        return tuple(value)
+    return ()
+
+
+def resolve_dynamic(
+    layer: Mapping[str, Any], env: Mapping[str, str], allow: tuple[str, ...], source: str
+) -> dict[str, Any]:
+    """A Redis layer or HTTP source answer (``source``: "redis" or "http") with ``${VAR}``
+    resolved where such a layer may name a variable: in a secret field (ENV_SECRET_FIELDS), and
+    only a variable whose name matches a pattern of ``allow`` (``config.env_allow``, taken from
+    the file and the environment). Anywhere else a ``${VAR}`` is a ConfigError naming the field:
+    resolved, the value would be shown by ``GET /admin/config`` or sent where the layer says."""
+    where = _DYNAMIC.get(source, source)
+    errors: dict[str, list[str]] = {}
+
+    def walk(value: Any, path: str, name: str) -> Any:
+        if isinstance(value, Mapping):
+            return {k: walk(v, f"{path}.{k}" if path else str(k), str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, f"{path}.{i}", "") for i, v in enumerate(value)]
+        names = [m.group(1) for m in _VAR.finditer(value)] if isinstance(value, str) else []
+        if not names:
+            return value
+        if name not in ENV_SECRET_FIELDS:
+            errors[path] = [
+                f"{where} may name an environment variable (${{VAR}}) only in the secret fields "
+                "api_key, token and secret; the file and the environment may anywhere"
+            ]
+            return value
+        denied = [n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in allow)]
+        if denied:
+            patterns = ", ".join(allow) or "none"
+            errors[path] = [
+                f"${{{denied[0]}}} cannot be read by {where}: the variable's name must match "
+                f"config.env_allow ({patterns}), which the file or the environment sets"
+            ]
+            return value
+        return substitute_env(value, env)
+
+    resolved: dict[str, Any] = walk(layer, "", "")
+    if errors:
+        raise ConfigError(errors)
+    return resolved
 
 
 def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:

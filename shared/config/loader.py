@@ -20,6 +20,7 @@ from shared.config.settings import (
     BreakerSettings,
     Budget,
     CacheSettings,
+    ConfigSettings,
     CorsSettings,
     Deployment,
     FallbackSettings,
@@ -59,8 +60,8 @@ def load_config(
 ) -> LoadedConfig:
     """Merge every layer, validate the result, build Settings. Raises ConfigError.
 
-    ``extra_layers`` (the Redis layer, the HTTP source: ``shared.config.sources``) go above the
-    environment's; ``overrides`` above everything."""
+    ``extra_layers`` (the Redis layer, the HTTP source, their ``${VAR}`` already resolved:
+    ``shared.config.sources``) go above the environment's; ``overrides`` above everything."""
     env = os.environ if env is None else env
     path = path or env.get("GATEWAY_CONFIG_FILE") or None
     layers = static_layers(path, env)
@@ -157,6 +158,7 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
             store=doc["files"]["store"],
             max_bytes=doc["files"]["max_bytes"],
             redis_max_bytes=doc["files"]["redis_max_bytes"],
+            max_bytes_per_key=doc["files"]["max_bytes_per_key"],
             s3=S3Settings(**doc["files"]["s3"]),
         ),
         batches=BatchesSettings(**doc["batches"]),
@@ -174,4 +176,5 @@ def to_settings(doc: Mapping[str, Any]) -> Settings:
         redis_allow_eviction=doc["redis"]["allow_eviction"],
         broker_url=doc["broker"].get("url") or redis_url,
         version=config_version(doc),
+        config=ConfigSettings(env_allow=tuple(doc["config"]["env_allow"])),
     )

@@ -6,10 +6,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shared.config.layers import flatten
+from shared.config.layers import ENV_SECRET_FIELDS, flatten
 from shared.config.loader import LoadedConfig
 
-SECRET_FIELDS = frozenset({"api_key", "token", "secret", "previous_secrets"})
+# Every field the Redis layer and the HTTP source may fill from the environment is among these.
+SECRET_FIELDS = ENV_SECRET_FIELDS | {"previous_secrets"}
 REDACTED = "***"
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<pw>[^@/]+)@")

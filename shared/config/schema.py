@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import (
     EXCLUDE,
@@ -78,6 +80,7 @@ class ProviderSchema(_Strict):
     max_concurrent = fields.Int(load_default=None, allow_none=True, validate=_POSITIVE)
     health_path = fields.Str(load_default=_d(ProviderSettings, "health_path"))
     breaker_per_model = fields.Bool(load_default=_d(ProviderSettings, "breaker_per_model"))
+    stream_usage = fields.Bool(load_default=_d(ProviderSettings, "stream_usage"))
 
 
 class PriceSchema(_Strict):
@@ -218,6 +221,7 @@ class QueueSchema(_Strict):
     deadline_s = fields.Float(required=True, validate=validate.Range(min=1))
     max_deadline_s = fields.Float(required=True, validate=validate.Range(min=1))
     result_ttl_s = fields.Int(required=True, validate=validate.Range(min=60))
+    sync_result_ttl_s = fields.Int(required=True, validate=validate.Range(min=1))
     max_depth = fields.Int(required=True, validate=_POSITIVE)
     max_age_s = fields.Float(required=True, validate=validate.Range(min=1))
     max_deliveries = fields.Int(required=True, validate=validate.Range(min=1, max=100))
@@ -245,6 +249,11 @@ class QueueSchema(_Strict):
                 f"must be below deadline_s ({data['deadline_s']:g}): a job whose broker message "
                 "was lost would expire before it is published again"
             )
+        if data["sync_result_ttl_s"] > data["result_ttl_s"]:
+            errors["sync_result_ttl_s"] = [
+                f"must not exceed result_ttl_s ({data['result_ttl_s']}): it is how long of a "
+                "synchronous job's keeping time its full record lasts"
+            ]
         if data["result_ttl_s"] < data["max_deadline_s"]:
             errors["result_ttl_s"] = [
                 f"must be at least max_deadline_s ({data['max_deadline_s']:g}): a queued job's "
@@ -268,8 +277,36 @@ class HealthSchema(_Strict):
     timeout_s = fields.Float(required=True, validate=validate.Range(min=0.1, max=300))
 
 
+def _loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _config_api_url(url: str) -> None:
+    """Whoever answers the HTTP config source sets keys, provider URLs and provider keys, and
+    its token travels with each request: https only, except to a loopback host (tests, a
+    config service on the same machine)."""
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), parts.hostname
+    except ValueError:
+        return  # not a URL: _URL says so
+    if scheme == "https" or (scheme == "http" and _loopback_host(host)):
+        return
+    raise ValidationError(
+        "must be an https:// URL: whoever answers it sets the gateway's keys and providers. "
+        "Plain http:// is accepted only for a loopback host (localhost, 127.0.0.1, ::1)"
+    )
+
+
 class HttpSourceSchema(_Strict):
-    url = fields.Str(required=True, validate=_URL)
+    url = fields.Str(required=True, validate=[_URL, _config_api_url])
     token = fields.Str(load_default=None, allow_none=True)
 
 
@@ -308,6 +345,7 @@ class FilesSchema(_Strict):
     store = fields.Str(required=True, validate=validate.OneOf(["redis", "s3"]))
     max_bytes = fields.Int(required=True, validate=validate.Range(min=1, max=2**40))
     redis_max_bytes = fields.Int(required=True, validate=validate.Range(min=1, max=2**40))
+    max_bytes_per_key = fields.Int(required=True, validate=validate.Range(min=1, max=2**50))
     s3 = fields.Nested(S3Schema, required=True)
 
     @validates_schema
@@ -323,6 +361,7 @@ class BatchesSchema(_Strict):
         required=True, allow_none=True, validate=validate.Range(min=1, max=86400)
     )
     expand_ahead = fields.Int(required=True, validate=validate.Range(min=1, max=100_000))
+    max_active_per_key = fields.Int(required=True, validate=validate.Range(min=1, max=100_000))
     max_line_errors = fields.Int(required=True, validate=validate.Range(min=1, max=100_000))
 
 
@@ -362,6 +401,12 @@ class BrokerSchema(_Strict):
     url = fields.Str(allow_none=True, validate=_not_sentinel)
 
 
+class ConfigSectionSchema(_Strict):
+    # Glob patterns (``*_API_KEY``) of the variables the Redis layer and the HTTP source may
+    # name in secret fields (shared.config.layers.resolve_dynamic).
+    env_allow = fields.List(fields.Str(validate=validate.Length(min=1)), required=True)
+
+
 class ConfigSchema(_Strict):
     providers = fields.Dict(keys=fields.Str(), values=fields.Nested(ProviderSchema), required=True)
     models = fields.Dict(
@@ -388,6 +433,7 @@ class ConfigSchema(_Strict):
     webhooks = fields.Nested(WebhooksSchema, required=True)
     redis = fields.Nested(RedisSchema, required=True)
     broker = fields.Nested(BrokerSchema, required=True)
+    config = fields.Nested(ConfigSectionSchema, required=True)
 
     # Runs even when fields failed (so `config check` names every bad field at once), on the
     # original input: a provider with a bad field is still a provider that exists.

@@ -22,6 +22,9 @@ class ProviderSettings:
     max_concurrent: int | None = None
     health_path: str = "/models"
     breaker_per_model: bool = False  # one breaker per provider+model instead of per provider
+    # Ask for usage in streams (stream_options.include_usage); off: stream_options is never
+    # sent, for endpoints that refuse the field (streamed answers then count no tokens).
+    stream_usage: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ class QueueSettings:
     deadline_s: float = 300
     max_deadline_s: float = 3600
     result_ttl_s: int = 86400
+    # A finished synchronous job (its client already has the answer) keeps its full record
+    # this long, then a slim one for the rest of result_ttl_s (workers/slimming.py).
+    sync_result_ttl_s: int = 600
     max_depth: int = 100000
     max_age_s: float = 600
     max_deliveries: int = 5
@@ -205,6 +211,9 @@ class FilesSettings:
     store: str = "redis"  # where contents live: "redis" (bounded) or "s3"
     max_bytes: int = 209715200  # one file
     redis_max_bytes: int = 1073741824  # every file's content in Redis together
+    # One API key's files together (uploads and batch outputs, whichever store), so one key
+    # cannot fill the store that every key's uploads and batch outputs share.
+    max_bytes_per_key: int = 1073741824
     s3: S3Settings = S3Settings()
 
 
@@ -215,7 +224,11 @@ class BatchesSettings:
     # The completion window in seconds, instead of the one the batch asked for ("24h"):
     # operators shorten it to bound how long a batch may run, tests to see expiry.
     window_s: float | None = None
-    expand_ahead: int = 1000  # lines of a batch made into jobs ahead of those finished
+    # Lines of a batch made into jobs ahead of those finished; also the most lines of one
+    # key's batches held in its backlog at once, whatever its number of batches.
+    expand_ahead: int = 1000
+    # Batches of one API key not yet ended; one more is refused (429 too_many_active_batches).
+    max_active_per_key: int = 100
     max_line_errors: int = 1000  # invalid lines listed in a failed batch's errors
 
 
@@ -257,6 +270,14 @@ class CorsSettings:
 
 
 @dataclass(frozen=True)
+class ConfigSettings:
+    # The environment variables the Redis layer and the HTTP source may name (``${VAR}``), as
+    # glob patterns, and only in secret fields (api_key, token, secret): an admin key must not
+    # read the fleet's environment back. Taken from the file and the environment only.
+    env_allow: tuple[str, ...] = ("*_API_KEY", "*_TOKEN", "*_SECRET")
+
+
+@dataclass(frozen=True)
 class Settings:
     providers: Mapping[str, ProviderSettings]
     models: Mapping[str, tuple[Deployment, ...]]
@@ -284,6 +305,7 @@ class Settings:
     redis_allow_eviction: bool
     broker_url: str
     version: str
+    config: ConfigSettings = ConfigSettings()
 
     @property
     def keys_required(self) -> bool:

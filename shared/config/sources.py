@@ -4,6 +4,9 @@ Above the static layers (defaults, file, environment: ``shared.config.layers``) 
 layer (``shared.config.store``: the admin API and ``llm-gateway config set/push``) and the HTTP
 config source (``refresh.http_source: {url, token}``, a JSON object fetched with the bearer
 token). A layer that does not validate is refused and logged; the process keeps what it has.
+In these two layers ``${VAR}`` is read only in secret fields, and only for names matching
+``config.env_allow``; and neither may leave the gateway without client keys unless
+``auth.open: true``.
 """
 
 from __future__ import annotations
@@ -18,10 +21,17 @@ import httpx
 from redis import Redis
 from redis.exceptions import RedisError
 
-from shared.config.layers import default_models, merge_layers, static_layers, substitute_env
+from shared.config.layers import (
+    default_models,
+    env_allow_of,
+    merge_layers,
+    resolve_dynamic,
+    static_layers,
+)
 from shared.config.loader import LoadedConfig, build
 from shared.config.redact import SECRET_FIELDS
 from shared.config.secret_box import box_from, open_secrets, seal_secrets
+from shared.config.settings import Settings
 from shared.config.store import ConfigStore, check_layer
 from shared.errors import ConfigError
 from shared.keys import Keys
@@ -30,6 +40,15 @@ from shared.wire.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 HTTP_TIMEOUT_S = 5.0
+NO_CLIENT_KEYS = (
+    "no client keys would be left, so every /v1 route would answer without a key: keep at "
+    "least one key, or set auth.open: true to run without keys on purpose"
+)
+
+
+def no_client_keys(settings: Settings) -> bool:
+    """Would this config let every request in (no client keys, and auth.open not set)?"""
+    return not settings.auth.keys and not settings.auth.open
 
 
 @dataclass
@@ -146,8 +165,12 @@ class ConfigSources:
             self.read_redis_layer()
         layer = (self.remote.redis_layer or {}) if redis_layer is None else redis_layer
         # The file and environment are read once, the Redis layer resolved once, per load.
+        # Which variables the dynamic layers may read comes from the file and environment.
         static = self.static_layers()
-        resolved = ("redis", substitute_env(open_secrets(layer, self.box), self.env))
+        base, _ = merge_layers(static)
+        allow = env_allow_of(base)
+        opened = open_secrets(layer, self.box)
+        resolved = ("redis", resolve_dynamic(opened, self.env, allow, "redis"))
         source = self._http_source([*static, resolved])
         if source is None:
             self.remote.http_layer = None
@@ -161,10 +184,17 @@ class ConfigSources:
                 log.warning("config: HTTP source failed; keeping its last answer", exc_info=True)
         extra = [resolved]
         if self.remote.http_layer is not None:
-            extra.append(("http", substitute_env(self.remote.http_layer, self.env)))
+            extra.append(("http", resolve_dynamic(self.remote.http_layer, self.env, allow, "http")))
         merged, sources = merge_layers(static + extra)
         default_models(merged)
-        return replace(build(merged, sources), redis_version=self.remote.redis_version)
+        loaded = replace(build(merged, sources), redis_version=self.remote.redis_version)
+        # The dynamic layers never take away the client keys the file and environment set,
+        # not even at start (a stored layer that does is skipped, as an invalid one is).
+        static_auth = base.get("auth")
+        static_keys = isinstance(static_auth, Mapping) and bool(static_auth.get("keys"))
+        if static_keys and no_client_keys(loaded.settings):
+            raise ConfigError({"auth.keys": [NO_CLIENT_KEYS]})
+        return loaded
 
     def load_at_start(self) -> LoadedConfig:
         """``load()`` for a process that is starting: a stored Redis layer that no longer
@@ -190,11 +220,15 @@ class ConfigSources:
         self, change: Callable[[dict[str, Any]], dict[str, Any]], actor: str, note: str
     ) -> int:
         """Change the Redis layer (``change`` maps the stored layer to the new one), storing
-        it as a new version only if the whole config it makes is valid; ConfigError names the
-        fields otherwise. Every process hears of the new version at once."""
+        it as a new version only if the whole config it makes is valid and keeps client keys
+        (or says ``auth.open: true``); ConfigError names the fields otherwise. Every process
+        hears of the new version at once."""
 
         def validate(layer: dict[str, Any]) -> None:
-            self.load(redis_layer=layer, fetch=False)
+            # Whatever this process's own keys: the layer applies to every process of the
+            # fleet, and some may serve public addresses.
+            if no_client_keys(self.load(redis_layer=layer, fetch=False).settings):
+                raise ConfigError({"auth.keys": [NO_CLIENT_KEYS]})
 
         box = self.box
 

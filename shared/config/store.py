@@ -25,9 +25,10 @@ from shared.keys import Keys
 
 KEEP_VERSIONS = 100
 _REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
-# Where a process finds Redis (and so this layer) cannot come from this layer.
-_NOT_IN_REDIS = ("redis", "broker")
-_NOT_IN_HTTP = ("redis", "broker", "refresh.http_source")
+# Where a process finds Redis (and so this layer) cannot come from this layer, nor which
+# environment variables these layers may read (an admin key must not widen that).
+_NOT_IN_REDIS = ("redis", "broker", "config.env_allow")
+_NOT_IN_HTTP = ("redis", "broker", "refresh.http_source", "config.env_allow")
 
 
 @dataclass(frozen=True)

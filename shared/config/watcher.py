@@ -1,5 +1,6 @@
 """Live refresh: ``ConfigWatcher`` reloads every ``refresh.interval_s`` and at once when a new
-Redis version is announced; a change that does not validate is refused and logged, and the
+Redis version is announced; a change that does not validate, or that would take away a
+process's last client key while ``auth.open`` is not true, is refused and logged, and the
 process keeps the config it has."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from shared.config.loader import LoadedConfig
-from shared.config.sources import ConfigSources, count_reload
+from shared.config.sources import NO_CLIENT_KEYS, ConfigSources, count_reload, no_client_keys
 from shared.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,11 @@ class ConfigWatcher:
             if new.settings.version == self.current.settings.version:
                 self.current = replace(self.current, redis_version=new.redis_version)
                 return "unchanged"
+            # Authentication never fails open at run time: whichever layer changed (Redis, the
+            # HTTP source, an edited file), a process with client keys (or auth.open) does not
+            # end up with neither. (One that started so, on loopback, stays as it started.)
+            if no_client_keys(new.settings) and not no_client_keys(self.current.settings):
+                return self._refuse({"auth.keys": [NO_CLIENT_KEYS]})
             moved = restart_only_changes(self.current, new)
             if moved:
                 return self._refuse({k: ["changing this needs a restart"] for k in moved})

@@ -10,7 +10,14 @@ local batch = redis.call('HGET', KEYS[1], 'batch')
 if not batch or batch == '' then return 0 end
 local cut = string.find(batch, '\n', 1, true)
 local bkey, rkey = string.sub(batch, 1, cut - 1), string.sub(batch, cut + 1)
-if redis.call('EXISTS', bkey) == 0 then return 0 end
+-- An ended batch (or one whose record is gone) takes no more lines: its counts are final and
+-- its results list was unlinked with its output written, so a push would leave a list that
+-- nothing reads or expires.
+local bstatus = redis.call('HGET', bkey, 'status')
+if not bstatus or bstatus == 'completed' or bstatus == 'failed' or bstatus == 'expired'
+  or bstatus == 'cancelled' then
+  return 0
+end
 local f = redis.call('HMGET', KEYS[1], 'id', 'custom_id', 'result', 'error', 'request_id')
 local status = ARGV[1]
 local request_id = cjson.encode((f[5] and f[5] ~= '') and f[5] or f[1])

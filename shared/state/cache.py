@@ -6,6 +6,13 @@ entry younger than ``cache.stale_ttl_s`` is the cached-response fallback when ev
 failed (``stale``). Entries are bounded by ``cache.max_entries`` and ``cache.max_bytes``
 (``cache_put.lua``), oldest first, so the cache never fills the Redis the broker lives in.
 
+The key is every field that shapes the answer (``cache_digest``), so an answer never serves a
+request that asked for something else, and a stored answer is always one that honoured every
+such field: a deployment that cannot is skipped (``shared.wire.capabilities``), and an answer
+served in a lesser form (Z.ai's json_schema as json_object) is not stored. ``stream`` and
+``stream_options`` are left out: a streamed answer is assembled with everything a
+non-streamed one carries (``shared.wire.chunks``, logprobs included), and replayed as chunks.
+
 By default only deterministic requests (``temperature: 0`` or a ``seed``) are answered from
 the cache (``cache.deterministic_only``). Per request: ``Cache-Control: no-cache`` (or
 ``"gateway": {"cache": "no-cache"}``) skips the lookup, ``no-store`` keeps the answer out of
@@ -29,8 +36,9 @@ from shared.config.settings import CacheSettings
 from shared.keys import Keys
 
 # Part of every key: bump it when the stored shape or the normalisation changes, and old
-# entries are simply never found again (they age out).
-CACHE_FORMAT = "2"
+# entries are simply never found again (they age out). 3: streamed answers keep their
+# logprobs, and Z.ai answers no longer stand for requests it could not honour.
+CACHE_FORMAT = "3"
 # Fields that do not change the answer (or must not split the cache): left out of the key.
 _NOT_IN_KEY = frozenset(
     {"user", "metadata", "store", "stream", "stream_options", "service_tier", "gateway"}

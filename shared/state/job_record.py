@@ -48,6 +48,9 @@ class Job:
     provider: str | None = None
     cache: str | None = None
     degraded: bool = False
+    # The request's fields its provider served in a lesser form, comma-separated ("" : none):
+    # the answer's X-Gateway-Degraded-Params (shared/wire/capabilities.py).
+    degraded_params: str = ""
     attempts: list[dict[str, Any]] | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
@@ -61,6 +64,12 @@ class Job:
     # The notice channel of the API process whose request waits for this job ("" : none, the
     # fleet's channel): Keys.done_channel_of.
     notify: str = ""
+    # A synchronous job's full record is kept this long once it ends, then slimmed
+    # (``slim.lua``); 0: kept whole for ``queue.result_ttl_s``.
+    keep_s: int = 0
+    # Read from a slimmed record: the request, the answer and the error messages of its
+    # attempts are gone (``slim.lua``).
+    slimmed: bool = False
     # The result as stored (JSON text), set by ``JobStore.get_outcome``: a sync answer sends
     # it as it is instead of decoding and encoding it again.
     raw_result: str | None = None
@@ -82,13 +91,21 @@ class Job:
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> Job:
+        slimmed = bool(h.get("slim"))
+        if slimmed:  # a slimmed record: the rest of its fields in one JSON object (slim.lua)
+            h = {**{k: v for k, v in h.items() if k != "slim"}, **fastjson.loads(h["slim"])}
         data: dict[str, Any] = dict(h)
+        data["slimmed"] = slimmed
         for name in _JSON_FIELDS:
-            data[name] = fastjson.loads(h[name]) if h.get(name) else None
+            value: Any = h.get(name)
+            if isinstance(value, str):  # a slim record's nested ones are decoded already
+                value = fastjson.loads(value) if value else None
+            data[name] = value
         for name in _FLOAT_FIELDS:
             data[name] = float(h[name]) if h.get(name) else None
         data["degraded"] = h.get("degraded") == "1"
         data["deliveries"] = int(h.get("deliveries") or 0)
+        data["keep_s"] = int(h.get("keep_s") or 0)
         data["tokens_estimate"] = int(h.get("tokens_estimate") or 0)
         data["cost_micro"] = int(h.get("cost_micro") or 0)
         data["cost_unknown"] = h.get("cost_unknown") == "1"

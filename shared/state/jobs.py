@@ -41,10 +41,12 @@ _OUTCOME_FIELDS = (
     "provider",
     "cache",
     "degraded",
+    "degraded_params",
     "result",
     "error",
     "cost_micro",
     "cost_unknown",
+    "slim",
 )
 
 # What a job object (``Job.to_public``) and its answer's headers are made of, with the record's
@@ -64,6 +66,7 @@ PUBLIC_FIELDS = (
     "provider",
     "cache",
     "degraded",
+    "degraded_params",
     "attempts",
     "result",
     "error",
@@ -71,6 +74,7 @@ PUBLIC_FIELDS = (
     "cost_micro",
     "cost_unknown",
     "notify",
+    "slim",  # a slimmed record keeps the rest in one field (slim.lua)
 )
 # Where a job stands, all a poll needs to know whether it has ended.
 STATUS_FIELDS = ("id", "status")
@@ -87,6 +91,10 @@ def _job_of(fields: Sequence[str], values: Sequence[Any]) -> Job | None:
     return Job.from_hash({**_UNREAD, **h})
 
 
+# Told in a finish's completion notice, never written to the record by it: ``charge.lua`` adds
+# each delivery's charge to the record's cost (HINCRBY), so the charge of a delivery whose
+# lease lapsed, landing between this delivery's begin and its finish, is not written over.
+_NOTICE_ONLY = ("cost_micro",)
 # One write of another store riding in a finish's pipeline (see JobStore.finish_with).
 Step = Callable[[Pipeline | None], Any]
 
@@ -167,6 +175,7 @@ class JobStore:
         self._due_claim = client.register_script(lua.source("due_claim"))
         self._group_take = client.register_script(lua.source("group_take"))
         self._watch = client.register_script(lua.source("watch"))
+        self._slim = client.register_script(lua.source("slim"))
 
     # -- the API's side ------------------------------------------------------------------
     def create(
@@ -212,6 +221,8 @@ class JobStore:
         }
         if job.notify:
             fields["notify"] = job.notify
+        if job.keep_s:  # slimmed keep_s after it ends (job_ended.lua, slim.lua)
+            fields["keep_s"] = job.keep_s
         if (job.options or {}).get("webhook"):  # job events (finish.lua, terminate.lua)
             fields["webhook"] = "1"
         k = self.keys
@@ -333,6 +344,7 @@ class JobStore:
                 self.keys.webhook_outbox,
                 self.keys.stats_minute(int(now // 60)),
                 self.keys.recent_failed,
+                self.keys.slim_due,
             ],
             args=[
                 status,
@@ -436,7 +448,8 @@ class JobStore:
         now = time.time()
         flat: list[str] = []
         for k, v in encoded.items():
-            flat += [k, v]
+            if k not in _NOTICE_ONLY:
+                flat += [k, v]
         return self._finish(
             keys=[
                 self.keys.job(job_id),
@@ -446,6 +459,7 @@ class JobStore:
                 self.keys.webhook_outbox,
                 self.keys.stats_minute(int(now // 60)),
                 self.keys.recent_failed,
+                self.keys.slim_due,
             ],
             args=[
                 token,
@@ -559,6 +573,15 @@ class JobStore:
     def trim_taken(self, before: float) -> int:
         """Forget claims that lapsed before ``before`` (their jobs were swept already)."""
         return int(self.r.zremrangebyscore(self.keys.taken, "-inf", before))
+
+    def slim_due(self, now: float, most: int) -> tuple[int, int]:
+        """Slim the records of finished synchronous jobs that are due (``slim.lua``); returns
+        (records slimmed, ids taken from the due set)."""
+        res: Any = self._slim(
+            keys=[self.keys.slim_due],
+            args=[now, most, self.keys.job(""), self.keys.stream("")],
+        )
+        return int(res[0]), int(res[1])
 
     def track(self, job_id: str, due: float) -> None:
         """Put a job (back) in the inflight set, e.g. when its republish failed."""

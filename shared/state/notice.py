@@ -17,7 +17,15 @@ from typing import Any
 from shared.wire import fastjson
 
 MAX_RESULT_BYTES = 8192
-_HEAD = ("provider", "cache", "degraded", "error", "cost_micro", "cost_unknown")
+_HEAD = (
+    "provider",
+    "cache",
+    "degraded",
+    "degraded_params",
+    "error",
+    "cost_micro",
+    "cost_unknown",
+)
 
 
 def encode(job_id: str, status: str, encoded: dict[str, str]) -> str:

@@ -37,14 +37,43 @@ class Assembler:
                 if isinstance(delta.get(text), str):
                     message[text] = (message.get(text) or "") + delta[text]
             for call in delta.get("tool_calls") or ():
-                self._tool_call(message, call)
+                if isinstance(call, dict):
+                    self._tool_call(message, call)
+            self._logprobs(choice, raw.get("logprobs"))
             if raw.get("finish_reason"):
                 choice["finish_reason"] = raw["finish_reason"]
 
     @staticmethod
+    def _logprobs(choice: dict[str, Any], logprobs: Any) -> None:
+        """A chunk's token logprobs (``content`` and ``refusal`` lists) appended to its
+        choice's; a choice no chunk carried logprobs for keeps none (null)."""
+        if not isinstance(logprobs, dict):
+            return
+        kept = choice.get("logprobs")
+        if not isinstance(kept, dict):
+            kept = choice["logprobs"] = {"content": None, "refusal": None}
+        for part in ("content", "refusal"):
+            tokens = logprobs.get(part)
+            if isinstance(tokens, list):
+                if kept[part] is None:
+                    kept[part] = []
+                kept[part].extend(tokens)
+
+    @staticmethod
     def _tool_call(message: dict[str, Any], call: dict[str, Any]) -> None:
+        """A tool-call delta into its call. OpenAI numbers the calls (``index``); a delta
+        without one belongs to the call with its ``id``, a new call when the id is new, or
+        the call before it when it has no id either (a continuation)."""
         calls: list[dict[str, Any]] = message.setdefault("tool_calls", [])
-        index = int(call.get("index") or 0)
+        index = call.get("index")
+        if not isinstance(index, int) or isinstance(index, bool):
+            ids = [c["id"] for c in calls]
+            if call.get("id") and call["id"] in ids:
+                index = ids.index(call["id"])
+            elif call.get("id") or not calls:
+                index = len(calls)
+            else:
+                index = len(calls) - 1
         while len(calls) <= index:
             calls.append(
                 {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
@@ -119,7 +148,8 @@ def from_completion(completion: dict[str, Any], include_usage: bool) -> list[dic
                 {**call, "index": i} for i, call in enumerate(delta["tool_calls"])
             ]
         index = choice.get("index", 0)
-        out.append(_chunk(completion, [{"index": index, "delta": delta, "finish_reason": None}]))
+        first = {"index": index, "delta": delta, "logprobs": choice.get("logprobs")}
+        out.append(_chunk(completion, [{**first, "finish_reason": None}]))
         out.append(
             _chunk(
                 completion,

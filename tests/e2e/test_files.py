@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from urllib.parse import unquote
 
 import openai
 import pytest
@@ -85,6 +86,29 @@ def test_the_list_pages_newest_first(stack: Stack, unique: str) -> None:
     finally:
         for file_id in ids:
             client.files.delete(file_id)
+
+
+def test_a_file_named_in_any_script_downloads_under_its_name(stack: Stack, unique: str) -> None:
+    # gunicorn refuses a header value outside Latin-1: the name rides as RFC 5987 UTF-8,
+    # with an ASCII fallback for clients that read only ``filename``.
+    client = _client(stack)
+    name = f"数据 résumé {unique}.jsonl"
+    content = _batch_lines(2, unique)
+    created = client.files.create(file=(name, content), purpose="batch")
+    try:
+        assert created.filename == name
+        got = client.files.content(created.id)
+        assert got.read() == content
+        disposition = got.response.headers["content-disposition"]
+        params = dict(
+            part.strip().split("=", 1) for part in disposition.split(";")[1:] if "=" in part
+        )
+        assert disposition.startswith("attachment;")
+        assert params["filename"] == f'"__ resume {unique}.jsonl"'
+        charset, _, encoded = params["filename*"].partition("''")
+        assert charset == "UTF-8" and unquote(encoded, errors="strict") == name
+    finally:
+        client.files.delete(created.id)
 
 
 def test_bad_uploads_get_clear_errors(stack: Stack) -> None:

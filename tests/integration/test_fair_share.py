@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from shared.batch.batch_store import BatchStore, line_job_id
+from shared.batch.batch_store import BatchStore, ExpandLine, line_job_id
 from shared.celery_app import QUEUES
 from shared.keys import Keys
 from shared.state.fair import FairShare
@@ -136,16 +136,16 @@ def _expander(url: str, batch_id: str, start: Any, out: Any) -> None:
             for k in ("id", "owner", "status", "priority", "model", "request", "created_at")
         }
         record["fair"] = fair_hint(KEYS, "batch", "a")
-        jobs.append(encode_fields(record))
+        jobs.append(ExpandLine(record["id"], encode_fields(record), 0, f"{n * 10}:{n}", b""))
     start.wait(60)
-    out.put(batches.expand(batch, jobs, "100:10", 10, 3600))
+    out.put(batches.expand(batch, jobs, "100:10", 3600, 10**6, 10**6, None).why)
 
 
 def test_an_expansion_step_happens_once_however_many_try(redis_db: str) -> None:
     r, _, fair = _stores(redis_db)
     batches = BatchStore(r, KEYS, 3600)
     batch = batches.create("a", "file-x", "/v1/chat/completions", "24h", 3600, None)
-    assert batches.move(batch.id, ("validating",), "in_progress", total=10)
+    assert batches.move(batch, ("validating",), "in_progress", total=10)
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Barrier(5), ctx.Queue()
     procs = [ctx.Process(target=_expander, args=(redis_db, batch.id, start, out)) for _ in range(4)]
@@ -155,16 +155,16 @@ def test_an_expansion_step_happens_once_however_many_try(redis_db: str) -> None:
     results = sorted(out.get(timeout=60) for _ in procs)
     for p in procs:
         p.join(30)
-    assert results == [0, 0, 0, 1]
+    assert results == ["moved", "moved", "moved", "ok"]
     assert r.llen(KEYS.fair_backlog("batch", "a")) == 10  # ten jobs, not forty
     assert fair.held()["batch"] == 10
     got = batches.get(batch.id)
     assert got is not None and got.cursor == "100:10" and got.expanded == 10
     # Cancelled: no further expansion.
-    assert batches.move(batch.id, ("in_progress",), "cancelling")
+    assert batches.move(batch, ("in_progress",), "cancelling")
     got = batches.get(batch.id)
     assert got is not None
-    assert batches.expand(got, [], "200:20", 20, 3600) == -1
+    assert batches.expand(got, [], "200:20", 3600, 10**6, 10**6, None).why == "ended"
 
 
 def test_a_finished_line_writes_its_output_once_and_keeps_a_short_record(redis_db: str) -> None:

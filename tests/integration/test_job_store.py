@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 import redis
@@ -13,6 +15,7 @@ from shared.keys import Keys
 from shared.state.job_record import Job
 from shared.state.jobs import Begin, JobStore
 from tests.support.jobs import queued_job
+from workers.reaper import LEASE_PAGE, sweep_leases
 
 KEYS = Keys("gw")
 
@@ -98,6 +101,33 @@ def test_expired_lease_is_reclaimed_once(store: JobStore) -> None:
     assert got is not None and got.status == "queued"
 
 
+def test_live_leases_scored_by_a_skewed_clock_never_hide_a_lost_job(store: JobStore) -> None:
+    # A worker whose clock runs behind scores its leases in the past: live leases that look
+    # expired, more than the reaper reads at once, all older than a job truly lost.
+    stale = time.time() - 100
+    skewed = [make_job(store) for _ in range(LEASE_PAGE + 1)]
+    for job in skewed:
+        store.begin(job.id, "skewed", 30, 5)
+    lost = make_job(store)
+    store.begin(lost.id, "gone", 30, 5)
+    store.r.delete(KEYS.lease(lost.id))  # its worker vanished
+    store.r.zadd(KEYS.inflight, {**{j.id: stale for j in skewed}, lost.id: stale + 1})
+    sent: list[str] = []
+    celery = SimpleNamespace(send_task=lambda *a, **kw: sent.append(kw["args"][0]))
+    ctx = cast(Any, SimpleNamespace(stores=SimpleNamespace(jobs=store), celery=celery))
+
+    assert sweep_leases(ctx) == 1 and sent == [lost.id]
+    got = store.get(lost.id)
+    assert got is not None and got.status == "queued"
+    # The live ones stay with their worker, re-scored to when their lease really ends.
+    assert set(store.r.mget([KEYS.lease(j.id) for j in skewed])) == {"skewed"}
+    assert store.expired_leases(time.time()) == []
+    # An entry its worker removed meanwhile is not put back by the re-scoring.
+    store.r.zrem(KEYS.inflight, skewed[0].id)
+    assert store.reclaim(skewed[0].id) is None
+    assert store.r.zscore(KEYS.inflight, skewed[0].id) is None
+
+
 def test_renewal_keeps_a_lease_alive_and_fails_once_lost(store: JobStore) -> None:
     job = make_job(store)
     store.begin(job.id, "t", 0.3, 5)
@@ -116,7 +146,18 @@ def test_release_gives_the_job_back(store: JobStore) -> None:
     assert store.release(job.id, "t")
     got = store.get(job.id)
     assert got is not None and got.status == "queued"
-    assert store.begin(job.id, "t2", 5, 5).deliveries == 2
+    # A released delivery ended cleanly (a shutdown): it does not count against the job.
+    assert store.begin(job.id, "t2", 5, 5).deliveries == 1
+
+
+def test_releases_by_rolling_restarts_never_use_up_the_deliveries(store: JobStore) -> None:
+    job = make_job(store)
+    for n in range(3 * 2 + 1):  # released seven times with max_deliveries 2
+        assert store.begin(job.id, f"t{n}", 5, 2).outcome is Begin.OK
+        assert store.release(job.id, f"t{n}")
+        assert not store.release(job.id, f"t{n}")  # a repeat gives back nothing more
+    last = store.begin(job.id, "last", 5, 2)
+    assert last.outcome is Begin.OK and last.deliveries == 1
 
 
 def test_a_queued_job_not_begun_in_time_is_redelivered_once(store: JobStore) -> None:
@@ -137,7 +178,8 @@ def test_deliveries_are_capped(store: JobStore) -> None:
     job = make_job(store)
     for n in range(1, 3):
         assert store.begin(job.id, f"t{n}", 5, 2).outcome is Begin.OK
-        store.release(job.id, f"t{n}")
+        store.r.delete(KEYS.lease(job.id))  # its worker vanished: the lease lapsed
+        assert store.reclaim(job.id) == "normal"
     exhausted = store.begin(job.id, "t3", 5, 2)
     assert exhausted.outcome is Begin.EXHAUSTED and exhausted.deliveries == 3
     assert store.finish(job.id, "t3", "failed", {}) == 1  # the lease is held to fail it

@@ -146,7 +146,12 @@ def test_an_upload_whose_reservation_reply_was_lost_is_counted_once(
     body = b'{"custom_id": "a"}\n'
     stored = store.put("o", "in.jsonl", "batch", io.BytesIO(body), len(body))
     assert proxy.losses == 1
-    assert direct.hgetall(KEYS.files_usage) == {"#total": str(len(body)), stored.id: str(len(body))}
+    assert direct.hgetall(KEYS.files_usage) == {
+        "#total": str(len(body)),
+        stored.id: str(len(body)),
+        f"{stored.id}:owner": "o",
+        "#owner:o": str(len(body)),
+    }
 
 
 @pytest.mark.parametrize("autopipeline", [False, True], ids=["plain", "autopipeline"])
@@ -259,10 +264,10 @@ def test_a_batch_end_whose_reply_was_lost_says_it_moved(
     # A finalize told "not moved" deletes the output file it wrote, which the batch now names.
     store = BatchStore(lossy(proxy), KEYS, 3600)
     batch = store.create("o", "file-x", "/v1/chat/completions", "24h", 86400, None)
-    assert store.move(batch.id, (VALIDATING,), IN_PROGRESS, total=1)
-    assert store.move(batch.id, (IN_PROGRESS,), FINALIZING)
+    assert store.move(batch, (VALIDATING,), IN_PROGRESS, total=1)
+    assert store.move(batch, (IN_PROGRESS,), FINALIZING)
     lose_reply(proxy, direct, store._move)
-    assert store.move(batch.id, (FINALIZING,), "completed", output_file_id="file-out")
+    assert store.move(batch, (FINALIZING,), "completed", output_file_id="file-out")
     assert proxy.losses == 1
     assert direct.hget(KEYS.batch(batch.id), "output_file_id") == "file-out"
     assert direct.lrange(KEYS.webhook_outbox, 0, -1) == [f"batch:{batch.id}"]

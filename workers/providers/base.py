@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from shared.wire.capabilities import Capabilities
+
 
 @dataclass
 class ProviderCallError(Exception):
@@ -32,6 +34,9 @@ class ProviderCallError(Exception):
 
 class Adapter(Protocol):
     name: str
+    # What the provider honours of a request: the worker skips a deployment that cannot
+    # honour it before calling (``shared.wire.capabilities``).
+    capabilities: Capabilities
 
     def complete(self, body: dict[str, Any], model: str, timeout: float) -> dict[str, Any]: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,16 +11,23 @@ import httpx
 
 from shared.config.settings import ProviderSettings
 from shared.wire import fastjson, openai_shape
+from shared.wire.capabilities import FULL, Capabilities
 from shared.wire.chunks import Assembler
 from workers.providers.base import ProviderCallError, error_message, parse_retry_after
 from workers.providers.pool import ShardedClient
 from workers.providers.sse import sse_data
 
+log = logging.getLogger(__name__)
 # Gateway-only fields never sent upstream.
 _GATEWAY_FIELDS = ("gateway",)
+# How an endpoint that does not take ``stream_options`` refuses a body carrying it.
+_REFUSAL_STATUSES = (400, 422)
 
 
 class OpenAICompatAdapter:
+    # What it honours of a request (shared.wire.capabilities): everything OpenAI takes.
+    capabilities: Capabilities = FULL
+
     def __init__(self, settings: ProviderSettings) -> None:
         self.name = settings.name
         self.settings = settings
@@ -34,6 +42,9 @@ class OpenAICompatAdapter:
         }
         if settings.api_key:
             self._headers["Authorization"] = f"Bearer {settings.api_key}"
+        # Whether streams ask for usage: the provider's ``stream_usage``, turned off for the
+        # process's life the first time the endpoint refuses ``stream_options``.
+        self.stream_usage = settings.stream_usage
 
     # -- hooks a provider-specific adapter overrides -----------------------------------------
     def build_body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
@@ -61,8 +72,11 @@ class OpenAICompatAdapter:
     def stream_body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         out = self.build_body(body, model)
         out["stream"] = True
-        # Always ask for usage (tokens are counted and corrected from it); the client gets
-        # the usage chunk only if it asked (workers.stream_writer).
+        if not self.stream_usage:  # the endpoint takes no stream_options, the client's neither
+            out.pop("stream_options", None)
+            return out
+        # Ask for usage (tokens are counted and corrected from it); the client gets the usage
+        # chunk only if it asked (workers.stream_writer).
         out["stream_options"] = {**(out.get("stream_options") or {}), "include_usage": True}
         return out
 
@@ -110,8 +124,33 @@ class OpenAICompatAdapter:
     ) -> dict[str, Any]:
         """Call in streaming mode: ``emit`` each chunk as it arrives; return the assembled
         ``chat.completion``. A stream that ends before every choice has a finish_reason, or
-        that carries an error event, raises ProviderCallError (after whatever was emitted)."""
-        payload = json.dumps(self.stream_body(body, model), separators=(",", ":"))
+        that carries an error event, raises ProviderCallError (after whatever was emitted).
+
+        An endpoint that refuses ``stream_options`` (older Azure api-versions, some compatible
+        servers) answers an error before any chunk: the call is sent once more without it,
+        and this adapter sends it no more (``stream_usage`` off: no usage, so no tokens)."""
+        sent = self.stream_body(body, model)
+        try:
+            return self._stream_once(sent, model, timeout, emit)
+        except ProviderCallError as err:
+            if not (self.stream_usage and _refuses_stream_options(err, sent)):
+                raise
+        self.stream_usage = False
+        log.warning(
+            "the provider refuses stream_options: streaming without them, so without usage "
+            "(set stream_usage: false for it in config to skip the refused call)",
+            extra={"provider": self.name},
+        )
+        return self._stream_once(self.stream_body(body, model), model, timeout, emit)
+
+    def _stream_once(
+        self,
+        sent: dict[str, Any],
+        model: str,
+        timeout: float,
+        emit: Callable[[dict[str, Any]], None],
+    ) -> dict[str, Any]:
+        payload = json.dumps(sent, separators=(",", ":"))
         assembler = Assembler()
         try:
             with self.pool.pick().stream(
@@ -156,3 +195,13 @@ class OpenAICompatAdapter:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _refuses_stream_options(err: ProviderCallError, sent: dict[str, Any]) -> bool:
+    """Whether ``err`` is the endpoint refusing the ``stream_options`` field ``sent`` had."""
+    return (
+        "stream_options" in sent
+        and err.kind == "http"
+        and err.status in _REFUSAL_STATUSES
+        and "stream_options" in err.message
+    )

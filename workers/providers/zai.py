@@ -2,25 +2,30 @@
 the international platform's base URL is https://api.z.ai/api/paas/v4.
 
 Differences from OpenAI handled here: temperature in [0, 1] (<= 0 means do_sample=false),
-top_p in [0.01, 0.99], one stop word, only max_tokens, response_format text|json_object,
-error bodies ``{"error": {"code": "1214", "message": ...}}`` with string business codes,
-answers without ``object``, and ``finish_reason: "sensitive"`` for blocked content.
+top_p in [0.01, 0.99], only max_tokens, response_format text|json_object (a json_schema is
+sent as json_object with the schema in the system prompt), error bodies
+``{"error": {"code": "1214", "message": ...}}`` with string business codes, answers without
+``object``, and ``finish_reason: "sensitive"`` for blocked content.
+
+What Z.ai cannot honour and that would change the answer (more than one choice, logprobs,
+more than one stop word) is never dropped here: the worker skips this deployment for such a
+request (``shared.wire.capabilities``). Only fields that ask for nothing are left out.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from shared.wire import openai_shape
+from shared.wire.capabilities import ZAI
 from workers.providers.base import ProviderCallError
 from workers.providers.openai_compat import OpenAICompatAdapter
 
-# OpenAI fields Z.ai is known to reject or ignore; dropped before the call.
+# OpenAI fields Z.ai is known to reject or ignore, and that do not decide what the answer
+# holds; dropped before the call.
 _DROPPED = (
-    "n",
     "logit_bias",
-    "logprobs",
-    "top_logprobs",
     "presence_penalty",
     "frequency_penalty",
     "parallel_tool_calls",
@@ -32,11 +37,47 @@ _DROPPED = (
 )
 
 
+# Answer-changing fields with the value that asks for nothing: dropped when they have it.
+_NO_ASK: dict[str, Any] = {"n": 1, "logprobs": False, "top_logprobs": 0}
+
+
+def _schema_prompt(json_schema: dict[str, Any]) -> str:
+    """The instruction that stands in for ``response_format: json_schema``."""
+    name = json_schema.get("name")
+    head = "Reply with one JSON object and nothing else. It must conform to this JSON Schema"
+    head += f" (named {name!r})" if isinstance(name, str) and name else ""
+    if isinstance(json_schema.get("description"), str):
+        head += f", described as: {json_schema['description']}"
+    schema = json.dumps(json_schema.get("schema") or {}, separators=(",", ":"), sort_keys=True)
+    return f"{head}:\n{schema}"
+
+
+def _with_system(messages: Any, text: str) -> list[Any]:
+    """``messages`` (not changed) with ``text`` appended to the leading system message, or a
+    system message of its own first."""
+    out = list(messages) if isinstance(messages, list) else []
+    first = out[0] if out else None
+    if isinstance(first, dict) and first.get("role") == "system":
+        content = first.get("content")
+        if isinstance(content, str):
+            out[0] = {**first, "content": f"{content}\n\n{text}" if content else text}
+            return out
+        if isinstance(content, list):
+            out[0] = {**first, "content": [*content, {"type": "text", "text": text}]}
+            return out
+    return [{"role": "system", "content": text}, *out]
+
+
 class ZaiAdapter(OpenAICompatAdapter):
+    capabilities = ZAI
+
     def build_body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         out = super().build_body(body, model)
         for name in _DROPPED:
             out.pop(name, None)
+        for name, nothing in _NO_ASK.items():
+            if name in out and (out[name] is None or out[name] == nothing):
+                out.pop(name)
         temperature = out.get("temperature")
         if isinstance(temperature, (int, float)):
             if temperature <= 0:
@@ -48,11 +89,8 @@ class ZaiAdapter(OpenAICompatAdapter):
         if isinstance(top_p, (int, float)):
             out["top_p"] = min(0.99, max(0.01, float(top_p)))
         stop = out.get("stop")
-        if isinstance(stop, list):
-            if stop:
-                out["stop"] = [stop[0]]
-            else:
-                out.pop("stop")
+        if isinstance(stop, list) and not stop:
+            out.pop("stop")
         elif isinstance(stop, str):
             out["stop"] = [stop]
         if "max_completion_tokens" in out:
@@ -61,6 +99,9 @@ class ZaiAdapter(OpenAICompatAdapter):
         fmt = out.get("response_format")
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             out["response_format"] = {"type": "json_object"}
+            schema = fmt.get("json_schema")
+            prompt = _schema_prompt(schema if isinstance(schema, dict) else {})
+            out["messages"] = _with_system(out.get("messages"), prompt)
         user = out.pop("user", None)
         if isinstance(user, str) and 6 <= len(user) <= 128:
             out["user_id"] = user

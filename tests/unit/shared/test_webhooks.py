@@ -27,6 +27,13 @@ SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
         "http://0.0.0.0/hook",
+        "http://100.100.100.200/latest/meta-data",  # shared address space (a cloud's metadata)
+        "http://100.64.0.1/hook",
+        "http://224.0.0.1/hook",  # multicast
+        "http://[2002:7f00:1::1]/hook",  # 6to4 around 127.0.0.1
+        "http://[2002:a00:1::1]/hook",  # 6to4 around 10.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 around 169.254.169.254
+        "http://[fec0::1]/hook",  # site-local
         "ftp://example.com/hook",
         "http:///nohost",
     ],
@@ -38,6 +45,8 @@ def test_internal_or_odd_targets_are_refused(url: str) -> None:
 
 def test_public_addresses_pass_and_allow_private_opens_loopback() -> None:
     check("https://93.184.216.34/hook", allow_private=False)
+    check("https://[2002:5db8:d822::1]/hook", allow_private=False)  # 6to4 around a public one
+    check("https://[64:ff9b::5db8:d822]/hook", allow_private=False)  # NAT64 around a public one
     check("http://127.0.0.1:9/hook", allow_private=True)
     with pytest.raises(Refused):  # the scheme is checked even then
         check("file:///etc/passwd", allow_private=True)

@@ -94,18 +94,17 @@ def test_dynamic_layers_refuse_secrets_in_clear_and_moving_redis(
 
 
 def test_a_secret_reference_is_stored_and_resolved_by_each_process() -> None:
-    check_layer({"providers": {"p": {"api_key": "${P_KEY}"}}}, "redis")
+    check_layer({"providers": {"p": {"api_key": "${P_API_KEY}"}}}, "redis")
     client = fakeredis.FakeRedis(decode_responses=True)
     writer = sources_for(client=client)
-    writer.write(
-        lambda layer: merge_patch(layer, {"providers": {"p": {"api_key": "${P_KEY}"}}}), "t", "ref"
-    )
+    ref = {"providers": {"p": {"api_key": "${P_API_KEY}"}}}
+    writer.write(lambda layer: merge_patch(layer, ref), "t", "ref")
     stored = json.dumps([v.layer for v in ConfigStore(client, writer.keys).versions()])
-    assert "${P_KEY}" in stored
+    assert "${P_API_KEY}" in stored
     assert "resolved-key" not in stored
-    worker = sources_for(client=client, env={"P_KEY": "resolved-key"})
+    worker = sources_for(client=client, env={"P_API_KEY": "resolved-key"})
     assert worker.load().settings.providers["p"].api_key == "resolved-key"
-    api = sources_for(client=client)  # no P_KEY here: the key stays unknown to this process
+    api = sources_for(client=client)  # no P_API_KEY here: the key stays unknown to this process
     assert api.load().settings.providers["p"].api_key is None
 
 
@@ -153,7 +152,7 @@ def test_redis_then_http_override_the_static_layers() -> None:
         **BASE,
         "refresh": {
             "interval_s": 10,
-            "http_source": {"url": "http://cfg/layer", "token": "cfg-token"},
+            "http_source": {"url": "https://cfg/layer", "token": "cfg-token"},
         },
     }
     sources = sources_for(doc, http=config_api)
@@ -186,7 +185,7 @@ def test_an_unreachable_or_bad_config_api_stops_the_start_clearly(
             raise answer
         return answer
 
-    doc = {**BASE, "refresh": {"interval_s": 10, "http_source": {"url": "http://cfg/layer"}}}
+    doc = {**BASE, "refresh": {"interval_s": 10, "http_source": {"url": "https://cfg/layer"}}}
     with pytest.raises(ConfigError) as info:
         sources_for(doc, http=config_api).load()
     assert fragment in " ".join(info.value.errors["refresh.http_source.url"])
@@ -232,7 +231,7 @@ def test_a_failing_http_source_keeps_its_last_answer_on_refresh() -> None:
             raise answer
         return answer
 
-    doc = {**BASE, "refresh": {"interval_s": 10, "http_source": {"url": "http://cfg/layer"}}}
+    doc = {**BASE, "refresh": {"interval_s": 10, "http_source": {"url": "https://cfg/layer"}}}
     sources = sources_for(doc, http=config_api)
     watcher = ConfigWatcher(sources, sources.load(), lambda new: None)
     assert watcher.current.settings.queue.deadline_s == 177
@@ -430,7 +429,7 @@ def test_unknown_fields_are_refused_from_the_redis_layer_and_the_http_source() -
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"cache": {"enabeld": False}})
 
-    doc = {**BASE, "refresh": {"interval_s": 10, "http_source": {"url": "http://cfg/layer"}}}
+    doc = {**BASE, "refresh": {"interval_s": 10, "http_source": {"url": "https://cfg/layer"}}}
     with pytest.raises(ConfigError) as caught:
         sources_for(doc, http=answer).load()
     assert "cache.enabeld" in caught.value.errors

@@ -245,6 +245,7 @@ def test_a_config_that_sets_nothing_gets_each_settings_dataclass_default() -> No
         "refresh": S.RefreshSettings(),
         "metrics": S.MetricsSettings(),
         "cors": S.CorsSettings(),
+        "config": S.ConfigSettings(),
     }
     for name, default in sections.items():
         assert getattr(s, name) == default, name

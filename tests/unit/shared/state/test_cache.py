@@ -22,7 +22,14 @@ def test_digest_ignores_key_order_and_fields_that_do_not_change_the_answer() -> 
         "model": "glm-4.6",
     }
     assert cache_digest(BASE) == cache_digest(reordered)
-    for extra in ({"user": "u1"}, {"metadata": {"a": 1}}, {"stream": False}, {"gateway": {}}):
+    for extra in (
+        {"user": "u1"},
+        {"metadata": {"a": 1}},
+        {"stream": False},
+        {"stream": True, "stream_options": {"include_usage": True}},  # assembled in full
+        {"gateway": {}},
+        {"service_tier": "auto"},
+    ):
         assert cache_digest({**BASE, **extra}) == cache_digest(BASE)
 
 
@@ -34,7 +41,13 @@ def test_digest_changes_with_everything_that_shapes_the_answer() -> None:
         {**BASE, "max_tokens": 10},
         {**BASE, "tools": [{"type": "function", "function": {"name": "f"}}]},
         {**BASE, "response_format": {"type": "json_object"}},
+        {**BASE, "response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
         {**BASE, "seed": 1},
+        {**BASE, "n": 2},
+        {**BASE, "logprobs": True},
+        {**BASE, "logprobs": True, "top_logprobs": 2},
+        {**BASE, "stop": ["x"]},
+        {**BASE, "stop": ["x", "y"]},
     ]
     digests = {cache_digest(v) for v in variants}
     assert len(digests) == len(variants) and cache_digest(BASE) not in digests

@@ -7,8 +7,10 @@ import pytest
 import respx
 
 from shared.config.settings import ProviderSettings
+from shared.wire import capabilities
 from workers.providers.base import ProviderCallError, parse_retry_after
 from workers.providers.openai_compat import OpenAICompatAdapter
+from workers.providers.registry import build_adapters
 from workers.providers.zai import ZaiAdapter
 
 ZAI = ProviderSettings(
@@ -49,19 +51,18 @@ def test_zai_body_follows_its_ranges_and_fields() -> None:
             **BODY,
             "temperature": 0,
             "top_p": 1.0,
-            "stop": ["a", "b"],
+            "stop": "a",
             "max_completion_tokens": 30,
-            "n": 2,
             "seed": 1,
             "user": "user-123456",
-            "response_format": {"type": "json_schema", "json_schema": {}},
+            "response_format": {"type": "json_object"},
         },
         "glm-4.6",
     )
     assert out["model"] == "glm-4.6"
     assert "gateway" not in out and "temperature" not in out and out["do_sample"] is False
     assert out["top_p"] == 0.99 and out["stop"] == ["a"] and out["max_tokens"] == 30
-    assert "n" not in out and "seed" not in out and "max_completion_tokens" not in out
+    assert "seed" not in out and "max_completion_tokens" not in out
     assert out["response_format"] == {"type": "json_object"}
     assert out["user_id"] == "user-123456"
     assert a.build_body({**BODY, "temperature": 1.5}, "m")["temperature"] == 0.99
@@ -144,3 +145,41 @@ def test_connections_are_sharded() -> None:
     )
     assert len(a.pool.clients) == 50
     assert len({id(a.pool.pick()) for _ in range(50)}) == 50
+
+
+def test_zai_never_narrows_a_field_that_changes_the_answer() -> None:
+    # What Z.ai cannot honour reaches build_body only if the worker's check was bypassed:
+    # then it goes as asked (the provider refuses it), never quietly cut down.
+    asked = {"n": 3, "logprobs": True, "top_logprobs": 2, "stop": ["a", "b"]}
+    out = ZaiAdapter(ZAI).build_body({**BODY, **asked}, "glm-4.6")
+    assert {k: out.get(k) for k in asked} == asked
+    # The same fields asking for nothing are left out.
+    nothing = {"n": 1, "logprobs": False, "top_logprobs": 0, "stop": []}
+    out = ZaiAdapter(ZAI).build_body({**BODY, **nothing}, "glm-4.6")
+    assert not set(nothing) & set(out)
+
+
+def test_zai_json_schema_goes_as_json_object_with_the_schema_in_the_system_prompt() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "place", "schema": schema}}
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    body = {**BODY, "messages": messages, "response_format": fmt}
+    out = ZaiAdapter(ZAI).build_body(body, "glm-4.6")
+    assert out["response_format"] == {"type": "json_object"}
+    system = out["messages"][0]
+    assert system["role"] == "system" and system["content"].startswith("Be brief.\n\n")
+    assert json.dumps(schema, separators=(",", ":"), sort_keys=True) in system["content"]
+    assert "'place'" in system["content"] and out["messages"][1:] == messages[1:]
+    assert body["messages"] == messages  # the job's request is not changed
+    # No system message: one of its own goes first.
+    out = ZaiAdapter(ZAI).build_body({**BODY, "response_format": fmt}, "glm-4.6")
+    assert [m["role"] for m in out["messages"]] == ["system", "user"]
+
+
+def test_each_adapter_honours_what_the_api_judges_its_provider_type_by() -> None:
+    mock = ProviderSettings(name="m", type="mock", base_url="https://m.test/v1")
+    adapters = build_adapters({"z-ai": ZAI, "openai": OAI, "m": mock})
+    for name, p in {"z-ai": ZAI, "openai": OAI, "m": mock}.items():
+        assert adapters[name].capabilities == capabilities.for_type(p.type), name
+    assert adapters["z-ai"].capabilities == capabilities.ZAI
+    assert adapters["openai"].capabilities == capabilities.FULL
