@@ -45,14 +45,15 @@ def admit(
     raw_body: Any,
     job_id: str,
     create: Callable[[str], Job],
+    claim_ttl_s: int | None = None,
 ) -> Admitted:
-    """Create the job, or, for a repeated Idempotency-Key, find the job it already stands for."""
+    """Create the job, or, for a repeated Idempotency-Key, find the job it already stands for.
+    ``claim_ttl_s``: how long the key stands for the job, when shorter than its record."""
     key = idempotency_key()
     if key is None:
         return Admitted(create(job_id), False)
-    claim = services.stores.idempotency.claim(
-        principal.key_id, key, body_digest(route, raw_body), job_id
-    )
+    idem = services.stores.idempotency
+    claim = idem.claim(principal.key_id, key, body_digest(route, raw_body), job_id, claim_ttl_s)
     if not claim.first:
         if not claim.same_body:
             raise Unprocessable(
@@ -61,12 +62,19 @@ def admit(
                 param="Idempotency-Key",
             )
         existing = _await_record(services, claim.job_id)
+        if existing is not None and existing.slimmed:
+            raise Conflict(
+                "The answer of the request this Idempotency-Key stands for is no longer kept "
+                "(queue.sync_result_ttl_s); send it again with a new key.",
+                code="idempotency_key_expired",
+                param="Idempotency-Key",
+            )
         if existing is not None:
             return Admitted(existing, True)
         if claim.stale:
             # Claimed long ago by a request that never created its job (its API process died,
             # or Redis went away between the two): this request takes the key over.
-            claim = services.stores.idempotency.take_over(principal.key_id, key, claim, job_id)
+            claim = idem.take_over(principal.key_id, key, claim, job_id, claim_ttl_s)
         if not claim.first:
             err = Conflict(
                 "A request with this Idempotency-Key is still being accepted; retry shortly.",
@@ -99,12 +107,13 @@ def admit_limited(
     job_id: str,
     intake: Intake,
     create: Callable[[str], Job],
+    claim_ttl_s: int | None = None,
 ) -> Admitted:
     """``admit`` behind the key's limits: what was taken is given back when no new job came
     of the request (refused, or a replayed Idempotency-Key)."""
     taken = take(services, principal, job_id, intake.tokens, new_job=intake.hit is None)
     try:
-        admitted = admit(services, principal, route, raw_body, job_id, create)
+        admitted = admit(services, principal, route, raw_body, job_id, create, claim_ttl_s)
     except BaseException:
         taken.give_back()
         raise

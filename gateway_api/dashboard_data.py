@@ -17,7 +17,7 @@ from shared.state.provider_stats import ProviderStats
 CHART_MINUTES = 30
 RECENT_FAILED = 20
 # What the recent failures show of each job (never its request or attempts).
-_FAILED_FIELDS = ("id", "owner", "model", "provider", "finished_at", "error")
+_FAILED_FIELDS = ("id", "owner", "model", "provider", "finished_at", "error", "slim")
 
 
 def snapshot(services: Services) -> dict[str, Any]:

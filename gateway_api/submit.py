@@ -101,9 +101,11 @@ def creator(
     deadline_s: float,
     metadata: dict[str, Any] | None = None,
     notify: str = "",
+    keep_s: int = 0,
 ) -> Callable[[str], Job]:
     """What makes the job for ``admit``: a finished job for a cache hit, else a queued one.
-    ``notify``: this process's notice channel, when this request waits for the job."""
+    ``notify``: this process's notice channel, when this request waits for the job; ``keep_s``:
+    how long its full record is kept once it ends (a synchronous request's), 0: all along."""
 
     def create(job_id: str) -> Job:
         if got.hit is not None:
@@ -118,6 +120,7 @@ def creator(
             job_id,
             got.tokens,
             notify,
+            keep_s,
         )
 
     return create
@@ -138,6 +141,7 @@ def submit(
     job_id: str | None = None,
     tokens: int = 0,
     notify: str = "",
+    keep_s: int = 0,
 ) -> Job:
     now = time.time()
     job = Job(
@@ -158,6 +162,7 @@ def submit(
             services.settings, services.keys, chat.model, chat.ext.get("preferred_provider")
         ),
         notify=notify,
+        keep_s=keep_s,
     )
     # Backpressure (503 queue_full instead of piling up) is checked as the job is created.
     q = services.settings.queue

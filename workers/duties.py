@@ -30,6 +30,7 @@ from workers.fair_release import sweep_fair
 from workers.health_checks import check_all
 from workers.lifecycle import spawn, worker_name
 from workers.reaper import Held, sweep_due, sweep_leases, sweep_pending
+from workers.slimming import SLIM_INTERVAL_S, slim_jobs
 from workers.webhooks import WEBHOOK_INTERVAL_S, deliver_webhooks
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ DUTIES: tuple[Duty, ...] = (
     Duty("sweep_fair", lambda s: FAIR_SWEEP_INTERVAL_S, sweep_fair),
     Duty("batches", lambda s: BATCH_STEP_INTERVAL_S, step_batches),
     Duty("webhooks", lambda s: WEBHOOK_INTERVAL_S, deliver_webhooks),
+    Duty("slim_jobs", lambda s: SLIM_INTERVAL_S, slim_jobs),
 )
 BY_NAME = {d.name: d for d in DUTIES}
 

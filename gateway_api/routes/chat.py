@@ -53,15 +53,18 @@ def chat_completions() -> Response:
 
     waits = not wants_async() and not streamed  # this request waits here for the notice
     notify = services.hub.direct_channel() if waits else ""
-    create = creator(services, principal, got, priority, deadline_s, notify=notify)
-
     if wants_async():
+        create = creator(services, principal, got, priority, deadline_s)
         return accepted(admit_limited(services, principal, ROUTE, raw, job_id, got, create).job)
+    # The client gets the answer here: the full record is kept queue.sync_result_ttl_s after
+    # the job ends (then a slim one: workers/slimming.py), and its Idempotency-Key no longer.
+    keep_s = services.settings.queue.sync_result_ttl_s
+    create = creator(services, principal, got, priority, deadline_s, notify=notify, keep_s=keep_s)
     if streamed:
-        job = admit_limited(services, principal, ROUTE, raw, job_id, got, create).job
+        job = admit_limited(services, principal, ROUTE, raw, job_id, got, create, keep_s).job
         return stream_response(services, job, START, job.deadline_at + WAIT_GRACE_S)
     with services.hub.expect(job_id) as waiter:  # before the publish: no notice is missed
-        admitted = admit_limited(services, principal, ROUTE, raw, job_id, got, create)
+        admitted = admit_limited(services, principal, ROUTE, raw, job_id, got, create, keep_s)
         job = admitted.job
         timeout = max(0.0, job.deadline_at - time.time()) + WAIT_GRACE_S
         if admitted.replayed:  # the same request again: the same job, the same answer

@@ -5,6 +5,7 @@
 -- KEYS[1] job hash   KEYS[2] lease string   KEYS[3] inflight zset   KEYS[4] fleet stats hash
 -- KEYS[5] the webhook outbox (a job that asked for webhooks is pushed there: job events)
 -- KEYS[6] this minute's ended-jobs counts   KEYS[7] the recent failed jobs list
+-- KEYS[8] the slim-due set (job_ended.lua)
 -- ARGV[1] token   ARGV[2] job id   ARGV[3] final status   ARGV[4] now (s)
 -- ARGV[5] record TTL (s)   ARGV[6] done channel   ARGV[7] the completion notice to publish
 -- (on the job's ``notify`` channel, its creator's, unless another process ``watched`` it)
@@ -29,7 +30,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[4])
 if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 -- job_ended.lua, loaded with this script
 job_ended(
-  {KEYS[1], KEYS[4], KEYS[6], KEYS[7], KEYS[5]},
+  {KEYS[1], KEYS[4], KEYS[6], KEYS[7], KEYS[5], KEYS[8]},
   {ARGV[3], ARGV[4], ARGV[2], ARGV[5], ARGV[6], ARGV[7]}
 )
 return 1

@@ -6,11 +6,14 @@
 -- the webhook outbox for a job that asked, the budget reservation given back, and the completion notice (on the job's ``notify``
 -- channel unless another process ``watched`` it: shared/keys.py done_channel_of).
 -- KEYS[1] job hash   KEYS[2] fleet stats hash   KEYS[3] this minute's counts
--- KEYS[4] the recent failed jobs list   KEYS[5] the webhook outbox
+-- KEYS[4] the recent failed jobs list   KEYS[5] the webhook outbox   KEYS[6] the slim-due set
+-- (a synchronous job, ``keep_s`` in its record, is slimmed keep_s from now: slim.lua)
 -- ARGV[1] the new status   ARGV[2] now (s)   ARGV[3] job id   ARGV[4] record TTL (s)
 -- ARGV[5] the fleet's done channel   ARGV[6] the notice to publish
 local status = ARGV[1]
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+local keep = tonumber(redis.call('HGET', KEYS[1], 'keep_s') or '0') or 0
+if keep > 0 then redis.call('ZADD', KEYS[6], tonumber(ARGV[2]) + keep, ARGV[3]) end
 -- What is left of the job's budget reservation (budget_hold.lua; charge.lua moves each billed
 -- call's cost from it to spent) is given back.
 local budget, held = hold_of(KEYS[1])

@@ -73,20 +73,27 @@ class IdempotencyKeys:
             claimed_at=float(existing.get("at") or 0.0),
         )
 
-    def claim(self, owner: str, key: str, digest: str, job_id: str) -> Claim:
+    def claim(
+        self, owner: str, key: str, digest: str, job_id: str, ttl_s: int | None = None
+    ) -> Claim:
+        """``ttl_s``: the claim's lifetime when shorter than the record's (a synchronous job's
+        answer is kept ``queue.sync_result_ttl_s``, and its key no longer)."""
         held = self._claim(
-            keys=[self._key(owner, key)], args=[self._record(job_id, digest), self.ttl_s]
+            keys=[self._key(owner, key)],
+            args=[self._record(job_id, digest), ttl_s or self.ttl_s],
         )
         if not held:
             return Claim(job_id, first=True)
         return self._held(str(held), digest)
 
-    def take_over(self, owner: str, key: str, stale: Claim, job_id: str) -> Claim:
+    def take_over(
+        self, owner: str, key: str, stale: Claim, job_id: str, ttl_s: int | None = None
+    ) -> Claim:
         """Replace a stale claim (as read) by one for ``job_id``; unless it changed meanwhile."""
         digest = json.loads(stale.record)["body_sha256"]
         held = self._take_over(
             keys=[self._key(owner, key)],
-            args=[stale.record, self._record(job_id, digest), self.ttl_s],
+            args=[stale.record, self._record(job_id, digest), ttl_s or self.ttl_s],
         )
         if not held:
             return Claim(job_id, first=True)

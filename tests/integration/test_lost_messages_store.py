@@ -132,6 +132,7 @@ def test_a_repeated_finish_answers_written_again_and_writes_nothing_more(
         KEYS.webhook_outbox,
         KEYS.stats_minute(int(float(now) // 60)),
         KEYS.recent_failed,
+        KEYS.slim_due,
     ]
     assert store._finish(keys=keys, args=args) == 1
     assert store._finish(keys=keys, args=args) == 1
