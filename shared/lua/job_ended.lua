@@ -32,3 +32,7 @@ if redis.call('HGET', KEYS[1], 'webhook') == '1' then
 end
 local notify, watched = unpack(redis.call('HMGET', KEYS[1], 'notify', 'watched'))
 redis.call('PUBLISH', (notify and not watched) and notify or ARGV[5], ARGV[6])
+-- The workers' bookkeeping is of no use to an ended job: not kept for the rest of its keeping
+-- time (each field of a day of records costs about a hundred bytes).
+redis.call('HDEL', KEYS[1], 'fair', 'breaker_hint', 'tokens_estimate', 'exhausted', 'notify',
+  'watched', 'keep_s')
