@@ -62,10 +62,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # on ack: two round trips per message, the first on every job's latency path. What it
         # buys, redelivery of a message whose worker died, comes after `visibility_timeout`
         # (an hour and more); the job store already redelivers sooner and per job: the
-        # lease reaper for a begun job, the pending sweep (`queue.redeliver_after_s`) for one
-        # whose message was taken and lost. Without it kombu keeps the unacked set in memory:
-        # prefetch still bounds what a worker takes, and a warm shutdown or a `Reject(requeue)`
-        # still puts the message back.
+        # lease reaper for a begun job, the pending sweep (within seconds, workers/reaper.py)
+        # for one whose message was taken and lost. Without it kombu keeps the unacked set in
+        # memory: prefetch still bounds what a worker takes, and a warm shutdown or a
+        # `Reject(requeue)` still puts the message back.
         transport["ack_emulation"] = False
     return {
         "broker_url": settings.broker_url,

@@ -345,6 +345,12 @@ class Keys:
         (group commit: one broker message carries them all; ``create.lua``, ``group_take.lua``)."""
         return f"{self.prefix}:group:{queue}"
 
+    def group_held(self, queue: str) -> str:
+        """String with a TTL: a live worker holds a group message of ``queue`` whose first job
+        waits for a slot (``hold.lua``, renewed while it waits): the jobs gathered in the group
+        are not lost, only waiting for that job to begin and take them."""
+        return f"{self.prefix}:group:{queue}:held"
+
     def group_sent(self, queue: str) -> str:
         """String with a TTL: a group message for ``queue`` is in the broker and not yet taken;
         while it stands, new jobs join its group instead of sending a message each."""

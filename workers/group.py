@@ -135,11 +135,14 @@ class _Soon:
 
 
 def run_one(ctx: WorkerContext, job_id: str, queue: str, runner: JobRunner | None = None) -> None:
-    with job_slots.SLOTS.slot(lambda: WAITING.hold(ctx, job_id)):
+    # The first job of a group message (a runner taking a group) holds the group while it waits.
+    group = queue if runner is not None and runner.group is not None else ""
+    with job_slots.SLOTS.slot(lambda: WAITING.hold(ctx, job_id, group)):
         try:
             (runner or JobRunner(ctx)).run(job_id)
         except Reject:  # this worker began to stop: the job goes back on its own message
             try:
+                ctx.stores.jobs.requeued(job_id)
                 enqueue(ctx.celery, job_id, PRIORITY_OF.get(queue, "normal"))
             except Exception:  # still pending: the pending sweep redelivers it
                 log.warning("could not hand a job back", extra={"job_id": job_id})

@@ -37,6 +37,9 @@ LEASE_PAGES = 20
 # A lapsed claim of a waiting job (``Keys.taken``) is swept with its job; one whose job ended
 # some other way (cancelled while waiting) is forgotten after this.
 TAKEN_KEPT_S = 3600.0
+# The pending sweep reads this many entries a page, and at most this many pages a run.
+PAGE = 500
+PAGES = 20
 
 
 def _always() -> bool:
@@ -128,15 +131,37 @@ def sweep_pending(ctx: WorkerContext, held: Held = _always) -> int:
         )
         if cutoff is None:
             continue
-        count += _republish(
+        if ctx.inline_publish:
+            # Jobs gathered behind a group message that is outstanding, or whose first job a live
+            # worker holds waiting for a slot, are waiting, not lost: nothing from the group's
+            # oldest on is taken (a group whose message died with its worker is not spared).
+            oldest, alive = jobs.group_alive(priority, QUEUES[priority])
+            if alive and oldest is not None:
+                cutoff = min(cutoff, oldest - LOST_GRACE_S)
+        count += _sweep_lost(ctx, priority, cutoff, held)
+    metrics.LOST_MESSAGES_REPUBLISHED.inc(count)
+    return count
+
+
+def _sweep_lost(ctx: WorkerContext, priority: str, cutoff: float, held: Held) -> int:
+    """Republish the lost ones among the jobs published at or before ``cutoff``, reading past
+    those a live worker holds (they stay where they are) up to ``PAGES`` pages."""
+    jobs = ctx.stores.jobs
+    count = skipped = 0
+    for _ in range(PAGES):
+        ids = jobs.stale_pending(priority, cutoff, PAGE, offset=skipped)
+        done = _republish(
             ctx,
-            jobs.stale_pending(priority, cutoff),
-            lambda job_id, p=priority, c=cutoff: jobs.redeliver(p, job_id, c),  # type: ignore[misc]
+            ids,
+            lambda job_id: jobs.redeliver(priority, job_id, cutoff),
             lambda job_id: None,  # re-scored already: retried after the delay
             "queued job republished (its broker message was lost)",
             held,
         )
-    metrics.LOST_MESSAGES_REPUBLISHED.inc(count)
+        count += done
+        skipped += len(ids) - done  # held by a live worker, or no longer queued (dropped)
+        if len(ids) < PAGE or not held():
+            break
     return count
 
 

@@ -85,6 +85,10 @@ class JobRunner:
 
     def run(self, job_id: str) -> None:
         if STOPPING.is_set():  # back to the queue for another worker
+            try:  # handed back, as a republish is: not taken for lost meanwhile
+                self.store.requeued(job_id)
+            except Exception:  # Redis gone: the sweep may republish it once more, harmlessly
+                log.debug("could not re-score a job handed back", exc_info=True)
             raise Reject("this worker is stopping", requeue=True)
         s = self.ctx.settings
         token = secrets.token_hex(16)

@@ -60,11 +60,13 @@ def chat_completions() -> Response:
     # the job ends (then a slim one: workers/slimming.py), and its Idempotency-Key no longer.
     keep_s = services.settings.queue.sync_result_ttl_s
     create = creator(services, principal, got, priority, deadline_s, notify=notify, keep_s=keep_s)
+    # The key outlives the longest the job may run, and the whole answer no longer than that.
+    claim_s = int(deadline_s + WAIT_GRACE_S) + keep_s
     if streamed:
-        job = admit_limited(services, principal, ROUTE, raw, job_id, got, create, keep_s).job
+        job = admit_limited(services, principal, ROUTE, raw, job_id, got, create, claim_s).job
         return stream_response(services, job, START, job.deadline_at + WAIT_GRACE_S)
     with services.hub.expect(job_id) as waiter:  # before the publish: no notice is missed
-        admitted = admit_limited(services, principal, ROUTE, raw, job_id, got, create, keep_s)
+        admitted = admit_limited(services, principal, ROUTE, raw, job_id, got, create, claim_s)
         job = admitted.job
         timeout = max(0.0, job.deadline_at - time.time()) + WAIT_GRACE_S
         if admitted.replayed:  # the same request again: the same job, the same answer

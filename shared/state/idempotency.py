@@ -7,7 +7,9 @@ httpapi idempotency draft and Stripe's API. Concurrent duplicates create exactly
 
 A claim lives ``queue.result_ttl_s`` from the moment it is made, and the job's record at least as
 long from its creation (and again from its end): a claim never outlives the record. One that
-did would make a replay after the record's expiry find a claim naming a job that is gone.
+did would make a replay after the record's expiry find a claim naming a job that is gone. A
+synchronous chat completion's claim lives its deadline plus ``queue.sync_result_ttl_s`` (its
+whole answer is kept that long after it ends: a retry never runs it twice while it may run).
 """
 
 from __future__ import annotations

@@ -93,7 +93,11 @@ class Job:
     def from_hash(cls, h: dict[str, str]) -> Job:
         slimmed = bool(h.get("slim"))
         if slimmed:  # a slimmed record: the rest of its fields in one JSON object (slim.lua)
-            h = {**{k: v for k, v in h.items() if k != "slim"}, **fastjson.loads(h["slim"])}
+            slim = fastjson.loads(h["slim"])
+            # A charge that landed after the slimming (charge.lua's HINCRBY) adds to the cost.
+            late = int(h.get("cost_micro") or 0)
+            h = {**{k: v for k, v in h.items() if k != "slim"}, **slim}
+            h["cost_micro"] = str(int(slim.get("cost_micro") or 0) + late)
         data: dict[str, Any] = dict(h)
         data["slimmed"] = slimmed
         for name in _JSON_FIELDS:

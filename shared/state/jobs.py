@@ -176,6 +176,7 @@ class JobStore:
         self._group_take = client.register_script(lua.source("group_take"))
         self._watch = client.register_script(lua.source("watch"))
         self._slim = client.register_script(lua.source("slim"))
+        self._hold = client.register_script(lua.source("hold"))
 
     # -- the API's side ------------------------------------------------------------------
     def create(
@@ -538,10 +539,13 @@ class JobStore:
         )
         return str(res) or None
 
-    def stale_pending(self, priority: str, cutoff: float, limit: int = 500) -> list[str]:
-        """Queued jobs of ``priority`` (re)published at or before ``cutoff``, not begun since."""
+    def stale_pending(
+        self, priority: str, cutoff: float, limit: int = 500, offset: int = 0
+    ) -> list[str]:
+        """Queued jobs of ``priority`` (re)published at or before ``cutoff``, not begun since,
+        oldest first, from the ``offset``-th."""
         key = self.keys.pending(priority)
-        return list(self.r.zrangebyscore(key, "-inf", cutoff, start=0, num=limit))  # type: ignore[arg-type]
+        return list(self.r.zrangebyscore(key, "-inf", cutoff, start=offset, num=limit))  # type: ignore[arg-type]
 
     def pending_marks(self) -> dict[str, float]:
         """Per priority, the latest publish time of a job that began (``begin.lua``)."""
@@ -564,11 +568,37 @@ class JobStore:
             pipe.llen(self.keys.broker_queue(queue))
         return [int(n) for n in pipe.execute()]
 
-    def hold_waiting(self, job_ids: list[str], until: float) -> None:
-        """Claim (or renew the claim on) jobs this worker holds while they wait for a slot, until
-        ``until``; ``begin.lua`` drops the claim as each begins."""
+    def hold_waiting(self, job_ids: list[str], life_s: float, queues: Iterable[str] = ()) -> None:
+        """Claim (or renew the claim on) jobs this worker holds while they wait for a slot, for
+        ``life_s`` on Redis's clock, and the groups of ``queues`` whose message a waiting job
+        carries (``hold.lua``); ``begin.lua`` drops a job's claim as it begins."""
         if job_ids:
-            self.r.zadd(self.keys.taken, dict.fromkeys(job_ids, until))
+            self._hold(
+                keys=[self.keys.taken, *(self.keys.group_held(q) for q in queues)],
+                args=[life_s, *job_ids],
+            )
+
+    def requeued(self, job_id: str) -> None:
+        """A job handed back to the broker (a stopping worker): its pending entry is re-scored to
+        now, as a republish does, so the pending sweep does not take it for lost."""
+        now = time.time()
+        pipe = self.r.pipeline(transaction=False)
+        for key in self.keys.pendings():
+            pipe.zadd(key, {job_id: now}, xx=True)
+        pipe.execute()
+
+    def group_alive(self, priority: str, queue: str) -> tuple[float | None, bool]:
+        """The oldest job gathered in ``queue``'s group (its publish time; None: none), and
+        whether a group message is outstanding or held by a live worker (the gathered jobs are
+        then waiting, not lost)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.lindex(self.keys.group(queue), 0)
+        pipe.exists(self.keys.group_sent(queue), self.keys.group_held(queue))
+        first, alive = pipe.execute()
+        if first is None:
+            return None, bool(alive)
+        score = self.r.zscore(self.keys.pending(priority), first)
+        return (float(score) if score is not None else None), bool(alive)
 
     def trim_taken(self, before: float) -> int:
         """Forget claims that lapsed before ``before`` (their jobs were swept already)."""

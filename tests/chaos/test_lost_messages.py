@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.celery_app import QUEUES
+from tests.support import web
 from tests.support.stack import KEYS, Stack, StackFactory, wait_for
 
 # Well inside queue.redeliver_after_s (the slow backstop, which must not be what saves them).
@@ -78,3 +79,37 @@ def test_jobs_a_killed_worker_held_for_a_slot_run_elsewhere_within_seconds(
     for key in rest:
         assert s.mock_calls(key) == 1  # never called twice
     assert s.redis.zcard(KEYS.taken) == 0
+
+
+def test_a_saturated_worker_with_a_backlog_and_a_retry_republishes_nothing(
+    lost_stack: Stack, unique: str
+) -> None:
+    # Two slots held for several seconds (longer than the sweep's grace) by one group message's
+    # two jobs, so the worker's pool still has a free place: it takes the next group message,
+    # whose first job waits for a slot while the backlog gathers behind it, and a retry is
+    # parked and republished meanwhile. All of it waits, none of it is lost: the pending sweep
+    # must not publish any job again.
+    s = lost_stack
+    slow = [s.submit(f"{unique}-slow-{i}", latency_ms=8000) for i in range(2)]
+    worker = s.start_worker("busy", concurrency=2)
+    wait_for(lambda: all(s.mock_calls(f"{unique}-slow-{i}") == 1 for i in range(2)), 30, "busy")
+    resp = web.post(
+        f"{s.api_url}/v1/jobs",
+        json={
+            "request": {
+                "messages": [{"role": "user", "content": f"{unique}-retry"}],
+                "mock": {"status": 503, "fail_times": 1, "key": f"{unique}-retry"},
+            }
+        },
+    )
+    assert resp.status_code == 202, resp.text
+    retry = resp.json()["id"]
+    backlog = [s.submit(f"{unique}-{i}") for i in range(20)]
+    for job_id in [*slow, retry, *backlog]:
+        job = s.wait_job(job_id, {"succeeded", "failed", "expired"}, timeout=120)
+        assert job["status"] == "succeeded", job
+    assert s.mock_calls(f"{unique}-retry") == 2  # the failure, then the retry
+    log = worker.log_path.read_text(errors="replace")
+    assert "broker message was lost" not in log, "a waiting job was republished"
+    for i in range(20):
+        assert s.mock_calls(f"{unique}-{i}") == 1

@@ -139,3 +139,21 @@ def test_through_the_gateway_sync_and_streamed_answers_are_slimmed_and_polled_jo
     kept = web.get(f"{s.api_url}/v1/jobs/{polled_id}").json()
     assert kept["result"]["choices"][0]["message"]["content"]
     assert s.redis.hexists(KEYS.job(polled_id), "request")
+
+
+def test_a_slimmed_jobs_stream_answers_result_expired_and_a_late_charge_still_counts(
+    short_stack: Stack, unique: str
+) -> None:
+    s = short_stack
+    client = openai.OpenAI(base_url=f"{s.api_url}/v1", api_key="none", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="mock-model", messages=[{"role": "user", "content": f"{unique} sync"}]
+    )
+    job_id = raw.headers["x-gateway-job-id"]
+    wait_for(lambda: s.redis.hexists(KEYS.job(job_id), "slim"), 30, "the slimming")
+    resp = web.get(f"{s.api_url}/v1/jobs/{job_id}/stream")
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "result_expired"
+    before = web.get(f"{s.api_url}/v1/jobs/{job_id}").json()["cost_usd"] or 0
+    s.redis.hincrby(KEYS.job(job_id), "cost_micro", 1500)  # a lapsed delivery's late charge
+    after = web.get(f"{s.api_url}/v1/jobs/{job_id}").json()["cost_usd"]
+    assert after == pytest.approx(before + 0.0015)

@@ -40,20 +40,29 @@ def test_a_job_held_for_a_slot_by_a_live_worker_is_not_redelivered_until_the_cla
     job = queued_job(created_at=time.time() - 60)
     store.create(job)
     cutoff = time.time()
-    store.hold_waiting([job.id], time.time() + 30)
+    store.hold_waiting([job.id], 30)
     assert store.redeliver("normal", job.id, cutoff) is None
     assert store.r.zscore(KEYS.pending("normal"), job.id) == pytest.approx(job.created_at)
-    store.hold_waiting([job.id], time.time() - 1)  # its worker died: the claim lapsed
+    store.r.zadd(KEYS.taken, {job.id: 1})  # its worker died: the claim lapsed long ago
     assert store.redeliver("normal", job.id, cutoff) == "normal"
     assert store.r.zscore(KEYS.taken, job.id) is None
     # Claimed once: re-scored to now, so a second sweeper with the same cutoff skips it.
     assert store.redeliver("normal", job.id, cutoff) is None
 
 
+def test_a_claim_is_scored_by_redis_clock_and_claims_the_group_too(store: JobStore) -> None:
+    job = queued_job()
+    store.create(job)
+    seconds, micros = store.r.time()
+    store.hold_waiting([job.id], 30, ["gateway.normal"])
+    assert store.r.zscore(KEYS.taken, job.id) == pytest.approx(seconds + micros / 1e6 + 30, abs=2)
+    assert 0 < store.r.pttl(KEYS.group_held("gateway.normal")) <= 30_000
+
+
 def test_beginning_drops_the_slot_claim(store: JobStore) -> None:
     job = queued_job()
     store.create(job)
-    store.hold_waiting([job.id], time.time() + 30)
+    store.hold_waiting([job.id], 30)
     store.begin(job.id, "t", 5, 5)
     assert store.r.zscore(KEYS.taken, job.id) is None
 
