@@ -285,12 +285,12 @@ def stream_response(services: Services, job: Job, after: str, wait_until: float)
         return gateway_headers(event_stream(body), ended)
     if ended.slimmed and ended.status == SUCCEEDED:
         # A synchronous job's answer is kept queue.sync_result_ttl_s (its client had it).
-        err = NotFound(
+        gone = NotFound(
             "This job's answer is no longer kept (queue.sync_result_ttl_s); its record is "
             f"at /v1/jobs/{job.id}.",
             code="result_expired",
         )
-        return gateway_headers(error_response(err, job.id), ended)
+        return gateway_headers(error_response(gone, job.id), ended)
     return completion(ended)
 
 
