@@ -29,7 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import bench_stack  # noqa: E402
+from bench.loadgen import running_stack  # noqa: E402
 from tests.support.stack import Stack, wait_for  # noqa: E402
 
 KINDS = ("sync", "streamed", "async", "batch line")
@@ -101,8 +101,10 @@ def run_kind(http: httpx.Client, api: str, kind: str, size: int, n: int, tag: st
             },
         ).json()
         wait_for(
-            lambda: http.get(f"{api}/v1/batches/{batch['id']}").json()["status"]
-            in ("completed", "failed", "expired"),
+            lambda: (
+                http.get(f"{api}/v1/batches/{batch['id']}").json()["status"]
+                in ("completed", "failed", "expired")
+            ),
             300,
             "the batch",
             interval=0.2,
@@ -129,11 +131,8 @@ def main() -> int:
     queue: dict[str, Any] = {"max_depth": 100_000}
     if args.short_ttl:
         queue["sync_result_ttl_s"] = args.short_ttl
-    server, mock, stack = bench_stack(
-        "llm-gateway-bench-memory-", cache={"enabled": False}, queue=queue
-    )
     rows = []
-    try:
+    with running_stack("llm-gateway-bench-memory-", cache={"enabled": False}, queue=queue) as stack:
         stack.start_worker(concurrency=200)
         stack.start_api(workers=1)
         api = stack.api_url
@@ -152,20 +151,16 @@ def main() -> int:
         if args.short_ttl:
             time.sleep(args.short_ttl + 3)  # past the short TTL, and a sweep or two
             after = [float(own_bytes(stack, r[4][len(r[4]) // 2])) for r in rows]
-        print(f"\n# Redis bytes per finished job ({args.jobs} jobs per row, cache off)\n")
-        print(
-            "| kind | prompt | used_memory added per job | one job's keys "
-            "| one job's keys after the short TTL |"
-        )
-        print("|---|---|---|---|---|")
-        for (kind, size_name, added, own, _), slim in zip(rows, after, strict=True):
-            later = f"{slim:,.0f} B" if slim is not None else "n/a"
-            print(f"| {kind} | {size_name} | {added:,.0f} B | {own:,} B | {later} |")
-        return 0
-    finally:
-        stack.stop()
-        mock.stop()
-        server.stop()
+    print(f"\n# Redis bytes per finished job ({args.jobs} jobs per row, cache off)\n")
+    print(
+        "| kind | prompt | used_memory added per job | one job's keys "
+        "| one job's keys after the short TTL |"
+    )
+    print("|---|---|---|---|---|")
+    for (kind, size_name, added, own, _), slim in zip(rows, after, strict=True):
+        later = f"{slim:,.0f} B" if slim is not None else "n/a"
+        print(f"| {kind} | {size_name} | {added:,.0f} B | {own:,} B | {later} |")
+    return 0
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import bench_stack  # noqa: E402
+from bench.loadgen import running_stack  # noqa: E402
 from tests.support.stack import Stack, wait_for  # noqa: E402
 
 # Job-like hashes of other owners, with a TTL as real records have; chunked so that no script
@@ -86,8 +86,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=30, help="calls per path and phase")
     args = parser.parse_args()
 
-    server, mock, stack = bench_stack("llm-gateway-bench-scale-")
-    try:
+    with running_stack("llm-gateway-bench-scale-") as stack:
         stack.start_worker(concurrency=200)
         stack.start_api(workers=1)
         api = stack.api_url
@@ -124,10 +123,6 @@ def main() -> int:
         info = stack.redis.info("memory")
         print(f"\nRedis used_memory: {info['used_memory'] / 2**20:,.0f} MiB")
         return 0
-    finally:
-        stack.stop()
-        mock.stop()
-        server.stop()
 
 
 if __name__ == "__main__":

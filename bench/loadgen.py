@@ -8,7 +8,8 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,18 @@ def bench_stack(prefix: str, **overrides: Any) -> tuple[Any, Any, Any]:
     mock = Proc("mock", ["mock-provider", "--port", str(mock_port)], dict(os.environ), tmp)
     wait_for(lambda: port_open(mock_port), 20, "mock")
     return server, mock, Stack(tmp / "stack", f"{server.url[:-2]}/1", mock_port, **overrides)
+
+
+@contextmanager
+def running_stack(prefix: str, **overrides: Any) -> Iterator[Any]:
+    """``bench_stack``'s stack, and everything stopped after (stack, mock, Redis)."""
+    server, mock, stack = bench_stack(prefix, **overrides)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        mock.stop()
+        server.stop()
 
 
 def pct(samples: list[float], q: float) -> float:

@@ -108,16 +108,25 @@ def short_stack(make_stack: StackFactory) -> Iterator[Stack]:
         s.stop()
 
 
+def _client(s: Stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{s.api_url}/v1", api_key="none", max_retries=0)
+
+
+def _sync_answer(s: Stack, content: str) -> str:
+    """A synchronous chat completion through the openai client; its job id."""
+    raw = _client(s).chat.completions.with_raw_response.create(
+        model="mock-model", messages=[{"role": "user", "content": content}]
+    )
+    assert raw.parse().choices[0].message.content
+    return str(raw.headers["x-gateway-job-id"])
+
+
 def test_through_the_gateway_sync_and_streamed_answers_are_slimmed_and_polled_jobs_kept(
     short_stack: Stack, unique: str
 ) -> None:
     s = short_stack
-    client = openai.OpenAI(base_url=f"{s.api_url}/v1", api_key="none", max_retries=0)
-    raw = client.chat.completions.with_raw_response.create(
-        model="mock-model", messages=[{"role": "user", "content": f"{unique} sync"}]
-    )
-    sync_id = raw.headers["x-gateway-job-id"]
-    assert raw.parse().choices[0].message.content
+    client = _client(s)
+    sync_id = _sync_answer(s, f"{unique} sync")
     with client.chat.completions.with_streaming_response.create(
         model="mock-model",
         messages=[{"role": "user", "content": f"{unique} streamed"}],
@@ -145,11 +154,7 @@ def test_a_slimmed_jobs_stream_answers_result_expired_and_a_late_charge_still_co
     short_stack: Stack, unique: str
 ) -> None:
     s = short_stack
-    client = openai.OpenAI(base_url=f"{s.api_url}/v1", api_key="none", max_retries=0)
-    raw = client.chat.completions.with_raw_response.create(
-        model="mock-model", messages=[{"role": "user", "content": f"{unique} sync"}]
-    )
-    job_id = raw.headers["x-gateway-job-id"]
+    job_id = _sync_answer(s, f"{unique} sync")
     wait_for(lambda: s.redis.hexists(KEYS.job(job_id), "slim"), 30, "the slimming")
     resp = web.get(f"{s.api_url}/v1/jobs/{job_id}/stream")
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "result_expired"
