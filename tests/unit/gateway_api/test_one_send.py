@@ -49,6 +49,8 @@ CASES: list[tuple[list[tuple[str, str]], list[bytes]]] = [
 def test_the_bytes_are_gunicorns_own(
     monkeypatch: pytest.MonkeyPatch, headers: list[tuple[str, str]], chunks: list[bytes]
 ) -> None:
+    # The Date header is the clock's second: the two answers must not straddle a tick.
+    monkeypatch.setattr(wsgi.util, "http_date", lambda *_: "Thu, 03 Dec 2026 00:00:00 GMT")
     theirs = respond(headers, chunks)
     monkeypatch.setattr(wsgi.Response, "write", wsgi.Response.write)  # restored afterwards
     one_send.install()
