@@ -82,8 +82,14 @@ def make_stack(
 
 @pytest.fixture(scope="session")
 def session_stack(make_stack: StackFactory) -> Iterator[Stack]:
-    """A shared deployment with keys: one worker, beat and a gunicorn API."""
-    s = make_stack("stack", auth=AUTH, db=1, worker=LANE)
+    """A shared deployment with keys: one worker, beat and a gunicorn API.
+
+    Its leases are 10 s, not the 2 s of the stacks that test recovery from a lost worker: no
+    test kills this worker, and on a 2-core machine running three test processes at once a
+    worker can be starved of CPU for more than the 1.3 s a 2 s lease allows between renewals;
+    the reaper then takes it for lost and, mid-stream, its streams end with stream_interrupted
+    (seen once in 200 concurrent streams, tests/e2e/test_streaming.py)."""
+    s = make_stack("stack", auth=AUTH, db=1, worker={**LANE, "lease_s": 10})
     try:
         yield s.start_all()
     finally:
