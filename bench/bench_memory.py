@@ -30,7 +30,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.loadgen import running_stack  # noqa: E402
-from tests.support.stack import Stack, wait_for  # noqa: E402
+from tests.support.stack import KEYS, Stack, wait_for  # noqa: E402
 
 KINDS = ("sync", "streamed", "async", "batch line")
 SIZES = {"short": 40, "4 KB": 4096}
@@ -117,7 +117,7 @@ def run_kind(http: httpx.Client, api: str, kind: str, size: int, n: int, tag: st
 
 def own_bytes(stack: Stack, job_id: str) -> int:
     total = 0
-    for key in (f"gw:job:{job_id}", f"gw:stream:{job_id}"):
+    for key in (KEYS.job(job_id), KEYS.stream(job_id)):
         total += int(stack.redis.memory_usage(key, samples=0) or 0)
     return total
 

@@ -30,7 +30,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.loadgen import running_stack  # noqa: E402
-from tests.support.stack import Stack, wait_for  # noqa: E402
+from tests.support.stack import KEYS, Stack, wait_for  # noqa: E402
 
 # Job-like hashes of other owners, with a TTL as real records have; chunked so that no script
 # holds Redis for long.
@@ -53,7 +53,7 @@ def fill(stack: Stack, count: int) -> float:
     done = 0
     while done < count:
         n = min(CHUNK, count - done)
-        script(keys=["gw:job:fill"], args=[done, n])
+        script(keys=[KEYS.job("fill")], args=[done, n])
         done += n
     return time.perf_counter() - t0
 

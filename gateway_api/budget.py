@@ -15,7 +15,7 @@ from gateway_api.services import Services
 from shared.config.settings import Budget
 from shared.errors import BudgetExceeded, InvalidRequest
 from shared.spend.budget import BudgetHold, BudgetState, usd_text
-from shared.spend.cost import output_bound, prompt_bound, reservation_micro
+from shared.spend.cost import cost_bound
 
 log = logging.getLogger(__name__)
 REMAINING_HEADER = "x-gateway-budget-remaining-usd"
@@ -33,16 +33,14 @@ def hold_for(services: Services, principal: Principal, chat: ChatRequest) -> Bud
     budget = budget_of(services, principal.key_id)
     if budget is None:
         return None
-    deployments = services.settings.models.get(chat.model, ())
-    output = output_bound(chat.body, deployments)
-    if output is None:
+    micro = cost_bound(chat.body, services.settings.models.get(chat.model, ()))
+    if micro is None:
         raise InvalidRequest(
             f"This API key has a budget, so each request's cost must be bounded: set max_tokens "
             f"(the maximum output of model '{chat.model}' is not known; an operator can set "
             "models.<name>[].max_output_tokens).",
             param="max_tokens",
         )
-    micro = reservation_micro(prompt_bound(chat.body), output, deployments)
     return BudgetHold(budget.micro, budget.period, micro)
 
 

@@ -248,12 +248,6 @@ class WebhookStore:
 
         index = self.keys.owner_webhook_deliveries(owner)
         got = paging.scan(self.r, index, limit, after, keep)
-        pipe = self.r.pipeline(transaction=False)
-        for i in got.ids:
-            pipe.hmget(self.keys.webhook_delivery(i), _FIELDS)
-        out = []
-        for values in pipe.execute():
-            if values[0] is not None:  # not gone since
-                h = {k: v for k, v in zip(_FIELDS, values, strict=True) if v is not None}
-                out.append(Delivery.from_hash(h))
-        return out, got.more, got.resume
+        keys = [self.keys.webhook_delivery(i) for i in got.ids]
+        records = paging.read_records(self.r, keys, _FIELDS)
+        return [Delivery.from_hash(h) for h in records if h is not None], got.more, got.resume

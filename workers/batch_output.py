@@ -18,7 +18,15 @@ from typing import Any
 
 import orjson
 
-from shared.batch.batch_store import CANCELLED, COMPLETED, EXPIRED, FAILED, Batch, line_job_id
+from shared.batch.batch_store import (
+    CANCELLED,
+    COMPLETED,
+    EXPIRED,
+    FAILED,
+    Batch,
+    batch_request_id,
+    line_job_id,
+)
 from shared.batch.file_content import ContentChanged, LineReader
 from shared.batch.file_store import KeyFull, StoreFull
 from shared.batch.input_lines import lines_from
@@ -36,8 +44,10 @@ def finalize_due(b: Batch) -> bool:
     return time.time() >= b.finalize_retry_at
 
 
-def _input(ctx: WorkerContext, b: Batch) -> Any:
-    return lines_from(ctx.stores.files.content(b.input_file_id))
+def input_lines(ctx: WorkerContext, b: Batch, offset: int = 0, number: int = 0) -> Any:
+    """The batch's input lines from byte ``offset`` (line ``number`` there), read a chunk at a
+    time."""
+    return lines_from(ctx.stores.files.content(b.input_file_id, offset), offset, number)
 
 
 def finalize(ctx: WorkerContext, b: Batch, ending: str, from_: tuple[str, ...]) -> None:
@@ -98,7 +108,7 @@ def _error_lines(ctx: WorkerContext, b: Batch, ending: str) -> Iterator[bytes]:
         EXPIRED: "This request could not be executed before the completion window expired.",
         CANCELLED: "The batch was cancelled before this request ran.",
     }.get(ending, "The batch failed before this request ran.")
-    for raw_line in _input(ctx, b):
+    for raw_line in input_lines(ctx, b):
         if not raw_line.data.strip():
             continue
         custom_id = custom_id_of(raw_line.data)
@@ -108,7 +118,7 @@ def _error_lines(ctx: WorkerContext, b: Batch, ending: str) -> Iterator[bytes]:
         job_id = line_job_id(b.id, raw_line.number)
         yield orjson.dumps(
             {
-                "id": "batch_req_" + job_id.removeprefix("job_"),
+                "id": batch_request_id(job_id),
                 "custom_id": custom_id,
                 "response": None,
                 "error": {"code": code, "message": message},

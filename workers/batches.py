@@ -49,16 +49,17 @@ from shared.batch.batch_store import (
     VALIDATING,
     Batch,
     ExpandLine,
+    batch_request_id,
     line_job_id,
 )
-from shared.batch.input_lines import RawLine, lines_from, parse_cursor
+from shared.batch.input_lines import RawLine, parse_cursor
 from shared.config.settings import Settings
 from shared.errors import BudgetExceeded, GatewayError, InvalidRequest
 from shared.routing import breaker_hint
-from shared.spend.cost import output_bound, prompt_bound, reservation_micro
+from shared.spend.cost import cost_bound
 from shared.state.job_record import QUEUED, TERMINAL, encode_fields, fair_hint
 from workers import fair_release
-from workers.batch_output import finalize, finalize_due
+from workers.batch_output import finalize, finalize_due, input_lines
 from workers.batch_parse import Line, LineError, custom_id_of, parse_line
 from workers.context import WorkerContext
 from workers.runner import WORKER_LOOKUP
@@ -134,10 +135,6 @@ def step(ctx: WorkerContext, batch_id: str, held: Held = _always, owner: str = "
         finalize(ctx, b, CANCELLED, (CANCELLING,))
 
 
-def _lines(ctx: WorkerContext, b: Batch, offset: int = 0, number: int = 0) -> Any:
-    return lines_from(ctx.stores.files.content(b.input_file_id, offset), offset, number)
-
-
 def validate(ctx: WorkerContext, b: Batch) -> None:
     s = ctx.settings
     now = int(time.time())
@@ -150,7 +147,7 @@ def validate(ctx: WorkerContext, b: Batch) -> None:
     seen: set[str] = set()
     total = 0
     budgeted = _budget(s, b.owner) is not None
-    for raw in _lines(ctx, b):
+    for raw in input_lines(ctx, b):
         if not raw.data.strip():
             continue
         got = parse_line(s, b.endpoint, raw.number, raw.data)
@@ -208,7 +205,7 @@ def expand(ctx: WorkerContext, b: Batch, held: Held) -> None:
         lines: list[ExpandLine] = []
         end = offset
         try:
-            for raw in _lines(ctx, b, offset, number):
+            for raw in input_lines(ctx, b, offset, number):
                 end, number = raw.end, raw.number
                 if raw.data.strip():
                     lines.append(_expand_line(ctx, b, raw, budget))
@@ -267,13 +264,9 @@ def _budget(s: Settings, owner: str) -> tuple[int, str] | None:
 
 
 def _reservation(s: Settings, chat: ChatRequest) -> int | None:
-    """What a line reserves of its key's budget: its cost's upper bound, as the API reserves
-    for a request (None: not bounded, so a key with a budget cannot run it)."""
-    deployments = s.models.get(chat.model, ())
-    output = output_bound(chat.body, deployments)
-    if output is None:
-        return None
-    return reservation_micro(prompt_bound(chat.body), output, deployments)
+    """What a line reserves of its key's budget, as the API reserves for a request (None: not
+    bounded, so a key with a budget cannot run it)."""
+    return cost_bound(chat.body, s.models.get(chat.model, ()))
 
 
 _UNBOUNDED = (
@@ -321,7 +314,7 @@ def _answer(job_id: str, custom_id: str, err: GatewayError) -> bytes:
     answered it with, in OpenAI's batch output format (as ``batch_note.lua`` writes one)."""
     return orjson.dumps(
         {
-            "id": "batch_req_" + job_id.removeprefix("job_"),
+            "id": batch_request_id(job_id),
             "custom_id": custom_id,
             "response": {
                 "status_code": err.status,

@@ -142,7 +142,6 @@ def run_one(ctx: WorkerContext, job_id: str, queue: str, runner: JobRunner | Non
             (runner or JobRunner(ctx)).run(job_id)
         except Reject:  # this worker began to stop: the job goes back on its own message
             try:
-                ctx.stores.jobs.requeued(job_id)
                 enqueue(ctx.celery, job_id, PRIORITY_OF.get(queue, "normal"))
             except Exception:  # still pending: the pending sweep redelivers it
                 log.warning("could not hand a job back", extra={"job_id": job_id})

@@ -90,6 +90,11 @@ def line_job_id(batch_id: str, line: int) -> str:
     return f"job_{batch_id.removeprefix('batch_')}_{line}"
 
 
+def batch_request_id(job_id: str) -> str:
+    """The ``id`` of a line's output or error line (as ``batch_note.lua`` writes it too)."""
+    return "batch_req_" + job_id.removeprefix("job_")
+
+
 @dataclass
 class Batch:
     id: str
@@ -295,14 +300,13 @@ class BatchStore:
 
     def adopt_old(self) -> int:
         """Move a page of the old worklist (``Keys.batches_active_before_turns``) into the turns;
-        returns how many batches it held before (0 once it is drained: one ZCARD a round)."""
+        returns how many it moved (0 once it is drained: one ZRANGE a round)."""
         k = self.keys
         old = k.batches_active_before_turns
-        waiting: Any = self.r.zcard(old)
-        if not waiting:
-            return 0
         page: Any = self.r.zrange(old, 0, ADOPT_PAGE - 1)
         ids = [str(i) for i in page]
+        if not ids:
+            return 0
         pipe = self.r.pipeline(transaction=False)
         for batch_id in ids:
             pipe.hget(k.batch(batch_id), "owner")
@@ -317,7 +321,7 @@ class BatchStore:
                 ],
                 args=[batch_id, owner or ""],
             )
-        return int(waiting)
+        return len(ids)
 
     def move(self, batch: Batch, from_: tuple[str, ...], to: str, **fields: Any) -> bool:
         """Change the status if it is one of ``from_``; True if moved."""

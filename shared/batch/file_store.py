@@ -102,13 +102,9 @@ class UploadTooSlow(Exception):
     """The reservation was given back before the upload completed."""
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _owned(raw: Any, owner: str) -> StoredFile | None:
     """The file a record (HGETALL, in bytes) describes, if ``owner``'s."""
-    h = {_text(k): _text(v) for k, v in raw.items()}
+    h = {paging.as_text(k): paging.as_text(v) for k, v in raw.items()}
     return StoredFile.from_hash(h) if h and h.get("owner") == owner else None
 
 
@@ -194,7 +190,7 @@ class FileStore:
     def get_any(self, file_id: str) -> StoredFile | None:
         """The file whoever owns it (the worker's side: a batch names its input file)."""
         raw = self.r.hgetall(self.keys.file(file_id))
-        h = {_text(k): _text(v) for k, v in raw.items()}
+        h = {paging.as_text(k): paging.as_text(v) for k, v in raw.items()}
         return StoredFile.from_hash(h) if h else None
 
     def page(
@@ -211,22 +207,16 @@ class FileStore:
                 pipe.hmget(self.keys.file(file_id), ("owner", "purpose"))
             return [
                 o is not None
-                and _text(o) == owner
-                and purpose in (None, _text(p) if p is not None else "")
+                and paging.as_text(o) == owner
+                and purpose in (None, paging.as_text(p) if p is not None else "")
                 for o, p in pipe.execute()
             ]
 
         index = self.keys.owner_files(owner)
         got = paging.scan(self.r, index, limit, after, keep, ascending)
-        pipe = self.r.pipeline(transaction=False)
-        for file_id in got.ids:
-            pipe.hmget(self.keys.file(file_id), _FIELDS)
-        out = []
-        for values in pipe.execute():
-            f = _owned({k: v for k, v in zip(_FIELDS, values, strict=True) if v is not None}, owner)
-            if f is not None:  # not gone since
-                out.append(f)
-        return out, got.more, got.resume
+        records = paging.read_records(self.r, [self.keys.file(i) for i in got.ids], _FIELDS)
+        owned = (_owned(h, owner) for h in records if h is not None)  # not gone since
+        return [f for f in owned if f is not None], got.more, got.resume
 
     def delete(self, owner: str, file_id: str) -> bool:
         if not file_id.startswith("file-"):

@@ -4,7 +4,7 @@ reservation of a key with a budget)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +76,16 @@ def output_bound(body: Mapping[str, Any], deployments: Iterable[Deployment]) -> 
     if not limits or any(v is None for v in limits):
         return None
     return max(v for v in limits if v is not None) * n
+
+
+def cost_bound(body: Mapping[str, Any], deployments: Sequence[Deployment]) -> int | None:
+    """What a request reserves of its key's budget: the upper bound of its cost on the model's
+    ``deployments`` (micro-USD), or None when its output is not bounded (a key with a budget
+    cannot run it). The API reserves it for a request, the batch duty for a line."""
+    output = output_bound(body, deployments)
+    if output is None:
+        return None
+    return reservation_micro(prompt_bound(body), output, deployments)
 
 
 def reservation_micro(prompt: int, output: int, deployments: Iterable[Deployment]) -> int:

@@ -21,8 +21,26 @@ _CHUNK_MOST = 1_000  # ids read from the index per round trip while scanning
 Position = tuple[float, str]  # (score, id): a place in the index
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A Redis answer as text, whether the client decodes answers or not."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_records(
+    r: redis.Redis, keys: list[str], fields: tuple[str, ...]
+) -> list[dict[str, Any] | None]:
+    """``fields`` of each hash in ``keys``, in one round trip: the fields present, or None for a
+    record gone meanwhile (its first field missing). A page's records, once ``scan`` or
+    ``newest_first`` chose their ids."""
+    pipe = r.pipeline(transaction=False)
+    for key in keys:
+        pipe.hmget(key, fields)
+    return [
+        None
+        if values[0] is None
+        else {k: v for k, v in zip(fields, values, strict=True) if v is not None}
+        for values in pipe.execute()
+    ]
 
 
 def _start(r: redis.Redis, index: str, after: str | None) -> tuple[bool, Position | None]:
@@ -40,7 +58,7 @@ def _following(
     first unless ``ascending``."""
     if at is None:
         first: Any = r.zrange(index, 0, count - 1, desc=not ascending, withscores=True)
-        return [(float(s), _text(m)) for m, s in first]
+        return [(float(s), as_text(m)) for m, s in first]
     score, member = at
     pipe = r.pipeline(transaction=True)  # the ties and what follows them, from one state
     if ascending:
@@ -53,11 +71,11 @@ def _following(
     # Redis orders equal scores by id, byte-wise (in reverse when newest first).
     mark = member.encode()
     after_tie = [
-        (float(s), _text(m))
+        (float(s), as_text(m))
         for m, s in ties
-        if (_text(m).encode() > mark if ascending else _text(m).encode() < mark)
+        if (as_text(m).encode() > mark if ascending else as_text(m).encode() < mark)
     ]
-    return (after_tie + [(float(s), _text(m)) for m, s in rest])[:count]
+    return (after_tie + [(float(s), as_text(m)) for m, s in rest])[:count]
 
 
 def newest_first(
