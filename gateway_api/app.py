@@ -14,6 +14,7 @@ from flask_cors import CORS
 
 from gateway_api import budget, key_limits
 from gateway_api.errors import register_error_handlers
+from gateway_api.notes import Notes
 from gateway_api.responses import COST_HEADER
 from gateway_api.routes import (
     admin,
@@ -116,6 +117,7 @@ def create_app(
     @app.before_request
     def _start() -> None:
         g.started = time.perf_counter()
+        g.notes = Notes()  # filled in by the route (gateway_api/routes/incoming.py)
         rid = request.headers.get("X-Request-ID", "")
         g.request_id = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
         request_id_var.set(g.request_id)
@@ -123,12 +125,19 @@ def create_app(
     @app.after_request
     def _finish(resp: Response) -> Response:
         resp.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
-        key_limits.add_headers(resp, app.extensions["gateway"])
-        budget.add_headers(resp, app.extensions["gateway"])
+        notes: Notes = g.get("notes") or Notes()
+        key_limits.add_headers(resp, app.extensions["gateway"], notes)
+        budget.add_headers(resp, app.extensions["gateway"], notes)
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.HTTP_REQUESTS.labels(route, request.method, str(resp.status_code)).inc()
+        door, status = metrics.door_of(request.blueprint), str(resp.status_code)
+        metrics.HTTP_REQUESTS.labels(route, request.method, status, door).inc()
         if "started" in g:
-            metrics.HTTP_LATENCY.labels(route).observe(time.perf_counter() - g.started)
+            metrics.HTTP_LATENCY.labels(route, door).observe(time.perf_counter() - g.started)
+        if resp.status_code >= 400 and door != metrics.OTHER_DOOR:
+            # An error answer is one small JSON envelope; a streamed body is never read here.
+            body = None if resp.is_streamed else resp.get_json(silent=True)
+            metrics.HTTP_ERRORS.labels(door, status, metrics.error_type(body)).inc()
+            app.extensions["gateway"].stores.stats.door_error(door)  # fleet-wide, for /v1/health
         return resp
 
     origins = list(loaded.settings.cors.allowed_origins)

@@ -1,4 +1,7 @@
-"""API keys: Bearer tokens checked against ``auth.keys[].key_sha256`` in constant time."""
+"""API keys: Bearer tokens checked against ``auth.keys[].key_sha256`` in constant time.
+
+The routes hand in the ``Authorization`` header (``gateway_api/routes/incoming.py``); nothing
+here reads the HTTP request."""
 
 from __future__ import annotations
 
@@ -6,9 +9,6 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from flask import g, request
-
-from gateway_api.services import current_services
 from shared.config.settings import ApiKey, Settings
 from shared.errors import AuthenticationFailed, PermissionDenied
 
@@ -25,9 +25,9 @@ def key_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+def bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
+    scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
@@ -43,8 +43,8 @@ def match_key(token: str, keys: tuple[ApiKey, ...]) -> ApiKey | None:
     return found
 
 
-def _required_bearer(what: str) -> str:
-    token = _bearer()
+def _required_bearer(header: str | None, what: str) -> str:
+    token = bearer(header)
     if token is None:
         raise AuthenticationFailed(
             f"Missing API key: send 'Authorization: Bearer <{what}>'.", code="missing_api_key"
@@ -52,49 +52,49 @@ def _required_bearer(what: str) -> str:
     return token
 
 
-def authenticate(settings: Settings) -> Principal:
+def authenticate(settings: Settings, header: str | None, open_at_start: bool = False) -> Principal:
+    """The client key of ``header`` (``Authorization``), or 401. ``open_at_start``: this
+    process started without keys where that is allowed (``Services.open_at_start``)."""
     if not settings.auth.keys:
         # Open only as the operator set it up: auth.open, or a process that started without
         # keys on loopback. Every live change that would drop the last key is refused; were
         # one to get through anyway, requests would be refused here, not let in.
-        if not (settings.auth.open or current_services().open_at_start):
+        if not (settings.auth.open or open_at_start):
             raise AuthenticationFailed(
                 "No client keys are configured: configure auth.keys (or auth.open: true).",
                 code="no_api_keys",
             )
-        principal = g.principal = Principal(ANONYMOUS, None)
-        return principal
-    token = _required_bearer("key")
+        return Principal(ANONYMOUS, None)
+    token = _required_bearer(header, "key")
     key = match_key(token, settings.auth.keys)
     if key is None:
         raise AuthenticationFailed("Incorrect API key provided.")
-    principal = g.principal = Principal(key.id, key)
-    return principal
+    return Principal(key.id, key)
 
 
-def authenticate_client_or_admin(settings: Settings) -> tuple[Principal, bool]:
+def authenticate_client_or_admin(
+    settings: Settings, header: str | None, open_at_start: bool = False
+) -> tuple[Principal, bool]:
     """A route any key may call, that shows an admin key more (``/v1/health``): the caller, and
     whether its key is an admin key."""
-    token = _bearer()
+    token = bearer(header)
     admin = match_key(token, settings.auth.admin_keys) if token else None
     if admin is not None:
-        principal = g.principal = Principal(admin.id, admin)
-        return principal, True
-    return authenticate(settings), False
+        return Principal(admin.id, admin), True
+    return authenticate(settings, header, open_at_start), False
 
 
-def authenticate_admin(settings: Settings) -> Principal:
+def authenticate_admin(settings: Settings, header: str | None) -> Principal:
     """``/admin/*``: an admin key (``auth.admin_keys``); a client key gets 403. With no admin
     keys configured the admin API is closed to everyone."""
     if not settings.auth.admin_keys:
         raise PermissionDenied(
             "The admin API is disabled: configure auth.admin_keys.", code="admin_disabled"
         )
-    token = _required_bearer("admin key")
+    token = _required_bearer(header, "admin key")
     admin = match_key(token, settings.auth.admin_keys)
     if admin is None:
         if match_key(token, settings.auth.keys) is not None:
             raise PermissionDenied("This API key is not an admin key.")
         raise AuthenticationFailed("Incorrect API key provided.")
-    principal = g.principal = Principal(admin.id, admin)
-    return principal
+    return Principal(admin.id, admin)

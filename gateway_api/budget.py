@@ -7,11 +7,12 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Response, g
+from flask import Response
 
 from gateway_api.auth import Principal
-from gateway_api.parsing import ChatRequest
+from gateway_api.notes import Notes
 from gateway_api.services import Services
+from shared.chat_request import ChatRequest
 from shared.config.settings import Budget
 from shared.errors import BudgetExceeded, InvalidRequest
 from shared.spend.budget import BudgetHold, BudgetState, usd_text
@@ -78,14 +79,8 @@ def refuse_when_spent(services: Services, owner: str) -> None:
         raise refusal(key_budget, state, BudgetHold(key_budget.micro, key_budget.period, 1))
 
 
-def note_left(left: int) -> None:
-    """What ``create.lua`` found left, for this answer's header."""
-    if left >= 0:
-        g.budget_left = left
-
-
-def add_headers(resp: Response, services: Services) -> None:
-    principal: Principal | None = g.get("principal")
+def add_headers(resp: Response, services: Services, notes: Notes) -> None:
+    principal = notes.principal
     if principal is None:
         return
     budget = budget_of(services, principal.key_id)
@@ -94,7 +89,7 @@ def add_headers(resp: Response, services: Services) -> None:
     try:  # as it is now (a synchronous answer's own job has settled)
         left = services.stores.budgets.read(principal.key_id, budget.period).left(budget.micro)
     except Exception:  # a status header is not worth failing the answer for
-        left = g.get("budget_left", -1)
+        left = notes.budget_left  # what create.lua found left, if this request made a job
         if left < 0:
             log.warning("could not read the budget state", exc_info=True)
             return

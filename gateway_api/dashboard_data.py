@@ -2,7 +2,8 @@
 until someone looks): providers (health, breaker and its time left open, calls in flight
 against the limit, fleet-wide p50/p95 and error rate over the last minutes, last error),
 queues per priority (depth, oldest age), workers (heartbeat age, in flight), jobs ended per
-minute by status, recent failures, counters, running batches."""
+minute by status, recent failures, counters (per API door too: jobs accepted, error
+answers), running batches."""
 
 from __future__ import annotations
 

@@ -147,4 +147,17 @@ def metric_summary(counts: dict[str, int]) -> dict[str, Any]:
         },
         "cache_hits": counts.get(fleet_stats.CACHE_HITS, 0),
         "rate_limited": counts.get(fleet_stats.RATE_LIMITED, 0),
+        "doors": doors(counts),
     }
+
+
+def doors(counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Per API door (``shared.metrics.DOORS``): queued jobs it created and its error answers,
+    for each door that has counted either."""
+    out: dict[str, dict[str, int]] = {}
+    for field, n in counts.items():
+        for prefix, what in ((fleet_stats.DOOR_JOBS, "jobs"), (fleet_stats.DOOR_ERRORS, "errors")):
+            if field.startswith(prefix):
+                door = out.setdefault(field.removeprefix(prefix), {"jobs": 0, "errors": 0})
+                door[what] = n
+    return dict(sorted(out.items()))

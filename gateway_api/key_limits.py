@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import Response, g
+from flask import Response
 
 from gateway_api.auth import Principal
+from gateway_api.notes import Notes
 from gateway_api.services import Services
 from shared import metrics
 from shared.errors import RateLimited
@@ -70,10 +71,15 @@ def _refusal(v: Verdict, tokens: int) -> RateLimited:
 
 
 def take(
-    services: Services, principal: Principal, job_id: str, tokens: int, new_job: bool = True
+    services: Services,
+    principal: Principal,
+    job_id: str,
+    tokens: int,
+    notes: Notes,
+    new_job: bool = True,
 ) -> Taken:
     """Take a request (and ``tokens`` and a job slot when ``new_job``) from the key's limits,
-    or raise 429 ``rate_limit_exceeded`` with ``Retry-After``."""
+    or raise 429 ``rate_limit_exceeded`` with ``Retry-After``; the verdict goes in ``notes``."""
     limits = KeyLimits.for_key(services.settings, principal.key_id)
     if not limits.any:
         return Taken(services, principal, job_id)
@@ -81,7 +87,7 @@ def take(
     verdict = services.stores.limiter.check(
         principal.key_id, limits, tokens=cost, job_id=job_id, take_slot=new_job
     )
-    g.ratelimit = verdict
+    notes.verdict = verdict
     if not verdict.allowed:
         metrics.RATE_LIMITED.labels(verdict.reason).inc()
         services.stores.stats.add(fleet_stats.RATE_LIMITED)
@@ -96,10 +102,9 @@ def take(
     )
 
 
-def add_headers(resp: Response, services: Services) -> None:
+def add_headers(resp: Response, services: Services, notes: Notes) -> None:
     """``x-ratelimit-*`` on every answer to a key with limits (read-only when nothing was taken)."""
-    verdict: Verdict | None = g.get("ratelimit")
-    principal: Principal | None = g.get("principal")
+    verdict, principal = notes.verdict, notes.principal
     if verdict is None and principal is not None:
         limits = KeyLimits.for_key(services.settings, principal.key_id)
         if limits.rpm or limits.tpm:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 
 from gateway_api.errors import error_response
-from shared.errors import Conflict, GatewayError, GatewayTimeout, InvalidRequest, from_stored
+from shared.errors import Conflict, GatewayError, GatewayTimeout, from_stored
 from shared.spend.budget import usd_text
 from shared.state.cache import Entry
 from shared.state.job_record import CANCELLED, EXPIRED, SUCCEEDED, Job
+from shared.wire import openai_shape
 from shared.wire.capabilities import DEGRADED_HEADER
 
 COST_HEADER = "X-Gateway-Cost-USD"
@@ -39,6 +40,11 @@ def cache_hit_headers(resp: Response, entry: Entry) -> Response:
         resp.headers["X-Gateway-Provider"] = entry.provider
     resp.headers["Age"] = str(int(entry.age_s))
     return resp
+
+
+def cached_completion(entry: Entry) -> Response:
+    """The answer to a request served from the cache on the spot (no job was made)."""
+    return cache_hit_headers(jsonify(openai_shape.completion(entry.result)), entry)
 
 
 def accepted(job: Job) -> Response:
@@ -71,14 +77,6 @@ def completion(job: Job) -> Response:
         resp = jsonify(job.result)
         return gateway_headers(resp, job)
     return gateway_headers(error_response(job_error(job), job.id), job)
-
-
-def page_limit(default: int, most: int) -> int:
-    """The ``limit`` query parameter of a list route: 1 to ``most``, else 400."""
-    raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise InvalidRequest(f"limit: must be an integer from 1 to {most}", param="limit")
-    return int(raw)
 
 
 def page(data: list[dict[str, Any]], has_more: bool, resume: str | None = None) -> Response:

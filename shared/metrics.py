@@ -37,16 +37,44 @@ _LATENCY_BUCKETS = (
     120,
 )
 
+# The API entries a request or a job comes in by (the ``door`` label): one per API family, so
+# requests, errors, latency and tokens can be told apart by family. Any other route (health,
+# admin, metrics, dashboard, models, usage, ...) is door "other".
+DOORS = ("chat", "jobs", "batches", "responses", "messages", "embeddings")
+OTHER_DOOR = "other"
+# Blueprints that serve a door not named after them: files are uploaded for batches.
+_BLUEPRINT_DOORS = {"files": "batches"}
+
+
+def door_of(blueprint: str | None) -> str:
+    """The door of a request, from the blueprint of the route it matched (None: unmatched)."""
+    name = _BLUEPRINT_DOORS.get(blueprint or "", blueprint or "")
+    return name if name in DOORS else OTHER_DOOR
+
+
+def error_type(body: object) -> str:
+    """The ``type`` of an error envelope (``{"error": {"type": ...}}``); "" for any other body."""
+    err = body.get("error") if isinstance(body, dict) else None
+    kind = err.get("type") if isinstance(err, dict) else None
+    return kind if isinstance(kind, str) else ""
+
+
 HTTP_REQUESTS = Counter(
     "gateway_http_requests_total",
-    "HTTP requests by route and status",
-    ["route", "method", "status"],
+    "HTTP requests by route, method, status and door",
+    ["route", "method", "status", "door"],
 )
 HTTP_LATENCY = Histogram(
     "gateway_http_request_duration_seconds",
-    "Front-door latency by route (for sync chat: includes the wait for the job)",
-    ["route"],
+    "Front-door latency by route and door (for sync chat: includes the wait for the job)",
+    ["route", "door"],
     buckets=_LATENCY_BUCKETS,
+)
+HTTP_ERRORS = Counter(
+    "gateway_http_errors_total",
+    "Error answers (status >= 400) at a door (never door other), by status and the error "
+    "envelope's type (empty when the answer has none)",
+    ["door", "status", "type"],
 )
 JOBS_SUBMITTED = Counter("gateway_jobs_submitted_total", "Jobs accepted, by priority", ["priority"])
 JOBS_FINISHED = Counter("gateway_jobs_finished_total", "Jobs that became terminal", ["status"])
@@ -68,6 +96,12 @@ BREAKER_TRANSITIONS = Counter(
 )
 LEASES_RECLAIMED = Counter(
     "gateway_leases_reclaimed_total", "Jobs republished after their worker vanished"
+)
+JOBS_PUT_BACK = Counter(
+    "gateway_jobs_put_back_total",
+    "Jobs a worker gave back for another worker instead of running them, by reason "
+    "(unknown_kind: a kind this worker version cannot run, workers/kinds.py)",
+    ["reason"],
 )
 LOST_MESSAGES_REPUBLISHED = Counter(
     "gateway_lost_messages_republished_total",
@@ -99,8 +133,9 @@ JOB_DURATION = Histogram(
 )
 TOKENS = Counter(
     "gateway_tokens_total",
-    "Tokens the providers reported (usage), by provider, public model, API key id and kind",
-    ["provider", "model", "key_id", "kind"],
+    "Tokens the providers reported (usage), by provider, public model, API key id, kind "
+    "(prompt | completion) and the door the job came in by",
+    ["provider", "model", "key_id", "kind", "door"],
 )
 
 COST = Counter(

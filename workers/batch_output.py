@@ -30,7 +30,7 @@ from shared.batch.batch_store import (
 from shared.batch.file_content import ContentChanged, LineReader
 from shared.batch.file_store import KeyFull, StoreFull
 from shared.batch.input_lines import lines_from
-from workers.batch_parse import custom_id_of
+from shared.batch.lines import custom_id_of
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,6 @@ from typing import Any
 
 import orjson
 
-from gateway_api.parsing import ChatRequest
 from shared.batch.batch_store import (
     CANCELLED,
     CANCELLING,
@@ -53,6 +52,8 @@ from shared.batch.batch_store import (
     line_job_id,
 )
 from shared.batch.input_lines import RawLine, parse_cursor
+from shared.batch.lines import Line, LineError, custom_id_of, parse_line
+from shared.chat_request import ChatRequest
 from shared.config.settings import Settings
 from shared.errors import BudgetExceeded, GatewayError, InvalidRequest
 from shared.routing import breaker_hint
@@ -60,7 +61,6 @@ from shared.spend.cost import cost_bound
 from shared.state.job_record import QUEUED, TERMINAL, encode_fields, fair_hint
 from workers import fair_release
 from workers.batch_output import finalize, finalize_due, input_lines
-from workers.batch_parse import Line, LineError, custom_id_of, parse_line
 from workers.context import WorkerContext
 from workers.runner import WORKER_LOOKUP
 
@@ -341,6 +341,8 @@ def _line_job(ctx: WorkerContext, b: Batch, number: int, line: Line, data: bytes
         "owner": b.owner,
         "status": QUEUED,
         "priority": "batch",
+        "kind": "chat",  # a batch line is a chat completion request
+        "door": "batches",
         "created_at": now,
         "deadline_at": float(b.expires_at),
         "config_version": s.version,

@@ -11,6 +11,11 @@ error parks the job in the due-time set (``defer.lua``) for its backoff, so no w
 waits it out; a later delivery calls the same deployment again. When every
 deployment failed, the fallbacks in ``fallbacks.order`` follow: the last good answer (stale),
 then the degraded answer.
+
+A job of a kind this worker version cannot run (``workers.kinds``: a newer API made it during a
+rolling upgrade) is never run as another kind: it is put back, parked for ``PUT_BACK_S`` as a
+retry is (the lease and the delivery given back), and the due sweep republishes it for any
+worker. An exhausted or expired one still ends here, as any job would.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from shared.state.cache import policy
 from shared.state.job_record import QUEUED, RETRYING, SUCCEEDED, Job
 from shared.state.jobs import Begin, GroupTake
 from shared.wire import capabilities
-from workers import fair_release
+from workers import fair_release, kinds
 from workers.backoff import decide
 from workers.classify import CONTEXT, ErrorClass, classify, client_error
 from workers.conclude import conclude
@@ -57,6 +62,10 @@ from workers.stream_writer import StreamRelay
 log = logging.getLogger(__name__)
 # A job whose cache lookup is the worker's to make (options): a batch line.
 WORKER_LOOKUP = "worker_lookup"
+# A job this worker cannot run waits this long before it is offered to the fleet again: long
+# enough that an older worker alone in the fleet does not spin on it, short enough that a newer
+# one starting meanwhile takes it soon.
+PUT_BACK_S = 2.0
 
 
 class LeaseLost(Exception):
@@ -125,7 +134,8 @@ class JobRunner:
                     job.request,
                     s.streaming.ttl_s,
                 )
-            if begun.deliveries == 1:
+            known = kinds.knows(job.kind)
+            if begun.deliveries == 1 and known:  # a job put back has not started
                 metrics.QUEUE_WAIT.labels(job.priority).observe(time.time() - job.created_at)
             if begun.outcome is Begin.EXHAUSTED:
                 outcome = failed(
@@ -137,6 +147,9 @@ class JobRunner:
                 )
             elif time.time() >= job.deadline_at:
                 outcome = expired()
+            elif not known:  # never run as another kind: back for a worker that knows it
+                self._put_back(job, token)
+                return
             elif self.relay is not None and self.relay.count_earlier():
                 # A worker died mid-stream: the client holds part of an answer that cannot be
                 # taken back, so starting over would garble it. The stream ends with an error.
@@ -155,6 +168,25 @@ class JobRunner:
         finally:
             keeper.stop()
             ACTIVE.remove(job_id)
+
+    def _put_back(self, job: Job, token: str) -> None:
+        """Give back a job of a kind this worker cannot run: parked ``queued`` for
+        ``PUT_BACK_S`` (``defer.lua`` frees the lease and takes back the delivery, so put-backs
+        never use up ``queue.max_deliveries``); the due sweep republishes it for any worker."""
+        # begin.lua stamped started_at as it took the lease: without an attempt, nothing began.
+        fields: dict[str, Any] = {} if job.attempts else {"started_at": None}
+        due = time.time() + PUT_BACK_S
+        parked = until_redis_answers(
+            "putting the job back",
+            job.id,
+            lambda: self.store.defer(job.id, token, due, QUEUED, fields),
+        )
+        if parked == 1:
+            metrics.JOBS_PUT_BACK.labels("unknown_kind").inc()
+        log.warning(
+            "job put back: unknown kind",
+            extra={"job_id": job.id, "kind": job.kind, "written": parked},
+        )
 
     def _release_next(self, job: Job) -> None:
         try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from gateway_api.schemas import PRIORITIES
+from shared.state.job_record import KINDS
+from shared.wire.chat_schema import PRIORITIES
 
 STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled", "expired")
 
@@ -56,6 +57,7 @@ class AttemptSchema(Schema):
 class JobSchema(Schema):
     id = fields.Str(required=True)
     object = fields.Str(required=True, validate=validate.Equal("job"))
+    kind = fields.Str(required=True, validate=validate.OneOf(KINDS))
     status = fields.Str(required=True, validate=validate.OneOf(STATUSES))
     priority = fields.Str(required=True, validate=validate.OneOf(PRIORITIES))
     created_at = fields.Float(required=True)

@@ -1,5 +1,6 @@
 """The OpenAPI 3 document, built with apispec from the marshmallow schemas that validate the
-requests (``gateway_api.schemas``) and describe the answers (``schemas``)."""
+requests (``shared.wire.chat_schema`` for the chat body, ``gateway_api.schemas`` for the
+others) and describe the answers (``schemas``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gateway_api.openapi import schemas as out
 from gateway_api.openapi.core_paths import core_paths
 from gateway_api.openapi.data_paths import batch_paths, file_paths
 from gateway_api.openapi.ops_paths import admin_paths, dashboard_paths, usage_paths, webhook_paths
+from shared.wire import chat_schema as chat
 
 
 def all_paths() -> dict[str, dict[str, Any]]:
@@ -42,17 +44,17 @@ def build_spec(version: str = "0.1.0") -> dict[str, Any]:
         },
     )
     for field, kind in (
-        (inp.StrictFloat, ("number", None)),
-        (inp.StrictInt, ("integer", None)),
-        (inp.StrictBool, ("boolean", None)),
-        (inp.Content, (None, None)),
-        (inp.Stop, (None, None)),
-        (inp.ToolChoice, (None, None)),
+        (chat.StrictFloat, ("number", None)),
+        (chat.StrictInt, ("integer", None)),
+        (chat.StrictBool, ("boolean", None)),
+        (chat.Content, (None, None)),
+        (chat.Stop, (None, None)),
+        (chat.ToolChoice, (None, None)),
     ):
         plugin.map_to_openapi_type(field, *kind)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in (
-        ("ChatCompletionRequest", inp.ChatCompletionSchema),
+        ("ChatCompletionRequest", chat.ChatCompletionSchema),
         ("JobCreate", inp.JobCreateSchema),
         ("Error", out.ErrorSchema),
         ("ChatCompletion", out.ChatCompletionAnswerSchema),

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from gateway_api.auth import authenticate_admin
+from gateway_api.routes import incoming
 from gateway_api.services import Services, current_services
 from shared.config.redact import describe, redact
 from shared.config.store import merge_patch
@@ -18,7 +18,7 @@ bp = Blueprint("admin", __name__)
 
 def _admin() -> tuple[Services, str]:
     services = current_services()
-    principal = authenticate_admin(services.settings)
+    principal = incoming.admin(services)
     return services, f"admin:{principal.key_id}"
 
 

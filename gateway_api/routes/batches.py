@@ -9,9 +9,9 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from gateway_api import budget
-from gateway_api.auth import authenticate
 from gateway_api.parsing import load_body
-from gateway_api.responses import page, page_limit
+from gateway_api.responses import page
+from gateway_api.routes import incoming
 from gateway_api.schemas import BatchCreateSchema
 from gateway_api.services import current_services
 from shared.batch.batch_store import (
@@ -38,8 +38,8 @@ def _not_found(batch_id: str) -> NotFound:
 @bp.post("/v1/batches")
 def create() -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
-    valid = load_body(_CREATE)
+    principal = incoming.client(services)
+    valid = load_body(_CREATE, incoming.json_body())
     if valid["endpoint"] not in ENDPOINTS:
         raise InvalidRequest(
             f"endpoint: this gateway runs batches of {', '.join(ENDPOINTS)} only",
@@ -91,7 +91,7 @@ def _too_many(exc: TooManyActive) -> RateLimited:
 
 def _own(batch_id: str) -> Batch:
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     batch = services.stores.batches.get(batch_id, principal.key_id)
     if batch is None:
         raise _not_found(batch_id)
@@ -125,8 +125,8 @@ def cancel(batch_id: str) -> Response:
 @bp.get("/v1/batches")
 def list_batches() -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     batches, more = services.stores.batches.page(
-        principal.key_id, page_limit(20, MAX_PAGE), request.args.get("after")
+        principal.key_id, incoming.page_limit(20, MAX_PAGE), request.args.get("after")
     )
     return page([b.to_public() for b in batches], more)

@@ -18,7 +18,8 @@ from flask import Blueprint, Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from gateway_api import dashboard_data
-from gateway_api.auth import authenticate_admin, match_key
+from gateway_api.auth import match_key
+from gateway_api.routes import incoming
 from gateway_api.services import Services, current_services
 from shared.errors import AuthenticationFailed, GatewayError, NotFound
 
@@ -71,7 +72,7 @@ def allowed(services: Services) -> bool:
     if token and _session_holds(services, token):
         return True
     if request.headers.get("Authorization"):
-        authenticate_admin(s)  # raises 401/403 on a wrong key
+        incoming.admin(services)  # raises 401/403 on a wrong key
         return True
     return False
 

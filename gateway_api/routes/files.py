@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
-from gateway_api.auth import authenticate
-from gateway_api.responses import page, page_limit
+from gateway_api.responses import page
+from gateway_api.routes import incoming
 from gateway_api.services import current_services
 from shared.batch.file_store import KeyFull, StoredFile, StoreFull, TooManyLines, UploadTooSlow
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge, StorageFull
@@ -59,7 +59,7 @@ def _size(stream: IO[bytes]) -> int:
 @bp.post("/v1/files")
 def upload() -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     s = services.settings
     bound = min(s.files.max_bytes, s.batches.max_bytes)
     # Uploads have their own bound, not the chat routes' limits.max_body_bytes.
@@ -118,7 +118,7 @@ def upload() -> Response:
 
 def _own(file_id: str) -> StoredFile:
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     stored = services.stores.files.get(principal.key_id, file_id)
     if stored is None:
         raise _not_found(file_id)
@@ -143,7 +143,7 @@ def content(file_id: str) -> Response:
 @bp.delete("/v1/files/<file_id>")
 def delete(file_id: str) -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     if not services.stores.files.delete(principal.key_id, file_id):
         raise _not_found(file_id)
     return jsonify({"id": file_id, "object": "file", "deleted": True})
@@ -152,8 +152,8 @@ def delete(file_id: str) -> Response:
 @bp.get("/v1/files")
 def list_files() -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
-    limit = page_limit(MAX_PAGE, MAX_PAGE)
+    principal = incoming.client(services)
+    limit = incoming.page_limit(MAX_PAGE, MAX_PAGE)
     order = request.args.get("order", "desc")
     if order not in ("asc", "desc"):
         raise InvalidRequest("order: must be 'asc' or 'desc'", param="order")

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from gateway_api import fleet_status
-from gateway_api.auth import authenticate_client_or_admin
+from gateway_api.routes import incoming
 from gateway_api.services import current_services
 
 bp = Blueprint("health", __name__)
@@ -63,7 +63,7 @@ def ready() -> Response:
 @bp.get("/v1/health")
 def status() -> Response:
     services = current_services()
-    _, admin = authenticate_client_or_admin(services.settings)
+    _, admin = incoming.client_or_admin(services)
     redis_ok, why = fleet_status.redis_ok(services)
     workers = fleet_status.workers(services) if redis_ok else []
     providers = fleet_status.providers(services, workers) if redis_ok else {}

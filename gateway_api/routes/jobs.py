@@ -6,14 +6,16 @@ from dataclasses import replace
 
 from flask import Blueprint, Response, jsonify, request
 
-from gateway_api.admission import admit_limited
-from gateway_api.auth import Principal, authenticate
-from gateway_api.parsing import intake, json_body, load_body, parse_chat, resolve_deadline
+from gateway_api.accept import accept
+from gateway_api.auth import Principal
+from gateway_api.parsing import load_body, resolve_deadline
 from gateway_api.responses import accepted, gateway_headers, page
+from gateway_api.routes import incoming
 from gateway_api.schemas import JobCreateSchema
 from gateway_api.services import Services, current_services
 from gateway_api.stream_relay import START, stream_response, valid_event_id
-from gateway_api.submit import creator
+from gateway_api.submission import Respond, Submission
+from shared.chat_request import parse_chat
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.state.job_record import CANCELLED, Job, new_job_id
 
@@ -48,25 +50,36 @@ def _number(name: str, default: float, low: float, high: float) -> float:
 @bp.post("/v1/jobs")
 def create_job() -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
-    body = json_body()
+    principal = incoming.client(services)
+    body = incoming.json_body()
     valid = load_body(_CREATE, body)
-    chat = parse_chat(services, valid["request"], param_prefix="request")
-    deadline_s = resolve_deadline(services, valid.get("deadline_s") or chat.ext.get("deadline_s"))
-
+    chat = parse_chat(services.settings, valid["request"], param_prefix="request")
     if valid["webhook"]:  # as "gateway": {"webhook": true} in the request asks
         chat = replace(chat, ext={**chat.ext, "webhook": True})
-    got = intake(services, principal, chat)
-
-    create = creator(services, principal, got, valid["priority"], deadline_s, valid["metadata"])
-    job = admit_limited(services, principal, "/v1/jobs", body, new_job_id(), got, create).job
+    sub = Submission(
+        kind="chat",
+        door="jobs",
+        request=chat,
+        route="/v1/jobs",
+        body=body,
+        priority=valid["priority"],
+        deadline_s=resolve_deadline(
+            services.settings, valid.get("deadline_s") or chat.ext.get("deadline_s")
+        ),
+        respond=Respond.ASYNC,
+        metadata=valid["metadata"] or {},
+        idempotency_key=incoming.idempotency_key(),
+        cache_control=incoming.cache_control(),
+    )
+    job = accept(services, principal, sub, incoming.notes(), new_job_id()).job
+    assert job is not None  # a job is always made for a 202
     return accepted(job)
 
 
 @bp.get("/v1/jobs")
 def list_jobs() -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     limit = int(_number("limit", 20, 1, MAX_PAGE))
     jobs, has_more = services.stores.jobs.list_for_owner(
         principal.key_id, limit, request.args.get("after") or None
@@ -77,7 +90,7 @@ def list_jobs() -> Response:
 @bp.get("/v1/jobs/<job_id>")
 def get_job(job_id: str) -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     wait = _number("wait", 0, 0, MAX_WAIT_S)
     job = _own_job(services, principal, job_id)
     if wait > 0 and not job.terminal:
@@ -91,7 +104,7 @@ def get_job(job_id: str) -> Response:
 @bp.delete("/v1/jobs/<job_id>")
 def cancel_job(job_id: str) -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     job = _own_job(services, principal, job_id)
     outcome, previous = services.stores.jobs.terminate(
         job_id, CANCELLED, Conflict("The job was cancelled.", code="cancelled")
@@ -114,7 +127,7 @@ def cancel_job(job_id: str) -> Response:
 def stream_job(job_id: str) -> Response:
     """(Re)attach to a job's stream from the start, or after ``Last-Event-ID``."""
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     # Every header and query value is parsed before anything is looked up.
     after = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or START
     if not valid_event_id(after):

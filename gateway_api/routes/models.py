@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from gateway_api.auth import authenticate
+from gateway_api.routes import incoming
 from gateway_api.services import current_services
 
 bp = Blueprint("models", __name__)
@@ -13,7 +13,7 @@ bp = Blueprint("models", __name__)
 @bp.get("/v1/models")
 def list_models() -> Response:
     services = current_services()
-    authenticate(services.settings)
+    incoming.client(services)
     created = int(services.started_at)
     data = [
         {"id": name, "object": "model", "created": created, "owned_by": "llm-gateway"}

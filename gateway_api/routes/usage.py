@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from gateway_api.auth import authenticate, authenticate_admin
+from gateway_api.routes import incoming
 from gateway_api.services import current_services
 from shared.spend.report import day_range, group_of, report
 
@@ -15,7 +15,7 @@ bp = Blueprint("usage", __name__)
 @bp.get("/v1/usage")
 def own_usage() -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     days = day_range(request.args)
     group = group_of(request.args.get("group_by"), "model")
     return jsonify(
@@ -33,7 +33,7 @@ def own_usage() -> Response:
 @bp.get("/admin/usage")
 def all_usage() -> Response:
     services = current_services()
-    authenticate_admin(services.settings)
+    incoming.admin(services)
     days = day_range(request.args)
     group = group_of(request.args.get("group_by"), "key")
     key = request.args.get("key_id")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from gateway_api.auth import authenticate
-from gateway_api.responses import page, page_limit
+from gateway_api.responses import page
+from gateway_api.routes import incoming
 from gateway_api.services import current_services
 from shared.errors import InvalidRequest, NotFound
 from shared.webhooks import FAILED, PENDING, SUCCEEDED, Delivery
@@ -17,7 +17,7 @@ STATUSES = (PENDING, SUCCEEDED, FAILED)
 
 def _own(delivery_id: str) -> Delivery:
     services = current_services()
-    principal = authenticate(services.settings)
+    principal = incoming.client(services)
     d = services.stores.webhooks.get(principal.key_id, delivery_id)
     if d is None:
         raise NotFound(
@@ -29,8 +29,8 @@ def _own(delivery_id: str) -> Delivery:
 @bp.get("/v1/webhook_deliveries")
 def list_deliveries() -> Response:
     services = current_services()
-    principal = authenticate(services.settings)
-    limit = page_limit(20, MAX_PAGE)
+    principal = incoming.client(services)
+    limit = incoming.page_limit(20, MAX_PAGE)
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"status: must be one of {', '.join(STATUSES)}", param="status")

@@ -71,7 +71,10 @@ if n > tonumber(ARGV[4]) then
   return answer({'exhausted', tostring(n), redis.call('HGETALL', KEYS[1]), {}, backlog})
 end
 redis.call('HSET', KEYS[1], 'status', 'running')
-redis.call('HSETNX', KEYS[1], 'started_at', ARGV[3])
+-- Stamped by the first delivery that starts it: one put back unrun (a kind its worker did not
+-- know, workers/runner.py) left it "".
+local started = redis.call('HGET', KEYS[1], 'started_at')
+if not started or started == '' then redis.call('HSET', KEYS[1], 'started_at', ARGV[3]) end
 local peek = {}
 local hint = redis.call('HGET', KEYS[1], 'breaker_hint')
 if hint and hint ~= '' then

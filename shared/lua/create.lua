@@ -19,7 +19,8 @@
 -- ARGV[12] its period (day | month | total)   ARGV[13] this job's reservation (micro-USD):
 -- the upper bound of its cost, held until the job ends (job_ended.lua) and checked with the
 -- job's creation, so a budget holds exactly however many API processes admit at once.
--- then field, value pairs
+-- then field, value pairs (the record's fields; its "door" also names the fleet stats field
+-- door_jobs_<door> a queued job counts into, with jobs_submitted)
 -- Returns {"ok", 0, budget left} | {"held", 0, budget left} (queued in the key's backlog: its
 -- window is full, nothing is published now) | {"full_depth", depth} | {"full_age", oldest
 -- publish time} | {"budget", spent, reserved, reset (s; 0: never)}; budget left is -1 with no
@@ -64,6 +65,8 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 if ARGV[6] == '1' then
   redis.call('HSETNX', KEYS[4], 'since', math.floor(created))
   redis.call('HINCRBY', KEYS[4], 'jobs_submitted', 1)
+  local door = redis.call('HGET', KEYS[1], 'door')
+  if door and door ~= '' then redis.call('HINCRBY', KEYS[4], 'door_jobs_' .. door, 1) end
   local room = tonumber(ARGV[9])
   if room > 0 then
     if redis.call('LLEN', KEYS[9]) > 0 or redis.call('ZCARD', KEYS[8]) >= room then

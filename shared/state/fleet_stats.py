@@ -2,8 +2,10 @@
 
 Prometheus counters live per process (each worker has its own scrape port), so no single
 process can sum them for the status page; these counts are shared by the whole fleet. Jobs
-by terminal status and submitted jobs are counted inside the Lua scripts that make the
-change (exact, once per job); the rarer events below are counted where they happen.
+by terminal status and submitted jobs (also per door: ``door_jobs_<door>``) are counted
+inside the Lua scripts that make the change (exact, once per job); the rarer events below
+are counted where they happen, error answers per door (``door_errors_<door>``) by the API
+as each answer leaves.
 """
 
 from __future__ import annotations
@@ -23,8 +25,16 @@ RATE_LIMITED = "rate_limited"
 CACHE_HITS = "cache_hits"
 
 
+DOOR_JOBS = "door_jobs_"  # + door: queued jobs created by that door (create.lua)
+DOOR_ERRORS = "door_errors_"  # + door: error answers (status >= 400) at that door
+
+
 def fallback(kind: str) -> str:
     return f"fallback_{kind}"
+
+
+def door_errors(door: str) -> str:
+    return f"{DOOR_ERRORS}{door}"
 
 
 class FleetStats:
@@ -40,6 +50,10 @@ class FleetStats:
             pipe.execute()
         except RedisError as exc:
             log.debug("fleet stats not counted: %s", type(exc).__name__)
+
+    def door_error(self, door: str) -> None:
+        """Count an error answer at an API door (``shared.metrics.door_of``)."""
+        self.add(door_errors(door))
 
     def read(self) -> dict[str, int]:
         raw: dict[str, str] = self.r.hgetall(self.key)  # type: ignore[assignment]

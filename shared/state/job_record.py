@@ -16,6 +16,9 @@ QUEUED, RUNNING, RETRYING = "queued", "running", "retrying"
 SUCCEEDED, FAILED, CANCELLED, EXPIRED = "succeeded", "failed", "cancelled", "expired"
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, EXPIRED})
 PRIORITIES = ("interactive", "normal", "batch")
+# What a job asks of providers and how its answer is built, one per API family: a worker runs
+# only the kinds it knows (workers/kinds.py) and puts any other back for another worker.
+KINDS = ("chat", "responses", "messages", "embeddings")
 
 _JSON_FIELDS = ("request", "result", "error", "attempts", "metadata", "options", "exhausted")
 _FLOAT_FIELDS = ("created_at", "started_at", "finished_at", "deadline_at")
@@ -43,6 +46,10 @@ class Job:
     created_at: float
     deadline_at: float
     config_version: str = ""
+    kind: str = "chat"  # one of KINDS; a record written before kinds existed is a chat job
+    # The API entry that created the job ("chat", "jobs", "batches", ...; "" : not recorded),
+    # for metrics: bookkeeping, not in the job object.
+    door: str = ""
     started_at: float | None = None
     finished_at: float | None = None
     provider: str | None = None
@@ -116,6 +123,8 @@ class Job:
         data["cache"] = h.get("cache") or None
         data["provider"] = h.get("provider") or None
         data["request_id"] = h.get("request_id") or None
+        data["kind"] = h.get("kind") or "chat"
+        data["door"] = h.get("door") or ""
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -124,6 +133,7 @@ class Job:
         return {
             "id": self.id,
             "object": "job",
+            "kind": self.kind,
             "status": self.status,
             "priority": self.priority,
             "created_at": self.created_at,

@@ -55,6 +55,7 @@ _OUTCOME_FIELDS = (
 PUBLIC_FIELDS = (
     "id",
     "owner",
+    "kind",
     "status",
     "priority",
     "model",
@@ -204,6 +205,8 @@ class JobStore:
             "owner": job.owner,
             "status": job.status,
             "priority": job.priority,
+            "kind": job.kind,
+            "door": job.door,
             "model": job.model,
             "request": job.request,
             "created_at": job.created_at,

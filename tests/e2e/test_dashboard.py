@@ -106,6 +106,8 @@ def test_a_person_sees_the_broken_provider_and_its_failed_jobs(
         failed.append(r.json()["id"])
     for job_id in failed:
         down.wait_job(job_id, {"failed"}, 60)
+    invalid = web.post(f"{api}/v1/jobs", json={"request": {"model": "dead-model"}})
+    assert invalid.status_code == 400, invalid.text  # an error answer at the jobs door
     wait_for(lambda: down.redis.hget(KEYS.breaker("dead"), "state") == "open", 30, "the breaker")
 
     dom = render(f"{api}/dashboard", tmp_path / "profile")
@@ -120,6 +122,12 @@ def test_a_person_sees_the_broken_provider_and_its_failed_jobs(
     assert "upstream overloaded" in dom  # the error shown, with its class
     # The jobs chart drew the failures; the counters count them.
     assert re.search(r"<rect [^>]*fill=\"#f87171\"", dom)
+    # Per door, the jobs it accepted and its error answers (fleet-wide counts).
+    for door, jobs, errors in (("chat", "1", "0"), ("jobs", "3", "1")):
+        door_row = re.search(rf'<tr data-door="{door}">(.*?)</tr>', dom, re.S)
+        assert door_row is not None, dom[-3000:]
+        assert re.search(rf"data-door-jobs[^>]*>{jobs}<", door_row.group(1)), door_row.group(1)
+        assert re.search(rf"data-door-errors[^>]*>{errors}<", door_row.group(1))
 
     shot = tmp_path / "dashboard.png"
     subprocess.run(

@@ -156,7 +156,9 @@ def test_the_metrics_port_counts_the_lane_too(pstack: Stack) -> None:
     ) == [40.0]
     # Every answer is stored (for the cached-response fallback).
     assert values("gateway_cache_stores_total ") == [40.0]
-    prompt = values('gateway_tokens_total{key_id="anonymous",kind="prompt",model="mock-model"')
+    prompt = values(
+        'gateway_tokens_total{door="chat",key_id="anonymous",kind="prompt",model="mock-model"'
+    )
     assert prompt and prompt[0] > 0
     api = web.get(f"{stack.api_url}/metrics").text
     assert 'gateway_queue_depth{priority="batch"}' in api

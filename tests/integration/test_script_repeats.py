@@ -10,18 +10,22 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
-import flask
 import pytest
 import redis
 
-from gateway_api.admission import admit
+from gateway_api import budget
+from gateway_api.accept import accept
+from gateway_api.auth import Principal
+from gateway_api.notes import Notes
+from gateway_api.services import Services
+from gateway_api.submission import Respond, Submission
 from gateway_cli.embedded_redis import EmbeddedRedis
 from shared.autopipeline import AutoPipelineRedis
 from shared.batch.batch_store import FINALIZING, IN_PROGRESS, VALIDATING, BatchStore
 from shared.batch.file_store import FileStore
+from shared.chat_request import parse_chat
 from shared.config.settings import BreakerSettings, ProviderSettings
 from shared.config.store import ConfigStore
 from shared.keys import Keys
@@ -34,6 +38,8 @@ from shared.state.jobs import JobStore
 from shared.state.quota import ProviderQuotas
 from shared.state.ratelimit import KeyLimits, RateLimiter
 from shared.webhooks import WebhookStore, delivery_id, event_id
+from tests.support.api import make_app
+from tests.support.clients import sha
 from tests.support.jobs import queued_job
 from tests.support.stack import wait_for
 from tests.support.tcp_proxy import LossyProxy, evalsha
@@ -76,7 +82,7 @@ def test_a_created_job_whose_reply_was_lost_holds_its_budget_once(
 ) -> None:
     store = JobStore(lossy(proxy, autopipeline), KEYS, 3600)
     lose_reply(proxy, direct, store._create)
-    job = replace(queued_job(), owner="k")
+    job = replace(queued_job(door="chat"), owner="k")
     created = store.create(job, publish=("normal", b"task"), hold=BudgetHold(LIMIT, "day", HOLD))
     assert proxy.losses == 1  # it ran, its reply was lost, and redis-py sent it again
     assert int(direct.hget(KEYS.budget("k"), "reserved") or 0) == HOLD
@@ -84,6 +90,7 @@ def test_a_created_job_whose_reply_was_lost_holds_its_budget_once(
     assert created.outcome == "ok" and created.left == LIMIT - HOLD
     assert direct.lrange(KEYS.broker_queue("normal"), 0, -1) == ["task"]  # published once
     assert direct.hget(KEYS.stats, "jobs_submitted") == "1"
+    assert direct.hget(KEYS.stats, "door_jobs_chat") == "1"  # its door's count too
 
 
 def test_jobs_in_a_shared_round_trip_whose_reply_was_lost_are_created_once(
@@ -192,35 +199,44 @@ def test_a_take_over_whose_reply_was_lost_is_still_this_requests(
     assert taken.first and taken.job_id == "job_2"
 
 
-def _admission(direct: redis.Redis) -> tuple[Any, Any]:
-    services = SimpleNamespace(
-        stores=SimpleNamespace(
-            idempotency=IdempotencyKeys(direct, KEYS, 3600), jobs=JobStore(direct, KEYS, 3600)
-        )
-    )
-    return cast(Any, services), cast(Any, SimpleNamespace(key_id="k"))
-
-
-def _admit_twice(proxy: LossyProxy, direct: redis.Redis) -> tuple[list[str], Any]:
+def _admit_twice(proxy: LossyProxy, direct: redis.Redis) -> tuple[list[str], Any, int]:
     """A request whose create fails with Redis unreachable, then the client's retry with the
-    same Idempotency-Key. Returns the job ids created and the retry's answer."""
-    services, principal = _admission(direct)
-    store = JobStore(lossy(proxy), KEYS, 3600)
+    same Idempotency-Key, both through ``accept`` on an API whose Redis connection is the lossy
+    proxy. Returns the job ids created, the retry's answer and the budget a job holds."""
+    auth = {"keys": [{"id": "k", "key_sha256": sha("sk-k"), "budget": {"usd": 1}}]}
+    price = {"input_per_mtok": 1.0, "output_per_mtok": 2.0}
+    models = {"m": [{"provider": "p", "model": "x", "price": price}]}
+    app = make_app(client=lossy(proxy), auth=auth, models=models)
+    services: Services = app.extensions["gateway"]
+    assert services.keys.job("j") == KEYS.job("j")
+    principal = Principal("k", services.settings.key("k"))
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    sub = Submission(
+        kind="chat",
+        door="chat",
+        request=parse_chat(services.settings, body),
+        route="/v1/chat/completions",
+        body=body,
+        priority="normal",
+        deadline_s=60.0,
+        respond=Respond.ASYNC,
+        idempotency_key="abc",
+    )
+    hold = budget.hold_for(services, principal, sub.request)
+    assert hold is not None
+    jobs = services.stores.jobs
     made: list[str] = []
+    create = jobs.create
 
-    def create(job_id: str) -> Job:
-        made.append(job_id)
-        job = replace(queued_job(), id=job_id, owner="k")
-        store.create(job, hold=BudgetHold(LIMIT, "day", HOLD))
-        return job
+    def recorded(job: Job, *args: Any, **kwargs: Any) -> Any:
+        made.append(job.id)
+        return create(job, *args, **kwargs)
 
-    app = flask.Flask(__name__)
-    body = {"messages": [{"role": "user", "content": "hi"}]}
-    with app.test_request_context(headers={"Idempotency-Key": "abc"}):
-        with pytest.raises(redis.ConnectionError):
-            admit(services, principal, "/v1/chat/completions", body, new_job_id(), create)
-        again = admit(services, principal, "/v1/chat/completions", body, new_job_id(), create)
-    return made, again
+    jobs.create = recorded  # type: ignore[method-assign]
+    with pytest.raises(redis.ConnectionError):
+        accept(services, principal, sub, Notes(), new_job_id())
+    again = accept(services, principal, sub, Notes(), new_job_id())
+    return made, again, hold.micro
 
 
 def test_a_job_created_unanswered_keeps_its_idempotency_key_for_the_retry(
@@ -228,11 +244,11 @@ def test_a_job_created_unanswered_keeps_its_idempotency_key_for_the_retry(
 ) -> None:
     store = JobStore(direct, KEYS, 3600)
     lose_reply(proxy, direct, store._create, times=2)  # the first run's and redis-py's retry's
-    made, again = _admit_twice(proxy, direct)
+    made, again, hold = _admit_twice(proxy, direct)
     assert proxy.losses == 2
     assert len(made) == 1  # the client's retry got the job that runs, not a second one
     assert again.replayed and again.job.id == made[0]
-    assert int(direct.hget(KEYS.budget("k"), "reserved") or 0) == HOLD
+    assert int(direct.hget(KEYS.budget("k"), "reserved") or 0) == hold
 
 
 def test_a_create_that_never_reached_redis_gives_the_key_back(
@@ -241,7 +257,7 @@ def test_a_create_that_never_reached_redis_gives_the_key_back(
     store = JobStore(direct, KEYS, 3600)
     direct.script_load(store._create.script)
     proxy.cut(evalsha(store._create), times=2)
-    made, again = _admit_twice(proxy, direct)
+    made, again, _ = _admit_twice(proxy, direct)
     assert proxy.losses == 2
     assert len(made) == 2 and not again.replayed and again.job.id == made[1]
     assert not direct.exists(KEYS.job(made[0]))

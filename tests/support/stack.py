@@ -24,6 +24,8 @@ from shared.keys import Keys
 from tests.support import web
 
 CLI = [sys.executable, "-m", "gateway_cli.main"]
+# The same entry point as a worker that knows fewer job kinds (tests/support/older_worker.py).
+OLDER_CLI = [sys.executable, str(Path(__file__).with_name("older_worker.py"))]
 # Every stack's key scheme (its config's redis.prefix): tests build keys with it, as the
 # gateway does (shared/keys.py).
 KEYS = Keys("gw")
@@ -57,12 +59,14 @@ def port_open(port: int) -> bool:
 
 
 class Proc:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], log_dir: Path, cli: list[str] = CLI
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.popen = subprocess.Popen(
-            [*CLI, *args],
+            [*cli, *args],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -178,8 +182,8 @@ class Stack:
         return cfg
 
     # -- processes -------------------------------------------------------------------------
-    def start(self, name: str, *args: str) -> Proc:
-        proc = Proc(name, list(args), self.env, self.dir)
+    def start(self, name: str, *args: str, cli: list[str] = CLI) -> Proc:
+        proc = Proc(name, list(args), self.env, self.dir, cli)
         self.procs.append(proc)
         return proc
 
@@ -194,11 +198,17 @@ class Stack:
         wait: bool = True,
         metrics_port: int = 0,
         queues: str | None = None,
+        older: bool = False,
     ) -> Proc:
+        """``older``: a worker of an older version, that knows none of the job kinds
+        (tests/support/older_worker.py); its interactive lane would be a current worker, so
+        it runs without one (``queues``, or a config without the lane)."""
         extra = ["--metrics-port", str(metrics_port)] if metrics_port else []
         if queues:
             extra += ["--queues", queues]
-        proc = self.start(name, "worker", "--concurrency", str(concurrency), *extra)
+        assert not (older and queues is None and self.lane_expected(concurrency)), "no lane"
+        cli = OLDER_CLI if older else CLI
+        proc = self.start(name, "worker", "--concurrency", str(concurrency), *extra, cli=cli)
         if wait:
             wait_for(
                 lambda: self.worker_alive(proc.pid) or not proc.alive(), 30, f"{name} heartbeat"

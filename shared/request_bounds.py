@@ -1,6 +1,7 @@
-"""The operator's bounds on one request (``limits.*``), beyond what the schema checks.
+"""The operator's bounds on one chat request (``limits.*``), beyond what the schema checks,
+for the API's routes and the batch duty's lines alike.
 
-The body size is bounded by Flask (``MAX_CONTENT_LENGTH``, 413); these answer 400
+The API's body size is bounded by Flask (``MAX_CONTENT_LENGTH``, 413); these answer 400
 ``invalid_request_error`` naming the parameter and the configured bound.
 """
 

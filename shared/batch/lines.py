@@ -1,16 +1,15 @@
 """One batch input line checked as the chat route checks a request: OpenAI's line format
 (``{custom_id, method, url, body}``), then the body through the same validation, limits and
-model resolution as ``POST /v1/chat/completions`` (``gateway_api.parsing``)."""
+model resolution as ``POST /v1/chat/completions`` (``shared/chat_request.py``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
 
-from gateway_api.parsing import ChatRequest, parse_chat
+from shared.chat_request import ChatRequest, parse_chat
 from shared.config.settings import Settings
 from shared.errors import GatewayError
 
@@ -70,7 +69,7 @@ def parse_line(settings: Settings, endpoint: str, number: int, data: bytes) -> L
     if body.get("stream"):
         return bad("invalid_value", "body.stream: a batch request cannot stream.", "body.stream")
     try:
-        chat = parse_chat(SimpleNamespace(settings=settings), body, "body")  # type: ignore[arg-type]
+        chat = parse_chat(settings, body, "body")
     except GatewayError as exc:
         return bad(exc.code, exc.message, exc.param)
     return Line(number, custom_id, chat)
