@@ -72,7 +72,7 @@ def accept(
                 job = _answered(services, principal, sub, request, hit, job_id)
             else:
                 job = _queued(services, principal, sub, request, tokens, job_id, notes)
-        except BaseException as exc:
+        except Exception as exc:  # (an interrupt mid-step may have created the job: key kept)
             if key is not None:
                 idempotent.release(services, principal.key_id, key, job_id, exc)
             raise

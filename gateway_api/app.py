@@ -137,7 +137,10 @@ def create_app(
             # An error answer is one small JSON envelope; a streamed body is never read here.
             body = None if resp.is_streamed else resp.get_json(silent=True)
             metrics.HTTP_ERRORS.labels(door, status, metrics.error_type(body)).inc()
-            app.extensions["gateway"].stores.stats.door_error(door)  # fleet-wide, for /v1/health
+            # Fleet-wide (/v1/health, the dashboard) only for a known caller, so an anonymous
+            # flood costs Redis nothing, and not while Redis itself is the reason (503).
+            if notes.principal is not None and resp.status_code != 503:
+                app.extensions["gateway"].stores.stats.door_error(door)
         return resp
 
     origins = list(loaded.settings.cors.allowed_origins)

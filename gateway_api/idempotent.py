@@ -56,7 +56,7 @@ def claim(
     raise err
 
 
-def release(services: Services, owner: str, key: str, job_id: str, failure: BaseException) -> None:
+def release(services: Services, owner: str, key: str, job_id: str, failure: Exception) -> None:
     """Nothing was accepted (``failure`` ended the creation): the key must not stand for a job
     that is not. But with Redis unreachable mid-step, create.lua may have run and only its
     reply was lost: that job runs. The key is then kept while the job exists (checked in the

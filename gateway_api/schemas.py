@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from shared.wire.chat_schema import PRIORITIES, StrictBool, StrictFloat
+from shared.state.job_record import PRIORITIES
+from shared.wire.chat_schema import StrictBool, StrictFloat
 
 
 class JobCreateSchema(Schema):

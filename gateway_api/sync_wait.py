@@ -32,6 +32,8 @@ def accept_and_wait(
         job = got.job
         if job is None:
             return got, None
+        if job.terminal:  # answered from the cache under an Idempotency-Key: no notice comes
+            return got, job
         timeout = max(0.0, job.deadline_at - time.time()) + WAIT_GRACE_S
         if got.replayed:  # the same request again: the same job, the same answer
             jobs = services.stores.jobs

@@ -101,7 +101,7 @@ def _count_tokens(job: Job, outcome: Outcome) -> None:
     usage = (outcome.fields.get("result") or {}).get("usage") or {}
     if outcome.status != SUCCEEDED or not provider or outcome.fields.get("cache"):
         return
-    door = job.door or "jobs"  # a record written before doors were recorded
+    door = job.door or "unknown"  # a record written before doors were recorded
     for kind in ("prompt", "completion"):
         n = usage.get(f"{kind}_tokens")
         if isinstance(n, int) and n > 0:

@@ -176,10 +176,11 @@ class JobRunner:
         # begin.lua stamped started_at as it took the lease: without an attempt, nothing began.
         fields: dict[str, Any] = {} if job.attempts else {"started_at": None}
         due = time.time() + PUT_BACK_S
+        status = RETRYING if job.attempts else QUEUED  # as it stood before this delivery
         parked = until_redis_answers(
             "putting the job back",
             job.id,
-            lambda: self.store.defer(job.id, token, due, QUEUED, fields),
+            lambda: self.store.defer(job.id, token, due, status, fields),
         )
         if parked == 1:
             metrics.JOBS_PUT_BACK.labels("unknown_kind").inc()

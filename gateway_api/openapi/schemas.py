@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from shared.state.job_record import KINDS
-from shared.wire.chat_schema import PRIORITIES
+from shared.state.job_record import KINDS, PRIORITIES
 
 STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled", "expired")
 

@@ -81,6 +81,6 @@ def cache_control() -> str | None:
 def page_limit(default: int, most: int) -> int:
     """The ``limit`` query parameter of a list route: 1 to ``most``, else 400."""
     raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= most:
         raise InvalidRequest(f"limit: must be an integer from 1 to {most}", param="limit")
     return int(raw)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from flask import Blueprint, Response, jsonify, request
 
-from gateway_api.accept import accept
+from gateway_api.accept import WAIT_GRACE_S, accept
 from gateway_api.auth import Principal
 from gateway_api.parsing import load_body, resolve_deadline
 from gateway_api.responses import accepted, gateway_headers, page
@@ -23,7 +23,6 @@ bp = Blueprint("jobs", __name__)
 _CREATE = JobCreateSchema()
 MAX_WAIT_S = 60.0
 MAX_PAGE = 100
-STREAM_WAIT_GRACE_S = 2.0
 
 
 def _own_job(services: Services, principal: Principal, job_id: str) -> Job:
@@ -136,4 +135,4 @@ def stream_job(job_id: str) -> Response:
             param="Last-Event-ID",
         )
     job = _own_job(services, principal, job_id)
-    return stream_response(services, job, after, job.deadline_at + STREAM_WAIT_GRACE_S)
+    return stream_response(services, job, after, job.deadline_at + WAIT_GRACE_S)

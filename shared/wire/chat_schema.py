@@ -12,9 +12,10 @@ from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from shared.state.job_record import PRIORITIES
+
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
-PRIORITIES = ("interactive", "normal", "batch")
 
 
 class StrictFloat(fields.Field[Any]):

@@ -187,9 +187,7 @@ def test_with_auth_open_a_patch_may_remove_every_client_key(
     make_gateway: Callable[..., Gateway],
 ) -> None:
     gw = make_gateway()
-    resp = gw.app.patch(
-        "/admin/config", json={"auth": {"keys": [], "open": True}}, headers=ADMIN
-    )
+    resp = gw.app.patch("/admin/config", json={"auth": {"keys": [], "open": True}}, headers=ADMIN)
     assert resp.status_code == 200, resp.get_json()
     assert gw.chat() == 202
 

@@ -1,7 +1,8 @@
 """An older worker version for the job-kind tests: ``python tests/support/older_worker.py
 worker ...`` is ``llm-gateway worker ...`` (the same entry point, the same arguments) in a
-process whose worker knows no job kind, not even ``chat``, as a worker released before a kind
-existed would not know it (``workers.kinds``). It puts every job back instead of running it."""
+process whose worker knows no job kind, not even ``chat``: the version of a rolling upgrade
+that lacks the kind a newer API made its job with (``workers.kinds``). It puts every job back
+instead of running it."""
 
 from __future__ import annotations
 

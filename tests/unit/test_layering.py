@@ -138,16 +138,25 @@ def reaches_for_request(rel_path: str, source: str) -> list[str]:
     (``gateway_api/routes/``, ``gateway_api/app.py``) imports or reads."""
     if rel_path.startswith("gateway_api/routes/") or rel_path == "gateway_api/app.py":
         return []
+    tree = ast.parse(source, rel_path)
+    # The names flask is bound to in this module (``import flask``, ``import flask as f``).
+    flask_names = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name == "flask"
+    }
     found = []
-    for node in ast.walk(ast.parse(source, rel_path)):
-        if isinstance(node, ast.ImportFrom) and node.module == "flask":
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "flask":
             for alias in node.names:
                 if alias.name in REQUEST_GLOBALS:
                     found.append(f"{rel_path}:{node.lineno}: uses flask.{alias.name}")
         elif (
             isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name)
-            and node.value.id == "flask"
+            and node.value.id in flask_names
             and node.attr in REQUEST_GLOBALS
         ):
             found.append(f"{rel_path}:{node.lineno}: uses flask.{node.attr}")
@@ -177,6 +186,11 @@ def test_only_the_http_layer_reads_the_request() -> None:
             "gateway_api/key_limits.py",
             "import flask\n\n\ndef f(v):\n    flask.g.ratelimit = v\n",
             ["gateway_api/key_limits.py:5: uses flask.g"],
+        ),
+        (
+            "gateway_api/auth.py",
+            "from flask.globals import request\nimport flask as f\nf.g.x = 1\n",
+            ["gateway_api/auth.py:1: uses flask.request", "gateway_api/auth.py:3: uses flask.g"],
         ),
         ("gateway_api/budget.py", "from flask import Response, jsonify\n", []),
         ("gateway_api/routes/chat.py", "from flask import request\n", []),

@@ -87,8 +87,14 @@ def test_an_error_answer_counts_at_its_door_and_fleet_wide(client: FlaskClient) 
     assert resp.get_json()["error"]["type"] == "invalid_request_error"
     assert errors("jobs", "400", "invalid_request_error") == before + 1
     assert stats(client)["door_errors_jobs"] == 1
+    # A caller without a key is counted by this process, never fleet-wide (no Redis write).
+    anonymous = errors("chat", "401", "authentication_error")
     unauthorized = client.post("/v1/chat/completions", json=OK)
     assert unauthorized.status_code == 401
+    assert errors("chat", "401", "authentication_error") == anonymous + 1
+    assert "door_errors_chat" not in stats(client)
+    bad = client.post("/v1/chat/completions", json={"model": "m"}, headers=H)
+    assert bad.status_code == 400
     counts = stats(client)
     assert counts["door_errors_chat"] == 1
     summary = metric_summary(counts)["doors"]
@@ -142,7 +148,7 @@ def test_tokens_are_counted_at_the_jobs_door() -> None:
             "gateway_tokens_total", provider="p", model="m", key_id="o", kind="prompt", door=door
         )
 
-    before = tokens("chat"), tokens("jobs")
+    before = tokens("chat"), tokens("unknown")
     _count_tokens(queued_job(door="chat"), done)
-    _count_tokens(queued_job(), done)  # a record written before doors: the jobs door
-    assert (tokens("chat"), tokens("jobs")) == (before[0] + 3, before[1] + 3)
+    _count_tokens(queued_job(), done)  # a record written before doors were recorded
+    assert (tokens("chat"), tokens("unknown")) == (before[0] + 3, before[1] + 3)
