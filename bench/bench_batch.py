@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import bench_stack, chat_body, pct  # noqa: E402
+from bench.loadgen import bench_stack, chat_body, fleet_ready, pct  # noqa: E402
 from tests.support.stack import Stack, wait_for  # noqa: E402
 
 
@@ -107,7 +107,7 @@ def main() -> int:
         stack.start_worker(concurrency=args.concurrency)
         stack.start_api(workers=2)
         wait_for(
-            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["fleet_ready"],
+            lambda: fleet_ready(stack.api_url),
             30,
             "ready",
         )

@@ -31,7 +31,15 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import bench_stack, chat_body, cpu_seconds, load, pct, sequential  # noqa: E402
+from bench.loadgen import (  # noqa: E402
+    bench_stack,
+    chat_body,
+    cpu_seconds,
+    fleet_ready,
+    load,
+    pct,
+    sequential,
+)
 from tests.support.stack import wait_for  # noqa: E402
 from workers.providers.pool import NODELAY  # noqa: E402
 
@@ -110,7 +118,7 @@ def main() -> int:
         worker = stack.start_worker(concurrency=500)
         api = stack.start_api(workers=args.api_workers)
         wait_for(
-            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["fleet_ready"],
+            lambda: fleet_ready(stack.api_url),
             30,
             "ready",
         )

@@ -47,6 +47,7 @@ from bench.loadgen import (  # noqa: E402
     RawClient,
     chat_body,
     cpu_seconds,
+    fleet_ready,
     load,
     pct,
     rss_mb,
@@ -278,7 +279,7 @@ def run_gateway(
         worker = stack.start_worker(concurrency=500)
         api = stack.start_api(workers=2)
         wait_for(
-            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["fleet_ready"],
+            lambda: fleet_ready(stack.api_url),
             30,
             "gateway ready",
         )
@@ -348,7 +349,7 @@ def run_gateway_jobs(
         worker = stack.start_worker(concurrency=1000)
         stack.start_api(workers=2)
         wait_for(
-            lambda: httpx.get(f"{stack.api_url}/health/ready").json()["fleet_ready"],
+            lambda: fleet_ready(stack.api_url),
             30,
             "gateway ready",
         )
@@ -431,7 +432,7 @@ def interleaved_sequential(
             stack.start_worker(concurrency=500)
             stack.start_api(workers=2)
             wait_for(
-                lambda: httpx.get(f"{stack.api_url}/health/ready").json()["fleet_ready"],
+                lambda: fleet_ready(stack.api_url),
                 30,
                 "gateway ready",
             )

@@ -213,3 +213,12 @@ def sequential(url: str, n: int, headers: dict[str, str] | None = None) -> list[
     """``n`` requests one after another on one connection; latencies in ms."""
     _, lat, _ = asyncio.run(load(url, n, 1, lambda i: chat_body(f"seq{i}"), 200, headers))
     return lat
+
+
+def fleet_ready(api_url: str) -> bool:
+    """Does the API say the fleet is ready? False while it cannot answer yet (a gunicorn worker
+    still booting may reset the connection)."""
+    try:
+        return bool(httpx.get(f"{api_url}/health/ready").json()["fleet_ready"])
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False
