@@ -45,9 +45,14 @@ def to_messages(
     try:
         return _Builder().run(entries)
     except InvalidRequest as exc:
-        if exc.param and exc.param.startswith(STORED):
-            exc.param = STORED
-        raise
+        where = exc.param or ""
+        if not where.startswith(STORED):
+            raise
+        said = exc.message.removeprefix(f"{where}: ")
+        item = where.removeprefix(STORED)
+        raise InvalidRequest(
+            f"{STORED}: {said} (the stored conversation's item{item})", param=STORED, code=exc.code
+        ) from exc
 
 
 class _Builder:

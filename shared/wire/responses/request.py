@@ -246,7 +246,7 @@ def _input_items(value: Any) -> list[Any]:
         return [{"type": "message", "role": "user", "content": value}]
     if not isinstance(value, list):
         refuse("input", f"expected a string or an array of items, got {kind_of(value)}")
-    return value
+    return list(value)
 
 
 def _text(value: Any) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
