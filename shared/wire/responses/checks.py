@@ -114,3 +114,8 @@ def name(value: Any, param: str) -> str:
     if not NAME.match(text):
         refuse(param, "must be 1 to 64 letters, digits, underscores or dashes")
     return text
+
+
+def present(**fields: Any) -> dict[str, Any]:
+    """The fields that were given (not None), for a body that leaves the others out."""
+    return {name: value for name, value in fields.items() if value is not None}

@@ -52,6 +52,7 @@ from shared.wire.responses.checks import (
     opt_number,
     opt_one_of,
     opt_string,
+    present,
     refuse,
     string,
 )
@@ -188,16 +189,15 @@ def to_chat(body: Any, previous: Sequence[Any] | None = None) -> ResponsesReques
         chat["tool_choice"] = chosen.choice
         if parallel is not None:
             chat["parallel_tool_calls"] = parallel
-    if response_format is not None:
-        chat["response_format"] = response_format
-    if verbosity is not None:
-        chat["verbosity"] = verbosity
-    if max_output_tokens is not None:
-        chat["max_tokens"] = max_output_tokens
-    if temperature is not None:
-        chat["temperature"] = temperature
-    if top_p is not None:
-        chat["top_p"] = top_p
+    chat.update(
+        present(
+            response_format=response_format,
+            verbosity=verbosity,
+            max_tokens=max_output_tokens,
+            temperature=temperature,
+            top_p=top_p,
+        )
+    )
     if reasoning is not None and reasoning["effort"] is not None:
         chat["reasoning_effort"] = reasoning["effort"]
     if user is not None:

@@ -30,6 +30,7 @@ from shared.wire.responses.checks import (
     one_of,
     opt_bool,
     opt_string,
+    present,
     refuse,
     string,
 )
@@ -72,13 +73,10 @@ def translate(tools: Any, choice: Any) -> Tools:
                 "strict": strict,
             }
         )
-        function: dict[str, Any] = {"name": fn_name}
-        if description is not None:
-            function["description"] = description
-        if parameters is not None:
-            function["parameters"] = parameters
-        if strict is not None:
-            function["strict"] = strict
+        function = {
+            "name": fn_name,
+            **present(description=description, parameters=parameters, strict=strict),
+        }
         chat.append({"type": "function", "function": function})
     return _with_choice(echo, chat, choice)
 
